@@ -1,0 +1,13 @@
+// Subcommands of the `infera` binary. Each registers itself on the app and sets *exit_code when run.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace infera::cli {
+
+void add_run(CLI::App& app, int* exit_code);
+void add_eval(CLI::App& app, int* exit_code);
+void add_make_model(CLI::App& app, int* exit_code);
+void add_inspect(CLI::App& app, int* exit_code);
+
+}  // namespace infera::cli

@@ -1,0 +1,21 @@
+// infera: run, serve and deploy open LLMs. This file only wires subcommands together.
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"infera: run DeepSeek-R1 and other open LLMs on your own hardware"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "infera 0.1.0");
+  int exit_code = 0;
+  infera::cli::add_run(app, &exit_code);
+  infera::cli::add_eval(app, &exit_code);
+  infera::cli::add_make_model(app, &exit_code);
+  infera::cli::add_inspect(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

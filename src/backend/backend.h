@@ -1,0 +1,33 @@
+// The compute interface architecture files call for their heavy operations. The CPU reference
+// backend is here now; optimized CPU kernels and CUDA slot in behind the same interface without
+// touching model code.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "tensor/tensor_view.h"
+
+namespace infera {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // y[t, r] = sum_i W[r, i] * x[t, i].
+  // w: ne = {n_in, n_out} (any weight dtype); x: [n_tok, n_in] f32; y: [n_tok, n_out] f32.
+  virtual void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) = 0;
+
+  // out[t, :] = row ids[t] of w, dequantized. w: ne = {n_embd, n_rows}; out: [ids.size(), n_embd].
+  // Ids must be in range (callers validate user input).
+  virtual void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) = 0;
+};
+
+// Reference CPU backend: dequantizes each weight row once and dots it with every token, splitting
+// rows over n_threads threads. Results do not depend on the thread count.
+std::unique_ptr<Backend> make_cpu_reference_backend(int n_threads);
+
+}  // namespace infera

@@ -1,0 +1,122 @@
+#include "formats/tokenizer_json.h"
+
+#include <filesystem>
+
+#include "formats/json_util.h"
+
+namespace infera {
+
+namespace fs = std::filesystem;
+
+std::string byte_level_char(uint8_t b) {
+  // Printable bytes map to themselves; the rest to U+0100 + k in byte order.
+  auto printable = [](int x) { return (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255); };
+  uint32_t cp = b;
+  if (!printable(b)) {
+    int k = 0;
+    for (int x = 0; x < b; ++x)
+      if (!printable(x)) ++k;
+    cp = 256 + static_cast<uint32_t>(k);
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s.push_back(static_cast<char>(cp));
+  } else {
+    s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return s;
+}
+
+TokenType added_token_type(const std::string& c, bool special) {
+  auto looks_special = [&](std::string_view open, std::string_view close) {
+    return c.size() >= open.size() + close.size() && c.starts_with(open) && c.ends_with(close);
+  };
+  if (special || looks_special("<|", "|>") || looks_special("<\xEF\xBD\x9C", "\xEF\xBD\x9C>"))
+    return TokenType::kControl;
+  return TokenType::kUserDefined;
+}
+
+namespace {
+
+// tokenizer_config.json writes special tokens either as a string or as {"content": ...}.
+std::string token_content(const Json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  return {};
+}
+
+}  // namespace
+
+Result<TokenizerData> read_hf_tokenizer(const std::string& path) {
+  std::error_code ec;
+  const fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "tokenizer.json" : fs::path(path);
+  const std::string p = file.string();
+  INFERA_ASSIGN_OR_RETURN(Json j, read_json_file(p));
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+    return error("{}: missing object 'model'", p);
+  const Json& model = j["model"];
+  if (model.value("type", "") != "BPE")
+    return error("{}: model type '{}' is not supported (supported: BPE)", p, model.value("type", "?"));
+  if (!model.contains("vocab") || !model["vocab"].is_object()) return error("{}: missing object 'model.vocab'", p);
+  TokenizerData d;
+  auto put = [&](int64_t id, const std::string& tok, TokenType type, bool special) -> Status {
+    if (id < 0 || id > 10'000'000) return error("{}: token '{}' has impossible id {}", p, tok, id);
+    if (static_cast<size_t>(id) >= d.tokens.size()) {
+      d.tokens.resize(static_cast<size_t>(id) + 1);
+      d.types.resize(static_cast<size_t>(id) + 1, TokenType::kUnused);
+      d.special.resize(static_cast<size_t>(id) + 1, false);
+    }
+    d.tokens[static_cast<size_t>(id)] = tok;
+    d.types[static_cast<size_t>(id)] = type;
+    d.special[static_cast<size_t>(id)] = special;
+    return Status::ok();
+  };
+  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+    if (!it.value().is_number_integer()) return error("{}: vocab entry '{}' has a non-integer id", p, it.key());
+    INFERA_RETURN_IF_ERROR(put(it.value().get<int64_t>(), it.key(), TokenType::kNormal, false));
+  }
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const Json& a : j["added_tokens"]) {
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+          !a["content"].is_string())
+        return error("{}: an added_tokens entry lacks an integer 'id' or string 'content'", p);
+      const std::string c = a["content"].get<std::string>();
+      const bool special = a.value("special", false);
+      INFERA_RETURN_IF_ERROR(put(a["id"].get<int64_t>(), c, added_token_type(c, special), special));
+    }
+  }
+  for (size_t i = 0; i < d.tokens.size(); ++i)
+    if (d.tokens[i].empty()) d.tokens[i] = "[PAD" + std::to_string(i) + "]";
+  if (model.contains("merges") && model["merges"].is_array()) {
+    for (const Json& m : model["merges"]) {
+      if (m.is_string()) {
+        d.merges.push_back(m.get<std::string>());
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        d.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+      } else {
+        return error("{}: merge entry {} is neither \"a b\" nor [\"a\", \"b\"]", p, d.merges.size());
+      }
+    }
+  }
+  // tokenizer_config.json: BOS/EOS, add_bos_token, chat template.
+  const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
+  if (fs::exists(cfg_path, ec)) {
+    INFERA_ASSIGN_OR_RETURN(Json cfg, read_json_file(cfg_path.string()));
+    auto id_of = [&](const std::string& content) -> int64_t {
+      for (size_t i = 0; i < d.tokens.size(); ++i)
+        if (d.tokens[i] == content) return static_cast<int64_t>(i);
+      return -1;
+    };
+    if (cfg.contains("bos_token")) d.bos_id = id_of(token_content(cfg["bos_token"]));
+    if (cfg.contains("eos_token")) d.eos_id = id_of(token_content(cfg["eos_token"]));
+    if (cfg.contains("pad_token")) d.pad_id = id_of(token_content(cfg["pad_token"]));
+    if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) d.add_bos = cfg["add_bos_token"].get<bool>();
+    if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean()) d.add_eos = cfg["add_eos_token"].get<bool>();
+    if (cfg.contains("chat_template") && cfg["chat_template"].is_string())
+      d.chat_template = cfg["chat_template"].get<std::string>();
+  }
+  return d;
+}
+
+}  // namespace infera

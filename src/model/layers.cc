@@ -1,0 +1,98 @@
+#include "model/layers.h"
+
+#include <cmath>
+
+#include "base/check.h"
+#include "kernels/reference/ops.h"
+#include "tensor/quant.h"
+
+namespace infera::layers {
+
+std::vector<float> to_f32(const TensorView& t) {
+  if (!t.valid()) return {};
+  std::vector<float> out(static_cast<size_t>(t.n_elements()));
+  for (int64_t r = 0; r < t.n_rows(); ++r) dequantize_row(t.type, t.row(r), out.data() + r * t.ne[0], t.ne[0]);
+  return out;
+}
+
+std::vector<float> rope_table(const ModelConfig& c, int64_t pos0, int64_t n) {
+  const int64_t half = c.n_rot / 2;
+  std::vector<float> cs(static_cast<size_t>(n * half * 2));
+  for (int64_t i = 0; i < half; ++i) {
+    double inv_freq = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
+    if (!c.rope_freq_divisors.empty()) inv_freq /= c.rope_freq_divisors[static_cast<size_t>(i)];
+    for (int64_t t = 0; t < n; ++t) {
+      const double angle = static_cast<double>(pos0 + t) * c.rope_freq_scale * inv_freq;
+      cs[(t * half + i) * 2] = static_cast<float>(std::cos(angle));
+      cs[(t * half + i) * 2 + 1] = static_cast<float>(std::sin(angle));
+    }
+  }
+  return cs;
+}
+
+void rms_norm_rows(const ModelConfig& c, const float* x, const std::vector<float>& w, int64_t n, float* y) {
+  CHECK(static_cast<int64_t>(w.size()) == c.n_embd);
+  for (int64_t t = 0; t < n; ++t) ref::rms_norm(x + t * c.n_embd, w.data(), c.rms_eps, y + t * c.n_embd, c.n_embd);
+}
+
+namespace {
+void add_bias(float* y, const std::vector<float>& b, int64_t n) {
+  if (b.empty()) return;
+  const int64_t d = static_cast<int64_t>(b.size());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; ++i) y[t * d + i] += b[static_cast<size_t>(i)];
+}
+}  // namespace
+
+void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int64_t layer, const float* h,
+               int64_t n, const std::vector<float>& rope, KvCache& kv, float* out) {
+  const int64_t hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const int64_t group = c.n_head / c.n_head_kv;
+  const bool neox = c.rope_style == RopeStyle::kNeox;
+  const int64_t half = c.n_rot / 2;
+  std::vector<float> q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
+      v(static_cast<size_t>(n * kv_dim));
+  be.matmul(w.wq, h, n, q.data());   // [n, q_dim]
+  be.matmul(w.wk, h, n, k.data());   // [n, kv_dim]
+  be.matmul(w.wv, h, n, v.data());   // [n, kv_dim]
+  add_bias(q.data(), w.bq, n);
+  add_bias(k.data(), w.bk, n);
+  add_bias(v.data(), w.bv, n);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* cs = rope.data() + t * half * 2;
+    for (int64_t hh = 0; hh < c.n_head; ++hh) ref::rope(q.data() + t * q_dim + hh * hd, cs, c.n_rot, neox);
+    for (int64_t hh = 0; hh < c.n_head_kv; ++hh) ref::rope(k.data() + t * kv_dim + hh * hd, cs, c.n_rot, neox);
+    std::copy_n(k.data() + t * kv_dim, kv_dim, kv.k_at(layer, kv.n_past + t));
+    std::copy_n(v.data() + t * kv_dim, kv_dim, kv.v_at(layer, kv.n_past + t));
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> att(static_cast<size_t>(q_dim * n));  // [n, q_dim]
+  std::vector<float> scores(static_cast<size_t>(kv.n_past + n));
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t n_keys = kv.n_past + t + 1;  // causal: keys 0 .. own position
+    for (int64_t hh = 0; hh < c.n_head; ++hh) {
+      const int64_t kvh = hh / group;
+      const float* qh = q.data() + t * q_dim + hh * hd;
+      for (int64_t j = 0; j < n_keys; ++j) scores[j] = ref::dot(qh, kv.k_at(layer, j) + kvh * hd, hd) * scale;
+      ref::softmax(scores.data(), n_keys);
+      float* o = att.data() + t * q_dim + hh * hd;
+      std::fill_n(o, hd, 0.0f);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* vj = kv.v_at(layer, j) + kvh * hd;
+        const float s = scores[j];
+        for (int64_t d = 0; d < hd; ++d) o[d] += s * vj[d];
+      }
+    }
+  }
+  be.matmul(w.wo, att.data(), n, out);  // [n, n_embd]
+}
+
+void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const float* h, int64_t n, float* out) {
+  std::vector<float> g(static_cast<size_t>(n * c.n_ff)), u(g.size());
+  be.matmul(w.gate, h, n, g.data());
+  be.matmul(w.up, h, n, u.data());
+  ref::swiglu(g.data(), u.data(), g.data(), n * c.n_ff);
+  be.matmul(w.down, g.data(), n, out);
+}
+
+}  // namespace infera::layers

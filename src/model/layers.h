@@ -1,0 +1,46 @@
+// Building blocks shared by the decoder-only architectures (RMSNorm, RoPE, GQA attention with a
+// KV cache, SwiGLU). Architecture files compose them; heavy matmuls go through the Backend.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "tensor/tensor_view.h"
+
+namespace infera::layers {
+
+// Dequantizes a (small, 1-D) tensor to f32; an invalid view gives an empty vector.
+std::vector<float> to_f32(const TensorView& t);
+
+struct AttentionWeights {
+  TensorView wq;  // ne {n_embd, q_dim}
+  TensorView wk;  // ne {n_embd, kv_dim}
+  TensorView wv;  // ne {n_embd, kv_dim}
+  TensorView wo;  // ne {q_dim, n_embd}
+  std::vector<float> bq, bk, bv;  // [q_dim], [kv_dim], [kv_dim]; empty when the arch has none
+};
+
+struct FfnWeights {
+  TensorView gate;  // ne {n_embd, n_ff}
+  TensorView up;    // ne {n_embd, n_ff}
+  TensorView down;  // ne {n_ff, n_embd}
+};
+
+// cos/sin of every rotary pair at positions pos0 .. pos0 + n - 1: [n][n_rot/2][2], computed in f64.
+std::vector<float> rope_table(const ModelConfig& c, int64_t pos0, int64_t n);
+
+// y[t] = rms_norm(x[t]) * w for each of n rows of width c.n_embd.
+void rms_norm_rows(const ModelConfig& c, const float* x, const std::vector<float>& w, int64_t n, float* y);
+
+// Self-attention of n tokens at positions kv.n_past.. (the cache is written, not advanced).
+// h: [n, n_embd] normalized input; out: [n, n_embd] (the attention output after Wo).
+void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int64_t layer, const float* h,
+               int64_t n, const std::vector<float>& rope, KvCache& kv, float* out);
+
+// out = (silu(h Wgate^T) * (h Wup^T)) Wdown^T.  h: [n, n_embd]; out: [n, n_embd].
+void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const float* h, int64_t n, float* out);
+
+}  // namespace infera::layers
