@@ -56,6 +56,7 @@ int run_generate(const RunArgs& a) {
     if (Status s = model.forward(tok, kv, false, logits); !s) return fail(s.message());
   }
   std::printf("\n");
+  std::fflush(stdout);
   const auto t2 = std::chrono::steady_clock::now();
   const double pp = std::chrono::duration<double>(t1 - t0).count(), tg = std::chrono::duration<double>(t2 - t1).count();
   std::fprintf(stderr, "infera: prompt %zu tokens in %.3f s (%.1f t/s), generated %d tokens in %.3f s (%.2f t/s)\n",

@@ -1,4 +1,5 @@
 #include "modelgen/make_model.h"
+#include "modelgen/r1_chat_template.h"
 
 #include <cmath>
 #include <filesystem>
@@ -125,6 +126,7 @@ TokenizerData synthetic_tokenizer(const std::string& arch) {
   d.eos_id = 256;
   d.bos_id = 259;
   d.pad_id = 256;
+  d.chat_template = kR1ChatTemplate;
   (void)arch;
   return d;
 }
@@ -226,8 +228,9 @@ Result<MakeModelReport> write_gguf(const Plan& p, const DTypePlan& dp, const std
     w.add_kv(a + "rope.dimension_count", GgufValue::of_u32(static_cast<uint32_t>(c.n_rot)));
   }
   w.add_kv("general.file_type", GgufValue::of_u32(dp.file_type));
-  const bool quantized = dp.q4_k_m || dtype_info(dp.main).block_elems > 1;
-  if (quantized) w.add_kv("general.quantization_version", GgufValue::of_u32(2));
+  // llama-quantize writes the quantization version into every file it makes; the converter's
+  // F32 output has none.
+  if (dp.q4_k_m || dp.main != DType::F32) w.add_kv("general.quantization_version", GgufValue::of_u32(2));
   w.add_kv("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
   w.add_kv("tokenizer.ggml.pre", GgufValue::of_string(c.arch == "qwen2" ? "deepseek-r1-qwen" : "llama-bpe"));
   std::vector<std::string> tokens = p.tok.tokens;
@@ -350,7 +353,8 @@ Result<MakeModelReport> write_hf(const Plan& p, const DTypePlan& dp, const std::
     INFERA_RETURN_IF_ERROR(write_json((fs::path(out_dir) / "tokenizer.json").string(), hf_tokenizer_json(p.tok, c.arch)));
     Json tc = {{"add_bos_token", true}, {"add_eos_token", false}, {"bos_token", p.tok.tokens[p.tok.bos_id]},
                {"eos_token", p.tok.tokens[p.tok.eos_id]}, {"pad_token", p.tok.tokens[p.tok.eos_id]},
-               {"model_max_length", 16384}, {"tokenizer_class", "LlamaTokenizerFast"}};
+               {"model_max_length", 16384}, {"tokenizer_class", "LlamaTokenizerFast"},
+               {"chat_template", p.tok.chat_template}};
     INFERA_RETURN_IF_ERROR(write_json((fs::path(out_dir) / "tokenizer_config.json").string(), tc));
   }
 
