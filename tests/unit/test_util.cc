@@ -47,7 +47,9 @@ std::vector<float> read_f32(const std::string& path) {
 
 CommandResult run_infera(const std::string& args) {
   CommandResult r;
-  const std::string cmd = std::string(INFERA_BINARY) + " " + args + " 2>&1";
+  // Stderr joins stdout unless the arguments redirect it themselves.
+  const bool own_redirect = args.find("2>") != std::string::npos;
+  const std::string cmd = std::string(INFERA_BINARY) + " " + args + (own_redirect ? "" : " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;

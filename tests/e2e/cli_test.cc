@@ -1,0 +1,132 @@
+// The `infera` binary as a user runs it: exit codes, one-line errors, output files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "formats/json_util.h"
+#include "unit/test_util.h"
+
+namespace infera {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+
+std::string prompt_of(const std::string& ref) {
+  auto j = read_json_file(test::fixture("reference/" + ref + ".json"));
+  std::string s;
+  for (int id : (*j)["prompt_ids"]) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* cmd : {"run", "eval", "make-model", "inspect"}) {
+    auto r = test::run_infera(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_THAT(r.output, HasSubstr("--")) << cmd;
+  }
+  EXPECT_NE(test::run_infera("").exit_code, 0);
+}
+
+TEST(Cli, EvalWritesAllLogits) {
+  test::TempDir d;
+  auto r = test::run_infera("eval --model " + test::fixture("models/tiny-qwen2-q8_0.gguf") + " --token-ids \"" +
+                            prompt_of("tiny-qwen2-q8_0") + "\" --logits-out " + d.file("l.f32"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::filesystem::file_size(d.file("l.f32")), 32u * 1088u * 4u);
+}
+
+TEST(Cli, RunGreedyMatchesReferenceContinuation) {
+  auto j = read_json_file(test::fixture("reference/tiny-qwen2-f32.json"));
+  std::string want;
+  for (int id : (*j)["greedy_ids"]) want += (want.empty() ? "" : " ") + std::to_string(id);
+  auto r = test::run_infera("run --model " + test::fixture("models/tiny-qwen2-f32.gguf") + " --token-ids \"" +
+                            prompt_of("tiny-qwen2-f32") + "\" -n 32 --temp 0 --ignore-eos 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(want + "\n"));
+}
+
+TEST(Cli, RunSamplingIsSeeded) {
+  const std::string base = "run --model " + test::fixture("models/tiny-llama-q8_0.gguf") +
+                           " --token-ids \"1024 5 6 7\" -n 12 --temp 0.8 --top-p 0.9 --ignore-eos --seed ";
+  auto a = test::run_infera(base + "1 2>/dev/null"), b = test::run_infera(base + "1 2>/dev/null"),
+       c = test::run_infera(base + "2 2>/dev/null");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+  EXPECT_NE(a.output, c.output);
+}
+
+TEST(Cli, UserErrorsAreOneLine) {
+  struct C { std::string args, expect; };
+  const std::string m = test::fixture("models/tiny-qwen2-q4_0.gguf");
+  for (const C& c : {C{"eval --model /nonexistent.gguf --token-ids 1 --logits-out /dev/null", "such file"},
+                     C{"eval --model " + m + " --token-ids \"1 x 3\" --logits-out /dev/null", "'x' is not a token id"},
+                     C{"eval --model " + m + " --token-ids \"1 99999\" --logits-out /dev/null", "outside the vocabulary"},
+                     C{"run --model " + m + " --prompt hello", "--token-ids"},
+                     C{"inspect /nonexistent.gguf", "such file"}}) {
+    auto r = test::run_infera(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_THAT(r.output, HasSubstr(c.expect)) << c.args;
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  }
+}
+
+TEST(Cli, CorruptModelIsOneLineError) {
+  test::TempDir d;
+  std::vector<uint8_t> b = test::read_bytes(test::fixture("models/tiny-qwen2-q4_k.gguf"));
+  // Truncated in the tensor data, in the tensor infos, and with a broken magic.
+  for (size_t cut : {b.size() - 1000, size_t{300}, b.size() / 2}) {
+    test::write_bytes(d.file("t.gguf"), std::vector<uint8_t>(b.begin(), b.begin() + static_cast<long>(cut)));
+    auto r = test::run_infera("eval --model " + d.file("t.gguf") + " --token-ids 1 --logits-out " + d.file("l"));
+    EXPECT_EQ(r.exit_code, 1) << cut;
+    EXPECT_THAT(r.output, HasSubstr(d.file("t.gguf"))) << cut;
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  }
+  std::vector<uint8_t> bad = b;
+  bad[0] = 'X';
+  test::write_bytes(d.file("m.gguf"), bad);
+  auto r = test::run_infera("inspect " + d.file("m.gguf"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("bad magic"));
+}
+
+TEST(Cli, ShapeMismatchNamesTensorAndShapes) {
+  test::TempDir d;
+  // A config.json that disagrees with the safetensors shapes.
+  std::filesystem::copy(test::fixture("models/tiny-qwen2-hf"), d.file("hf"));
+  auto cfg = read_json_file(d.file("hf/config.json"));
+  (*cfg)["intermediate_size"] = 640;
+  std::ofstream(d.file("hf/config.json")) << cfg->dump();
+  auto r = test::run_infera("eval --model " + d.file("hf") + " --token-ids 1 --logits-out " + d.file("l"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("blk.0.ffn_gate.weight"));
+  EXPECT_THAT(r.output, HasSubstr("[256, 512]"));
+  EXPECT_THAT(r.output, HasSubstr("[256, 640]"));
+}
+
+TEST(Cli, MakeModelThenInspectAndRun) {
+  test::TempDir d;
+  auto r = test::run_infera("make-model --arch llama --preset tiny --dtype q4_k_m --seed 3 --out " + d.file("m.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_infera("inspect " + d.file("m.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("rope_freqs.weight"));
+  EXPECT_THAT(r.output, HasSubstr("Q6_K"));
+  r = test::run_infera("run --model " + d.file("m.gguf") + " --token-ids \"259 40 41\" -n 5 --temp 0");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_infera("make-model --arch qwen2 --preset tiny --format hf --dtype bf16 --out " + d.file("hf"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_infera("inspect " + d.file("hf"));
+  EXPECT_THAT(r.output, HasSubstr("model.layers.1.mlp.down_proj.weight"));
+}
+
+}  // namespace
+}  // namespace infera

@@ -1,0 +1,111 @@
+// Reference kernels against direct f64 formulas, and the sampler's contracts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "engine/sampler.h"
+#include "kernels/reference/ops.h"
+#include "model/config.h"
+
+namespace infera {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+TEST(RefOps, DotMatchesF64ForAllLengths) {
+  for (int64_t n : {1, 7, 8, 9, 64, 257, 4096}) {
+    auto a = randn(n, 1), b = randn(n, 2);
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) want += double(a[i]) * b[i], mag += std::fabs(double(a[i]) * b[i]);
+    EXPECT_NEAR(ref::dot(a.data(), b.data(), n), want, 1e-6 * mag + 1e-7) << n;
+  }
+}
+
+TEST(RefOps, RmsNorm) {
+  auto x = randn(256, 3), w = randn(256, 4);
+  std::vector<float> y(256);
+  ref::rms_norm(x.data(), w.data(), 1e-6f, y.data(), 256);
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  const double s = 1.0 / std::sqrt(ss / 256 + 1e-6);
+  for (int i = 0; i < 256; ++i) EXPECT_NEAR(y[i], x[i] * s * w[i], 1e-5) << i;
+}
+
+TEST(RefOps, RopePairings) {
+  // One pair rotated by 90 degrees: (a, b) -> (-b, a), in NEOX (i, i + n/2) and NORM (2i, 2i+1) order.
+  std::vector<float> cs = {0.0f, 1.0f, 1.0f, 0.0f};  // pair 0: 90 degrees, pair 1: 0 degrees
+  std::vector<float> neox = {1, 2, 3, 4};             // pairs (x0, x2), (x1, x3)
+  ref::rope(neox.data(), cs.data(), 4, true);
+  EXPECT_EQ(neox, (std::vector<float>{-3, 2, 1, 4}));
+  std::vector<float> norm = {1, 2, 3, 4};  // pairs (x0, x1), (x2, x3)
+  ref::rope(norm.data(), cs.data(), 4, false);
+  EXPECT_EQ(norm, (std::vector<float>{-2, 1, 3, 4}));
+}
+
+TEST(RefOps, SoftmaxAndSwiglu) {
+  std::vector<float> x = {1000.0f, 1000.0f, -1000.0f};
+  ref::softmax(x.data(), 3);
+  EXPECT_FLOAT_EQ(x[0], 0.5f);
+  EXPECT_FLOAT_EQ(x[2], 0.0f);
+  std::vector<float> g = {0.0f, 2.0f}, u = {3.0f, 0.5f}, o(2);
+  ref::swiglu(g.data(), u.data(), o.data(), 2);
+  EXPECT_FLOAT_EQ(o[0], 0.0f);
+  EXPECT_NEAR(o[1], 2.0 / (1 + std::exp(-2.0)) * 0.5, 1e-6);
+}
+
+TEST(RopeScaling, Llama3DivisorsMatchConverter) {
+  // Values the GGUF converter writes for Llama-3.1 (factor 8, 1, 4, 8192; theta 500000; 64 dims).
+  const std::vector<float> d = llama3_rope_divisors({8.0, 1.0, 4.0, 8192}, 64, 500000.0);
+  ASSERT_EQ(d.size(), 32u);
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(d[i], 1.0f) << i;
+  EXPECT_NEAR(d[15], 1.5534146f, 1e-5);
+  EXPECT_NEAR(d[16], 2.6945298f, 1e-5);
+  EXPECT_NEAR(d[17], 5.2573266f, 1e-5);
+  for (int i = 18; i < 32; ++i) EXPECT_EQ(d[i], 8.0f) << i;
+}
+
+TEST(Sampler, GreedyTakesLowestIdOnTies) {
+  const std::vector<float> l = {1.0f, 3.0f, 3.0f, 2.0f};
+  Sampler s({0.0f, 0, 1.0f, 0});
+  EXPECT_EQ(s.sample(l), 1);
+  EXPECT_EQ(argmax(l), 1);
+}
+
+TEST(Sampler, TopKOneIsGreedyAndSeedsRepeat) {
+  const std::vector<float> l = randn(100, 5);
+  Sampler k1({1.0f, 1, 1.0f, 9});
+  EXPECT_EQ(k1.sample(l), argmax(l));
+  Sampler a({1.0f, 0, 1.0f, 42}), b({1.0f, 0, 1.0f, 42});
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(a.sample(l), b.sample(l));
+}
+
+TEST(Sampler, TopPKeepsOnlyTheNucleus) {
+  // probs ~ 0.665, 0.245, 0.09: top_p 0.5 keeps only id 0; top_p 0.8 keeps ids 0 and 1.
+  const std::vector<float> l = {2.0f, 1.0f, 0.0f};
+  Sampler s1({1.0f, 0, 0.5f, 1});
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(s1.sample(l), 0);
+  Sampler s2({1.0f, 0, 0.8f, 1});
+  std::map<int, int> seen;
+  for (int i = 0; i < 2000; ++i) seen[s2.sample(l)]++;
+  EXPECT_EQ(seen.count(2), 0u);
+  EXPECT_GT(seen[1], 400);  // 0.245 / 0.91 of draws, about 540
+}
+
+TEST(Sampler, TemperatureMatchesSoftmaxFrequencies) {
+  const std::vector<float> l = {0.0f, std::log(3.0f)};  // p = 1/4, 3/4 at T = 1
+  Sampler s({1.0f, 0, 1.0f, 3});
+  int ones = 0;
+  for (int i = 0; i < 20000; ++i) ones += s.sample(l) == 1;
+  EXPECT_NEAR(ones / 20000.0, 0.75, 0.015);
+}
+
+}  // namespace
+}  // namespace infera
