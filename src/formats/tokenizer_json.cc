@@ -46,9 +46,77 @@ std::string token_content(const Json& j) {
   return {};
 }
 
+Status read_normalizer(const Json& n, const std::string& p, TokenizerData& d) {
+  if (n.is_null()) return Status::ok();
+  const std::string type = n.value("type", "");
+  if (type == "NFC") {
+    d.nfc = true;
+  } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+    for (const Json& x : n["normalizers"]) INFERA_RETURN_IF_ERROR(read_normalizer(x, p, d));
+  } else {
+    return error("{}: normalizer '{}' is not supported (supported: NFC)", p, type);
+  }
+  return Status::ok();
+}
+
+Status read_pre_tokenizer(const Json& t, const std::string& p, TokenizerData& d) {
+  if (t.is_null()) return Status::ok();
+  const std::string type = t.value("type", "");
+  if (type == "Sequence" && t.contains("pretokenizers") && t["pretokenizers"].is_array()) {
+    for (const Json& x : t["pretokenizers"]) INFERA_RETURN_IF_ERROR(read_pre_tokenizer(x, p, d));
+  } else if (type == "Split") {
+    const Json& pat = t.value("pattern", Json::object());
+    if (!pat.contains("Regex") || !pat["Regex"].is_string())
+      return error("{}: Split pre-tokenizer without a Regex pattern is not supported", p);
+    if (t.value("behavior", "") != "Isolated" || t.value("invert", false))
+      return error("{}: Split behavior '{}' is not supported (supported: Isolated)", p, t.value("behavior", ""));
+    d.split_patterns.push_back(pat["Regex"].get<std::string>());
+  } else if (type == "ByteLevel") {
+    if (t.value("add_prefix_space", false)) return error("{}: ByteLevel add_prefix_space is not supported", p);
+    if (t.value("use_regex", true)) d.split_patterns.push_back("GPT2");  // the GPT-2 regex
+  } else {
+    return error("{}: pre-tokenizer '{}' is not supported (supported: Split, ByteLevel, Sequence)", p, type);
+  }
+  return Status::ok();
+}
+
+// BOS from a TemplateProcessing post-processor ("<bos> $A"), alone or in a Sequence.
+void read_post_processor(const Json& t, TokenizerData& d) {
+  if (!t.is_object()) return;
+  if (t.value("type", "") == "Sequence" && t.contains("processors") && t["processors"].is_array()) {
+    for (const Json& x : t["processors"]) read_post_processor(x, d);
+  } else if (t.value("type", "") == "TemplateProcessing" && t.contains("single") && t["single"].is_array() &&
+             !t["single"].empty() && t["single"][0].contains("SpecialToken")) {
+    const std::string name = t["single"][0]["SpecialToken"].value("id", "");
+    const Json& st = t.value("special_tokens", Json::object());
+    if (st.contains(name) && st[name].contains("ids") && st[name]["ids"].is_array() && !st[name]["ids"].empty() &&
+        st[name]["ids"][0].is_number_integer())
+      d.post_bos_id = st[name]["ids"][0].get<int64_t>();
+  }
+}
+
+Status read_pipeline(const Json& j, const std::string& p, TokenizerData& d) {
+  INFERA_RETURN_IF_ERROR(read_normalizer(j.value("normalizer", Json()), p, d));
+  INFERA_RETURN_IF_ERROR(read_pre_tokenizer(j.value("pre_tokenizer", Json()), p, d));
+  read_post_processor(j.value("post_processor", Json()), d);
+  const Json& im = j["model"].value("ignore_merges", Json(false));
+  d.ignore_merges = im.is_boolean() && im.get<bool>();
+  return Status::ok();
+}
+
 }  // namespace
 
+Result<TokenizerData> read_hf_tokenizer_impl(const std::string& path);
+
 Result<TokenizerData> read_hf_tokenizer(const std::string& path) {
+  try {
+    return read_hf_tokenizer_impl(path);
+  } catch (const Json::exception& e) {  // a value of an unexpected JSON type somewhere
+    return error("{}: malformed tokenizer file: {}", path, e.what());
+  }
+}
+
+Result<TokenizerData> read_hf_tokenizer_impl(const std::string& path) {
   std::error_code ec;
   const fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "tokenizer.json" : fs::path(path);
   const std::string p = file.string();
@@ -99,6 +167,7 @@ Result<TokenizerData> read_hf_tokenizer(const std::string& path) {
       }
     }
   }
+  INFERA_RETURN_IF_ERROR(read_pipeline(j, p, d));
   // tokenizer_config.json: BOS/EOS, add_bos_token, chat template.
   const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
   if (fs::exists(cfg_path, ec)) {

@@ -22,6 +22,11 @@ struct TokenizerData {
   int64_t bos_id = -1, eos_id = -1, pad_id = -1;
   bool add_bos = true, add_eos = false;
   std::string chat_template;  // empty when none
+  // Pipeline settings (tokenizer.json only; GGUF derives them from tokenizer.ggml.pre).
+  bool nfc = false;                         // normalizer NFC (alone or in a Sequence)
+  std::vector<std::string> split_patterns;  // pre-tokenizer Split regexes, applied in order
+  bool ignore_merges = false;               // model.ignore_merges
+  int64_t post_bos_id = -1;                 // BOS the post-processor prepends, -1 if none
 };
 
 // `path`: a tokenizer.json file or a folder holding one.

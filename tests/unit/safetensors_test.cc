@@ -127,7 +127,7 @@ TEST(SafetensorsRoundTrip, WriteThenOpen) {
     EXPECT_LT(m->find(sorted[i])->view.data, m->find(sorted[i + 1])->view.data) << sorted[i];
   }
   EXPECT_EQ(m->tensors()[0].name, "a.bias");
-  EXPECT_EQ(m->find("a.bias")->view.data, file.data() - file.data() + m->find("a.bias")->view.data);
+  EXPECT_EQ(std::memcmp(m->find("a.bias")->view.data, file.data() + 8 + n, 14), 0);  // first in the data
   EXPECT_EQ(file.size(), 8 + n + 20 + 24 + 14 + 24 + 2);
 }
 
@@ -298,9 +298,8 @@ TEST_F(SafetensorsHostile, EveryTruncationFailsCleanly) {
     auto m = SafetensorsModel::open(path_);
     ASSERT_FALSE(m.ok()) << "a file cut to " << len << " bytes opened";
     ASSERT_THAT(m.error(), HasSubstr(path_)) << len;
-    if (len < 8) ASSERT_THAT(m.error(), HasSubstr("too short")) << len;
-    else if (len < data_start) ASSERT_THAT(m.error(), HasSubstr("header length")) << len;
-    else ASSERT_THAT(m.error(), HasSubstr("outside the")) << len;
+    const char* want = len < 8 ? "too short" : len < data_start ? "header length" : "outside the";
+    ASSERT_THAT(m.error(), HasSubstr(want)) << len;
   }
 }
 
@@ -357,15 +356,15 @@ TEST_F(SafetensorsSharded, IndexNamesTensorNotInItsFile) {
 }
 
 TEST_F(SafetensorsSharded, BadFileNames) {
-  for (const char* file : {"../x", "sub/x.safetensors", "/etc/passwd", "..", "a..b"}) {
+  for (const char* file : {"../x", "sub/x.safetensors", "/etc/passwd", ".."}) {
     write_index(fmt::format(R"("a":"{}")", file));
     EXPECT_THAT(open_error(index_path(), index_path()),
                 HasSubstr(fmt::format("weight_map['a'] = '{}' is not a plain file name", file)));
   }
   write_index(R"("a":3)");
   EXPECT_THAT(open_error(index_path(), index_path()), HasSubstr("weight_map['a'] is not a file name"));
-  write_index(R"("a":"")");  // the folder itself
-  open_error(index_path(), index_path());
+  write_index(R"("a":"")");  // names the folder itself
+  EXPECT_THAT(open_error(index_path(), dir_.path()), HasSubstr("not a regular file"));
 }
 
 TEST_F(SafetensorsSharded, MissingShard) {
