@@ -2,12 +2,15 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "base/thread_pool.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "engine/sampler.h"
 #include "model/loader.h"
+#include "tokenizer/detokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace infera::cli {
 
@@ -24,11 +27,20 @@ struct RunArgs {
 };
 
 int run_generate(const RunArgs& a) {
-  if (!a.prompt.empty())
-    return fail("--prompt needs the tokenizer, which is not available in this build yet; pass --token-ids");
-  if (a.token_ids.empty()) return fail("give the prompt as --token-ids \"1 2 3\"");
-  auto ids = parse_token_ids(a.token_ids);
+  if (a.prompt.empty() == a.token_ids.empty()) return fail("give the prompt as either --prompt TEXT or --token-ids \"1 2 3\"");
+  // Text prompts are encoded as /v1/completions does: BOS prepended, added tokens parsed.
+  std::unique_ptr<Tokenizer> tokenizer;
+  Result<std::vector<int32_t>> ids = std::vector<int32_t>();
+  if (!a.prompt.empty()) {
+    auto t = Tokenizer::load(a.model);
+    if (!t) return fail(t.error());
+    tokenizer = std::move(*t);
+    ids = tokenizer->encode(a.prompt, {true, SpecialTokens::kAll});
+  } else {
+    ids = parse_token_ids(a.token_ids);
+  }
   if (!ids) return fail(ids.error());
+  if (ids->empty()) return fail("the prompt encodes to no tokens");
   if (a.n_predict < 0) return fail("-n must be >= 0");
   if (a.temp < 0 || a.top_p <= 0 || a.top_p > 1) return fail("--temp must be >= 0 and --top-p in (0, 1]");
   auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
@@ -45,9 +57,14 @@ int run_generate(const RunArgs& a) {
   if (Status s = model.forward(*ids, kv, false, logits); !s) return fail(s.message());
   const auto t1 = std::chrono::steady_clock::now();
   int n_gen = 0;
+  std::optional<IncrementalDetokenizer> detok;
+  if (tokenizer) detok.emplace(*tokenizer, /*skip_special=*/true);
   while (n_gen < a.n_predict) {
     const int32_t next = sampler.sample(logits);
-    std::printf("%s%d", n_gen ? " " : "", next);
+    if (detok)
+      std::printf("%s", detok->push(next).c_str());
+    else
+      std::printf("%s%d", n_gen ? " " : "", next);
     std::fflush(stdout);
     ++n_gen;
     if (!a.ignore_eos && next == model.config().eos_token_id) break;
@@ -55,6 +72,7 @@ int run_generate(const RunArgs& a) {
     const int32_t tok[1] = {next};
     if (Status s = model.forward(tok, kv, false, logits); !s) return fail(s.message());
   }
+  if (detok) std::printf("%s", detok->finish().c_str());
   std::printf("\n");
   std::fflush(stdout);
   const auto t2 = std::chrono::steady_clock::now();
@@ -70,7 +88,7 @@ void add_run(CLI::App& app, int* exit_code) {
   CLI::App* c = app.add_subcommand("run", "Generate tokens from a prompt");
   c->add_option("--model", a->model, "GGUF file or Hugging Face model folder")->required();
   c->add_option("--token-ids", a->token_ids, "prompt as token ids, e.g. \"1 2 3\"");
-  c->add_option("--prompt", a->prompt, "prompt text (needs the tokenizer)");
+  c->add_option("--prompt", a->prompt, "prompt text, encoded with the model's tokenizer (BOS added)");
   c->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->capture_default_str();
   c->add_option("--temp", a->temp, "temperature; 0 = greedy")->capture_default_str();
   c->add_option("--top-p", a->top_p, "nucleus sampling mass")->capture_default_str();

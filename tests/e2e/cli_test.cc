@@ -70,7 +70,7 @@ TEST(Cli, UserErrorsAreOneLine) {
   for (const C& c : {C{"eval --model /nonexistent.gguf --token-ids 1 --logits-out /dev/null", "such file"},
                      C{"eval --model " + m + " --token-ids \"1 x 3\" --logits-out /dev/null", "'x' is not a token id"},
                      C{"eval --model " + m + " --token-ids \"1 99999\" --logits-out /dev/null", "outside the vocabulary"},
-                     C{"run --model " + m + " --prompt hello", "--token-ids"},
+                     C{"run --model " + m + " --prompt hello --token-ids 1", "either --prompt"},
                      C{"inspect /nonexistent.gguf", "such file"}}) {
     auto r = test::run_infera(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
@@ -126,6 +126,21 @@ TEST(Cli, MakeModelThenInspectAndRun) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = test::run_infera("inspect " + d.file("hf"));
   EXPECT_THAT(r.output, HasSubstr("model.layers.1.mlp.down_proj.weight"));
+}
+
+TEST(Cli, TokenizeJsonlAndRunWithTextPrompt) {
+  test::TempDir d;
+  std::ofstream(d.file("in.jsonl")) << "{\"text\": \"Hello, world!\"}\n{\"text\": \"<｜User｜>Hi<｜Assistant｜>\"}\n";
+  const std::string tok = test::fixture("tokenizers/deepseek-r1-distill-qwen");
+  auto r = test::run_infera("tokenize --model " + tok + " --special --input-jsonl " + d.file("in.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "{\"ids\":[9707,11,1879,0]}\n{\"ids\":[151644,13048,151645]}\n");
+  r = test::run_infera("tokenize --model " + tok + " --decode \"9707 11 1879 0\"");
+  EXPECT_EQ(r.output, "Hello, world!\n");
+  // A GGUF file carries its tokenizer: text in, text out.
+  r = test::run_infera("run --model " + test::fixture("models/tiny-qwen2-q8_0.gguf") + " --prompt \"Hello\" -n 4 --temp 0");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("prompt 4 tokens"));  // BOS + 3 ids in the tiny vocabulary
 }
 
 }  // namespace
