@@ -225,7 +225,9 @@ Result<StmtPtr> Parser::parse_for(int line) {
   } while (skip_op(","));
   if (!skip_name("in")) return fail(fmt::format("expected 'in', got {}", describe()));
   INFERA_ASSIGN_OR_RETURN(s->expr, tuple(false));
-  if (skip_name("if")) INFERA_ASSIGN_OR_RETURN(s->filter, expression());
+  if (skip_name("if")) {
+    INFERA_ASSIGN_OR_RETURN(s->filter, expression());
+  }
   if (at_name("recursive")) return fail("recursive loops are not supported");
   INFERA_RETURN_IF_ERROR(expect_block_end());
   std::string found;
@@ -278,7 +280,9 @@ Result<StmtPtr> Parser::parse_macro(int line) {
     if (skip_op(")")) break;
     MacroParam param;
     INFERA_ASSIGN_OR_RETURN(param.name, expect_name());
-    if (skip_op("=")) INFERA_ASSIGN_OR_RETURN(param.default_value, expression());
+    if (skip_op("=")) {
+      INFERA_ASSIGN_OR_RETURN(param.default_value, expression());
+    }
     s->params.push_back(std::move(param));
   }
   INFERA_RETURN_IF_ERROR(expect_block_end());
@@ -302,7 +306,9 @@ Result<StmtPtr> Parser::parse_call_block(int line) {
       if (skip_op(")")) break;
       MacroParam param;
       INFERA_ASSIGN_OR_RETURN(param.name, expect_name());
-      if (skip_op("=")) INFERA_ASSIGN_OR_RETURN(param.default_value, expression());
+      if (skip_op("=")) {
+        INFERA_ASSIGN_OR_RETURN(param.default_value, expression());
+      }
       s->params.push_back(std::move(param));
     }
   }
@@ -366,7 +372,9 @@ Result<ExprPtr> Parser::condexpr() {
     auto node = make(ExprKind::kCond, line);
     INFERA_ASSIGN_OR_RETURN(ExprPtr cond, or_expr());
     ExprPtr else_expr;
-    if (skip_name("else")) INFERA_ASSIGN_OR_RETURN(else_expr, condexpr());
+    if (skip_name("else")) {
+      INFERA_ASSIGN_OR_RETURN(else_expr, condexpr());
+    }
     node->args.push_back(std::move(cond));
     node->args.push_back(std::move(expr1));
     node->args.push_back(std::move(else_expr));
@@ -494,7 +502,9 @@ Result<ExprPtr> Parser::unary(bool with_filter) {
     INFERA_ASSIGN_OR_RETURN(node, primary());
   }
   INFERA_ASSIGN_OR_RETURN(node, postfix(std::move(node)));
-  if (with_filter) INFERA_ASSIGN_OR_RETURN(node, filter_expr(std::move(node)));
+  if (with_filter) {
+    INFERA_ASSIGN_OR_RETURN(node, filter_expr(std::move(node)));
+  }
   return node;
 }
 

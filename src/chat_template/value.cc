@@ -36,9 +36,11 @@ void Dict::set(const Value& key, Value value) {
   std::string k = key_of(key);
   auto it = index_.find(k);
   if (it != index_.end()) {
+    depth_ = std::max(depth_, 1 + value.nesting());
     entries_[it->second].second = std::move(value);
     return;
   }
+  depth_ = std::max(depth_, 1 + value.nesting());
   index_.emplace(std::move(k), entries_.size());
   entries_.emplace_back(key, std::move(value));
 }
@@ -84,6 +86,7 @@ Value Value::list(std::vector<Value> items) {
   v.kind_ = Kind::kList;
   v.list_ = std::make_shared<List>();
   v.list_->items = std::move(items);
+  for (const Value& item : v.list_->items) v.list_->depth = std::max(v.list_->depth, 1 + item.nesting());
   return v;
 }
 Value Value::tuple(std::vector<Value> items) {
@@ -122,9 +125,9 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::number_float: return real(j.get<double>());
     case nlohmann::ordered_json::value_t::string: return string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
-      Value v = list();
-      for (const auto& e : j) v.list_->items.push_back(from_json(e));
-      return v;
+      std::vector<Value> items;
+      for (const auto& e : j) items.push_back(from_json(e));
+      return list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Value v = dict();
@@ -151,6 +154,12 @@ bool Value::same_object(const Value& o) const {
     case Kind::kCallable: return fn_ == o.fn_;
     default: return equals(*this, o);
   }
+}
+
+int Value::nesting() const {
+  if (kind_ == Kind::kList) return list_->depth;
+  if (kind_ == Kind::kDict || kind_ == Kind::kNamespace) return dict_->depth();
+  return 0;
 }
 
 bool Value::truthy() const {
@@ -217,7 +226,8 @@ std::string Value::to_str() const {
   }
 }
 
-std::string Value::repr() const {
+std::string Value::repr(int depth) const {
+  if (depth > 300) return "...";
   switch (kind_) {
     case Kind::kUndefined: return "Undefined";
     case Kind::kNone: return "None";
@@ -227,7 +237,7 @@ std::string Value::repr() const {
     case Kind::kString: return pystr::repr(s_);
     case Kind::kList: {
       std::string out = list_->is_tuple ? "(" : "[";
-      for (size_t i = 0; i < list_->items.size(); ++i) out += (i ? ", " : "") + list_->items[i].repr();
+      for (size_t i = 0; i < list_->items.size(); ++i) out += (i ? ", " : "") + list_->items[i].repr(depth + 1);
       if (list_->is_tuple && list_->items.size() == 1) out += ",";
       return out + (list_->is_tuple ? ")" : "]");
     }
@@ -236,7 +246,7 @@ std::string Value::repr() const {
       std::string out = "{";
       bool first = true;
       for (const auto& [k, v] : dict_->entries()) {
-        out += (first ? "" : ", ") + k.repr() + ": " + v.repr();
+        out += (first ? "" : ", ") + k.repr(depth + 1) + ": " + v.repr(depth + 1);
         first = false;
       }
       out += "}";
@@ -299,7 +309,7 @@ Result<int> compare(const Value& a, const Value& b) {
     size_t x = a.items().size(), y = b.items().size();
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  if (a.is_undefined() || b.is_undefined()) return error("'{}' is undefined", a.is_undefined() ? a.str() : b.str());
+  if (a.is_undefined() || b.is_undefined()) return error("{}", a.is_undefined() ? a.str() : b.str());
   return error("'<' not supported between instances of '{}' and '{}'", a.type_name(), b.type_name());
 }
 

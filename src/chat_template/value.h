@@ -21,6 +21,7 @@ class Renderer;
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;
+  int depth = 1;  // container nesting depth (guards against hostile deeply nested values)
 };
 
 // Insertion-ordered mapping (Python dict semantics; keys compared like Python: 1 == 1.0 == True).
@@ -29,11 +30,13 @@ class Dict {
   const Value* find(const Value& key) const;
   void set(const Value& key, Value value);
   size_t size() const { return entries_.size(); }
+  int depth() const { return depth_; }
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
 
  private:
   std::vector<std::pair<Value, Value>> entries_;
   std::unordered_map<std::string, size_t> index_;
+  int depth_ = 1;
 };
 
 struct CallArgs {
@@ -90,10 +93,11 @@ class Value {
   const Callable& fn() const { return *fn_; }
   bool same_object(const Value& o) const;
 
+  int nesting() const;  // 0 for scalars, 1 + deepest child for containers
   bool truthy() const;
   std::string type_name() const;  // Python type name, for error messages
   std::string to_str() const;     // Python str()
-  std::string repr() const;       // Python repr()
+  std::string repr(int depth = 0) const;  // Python repr()
 
  private:
   Kind kind_ = Kind::kUndefined;

@@ -11,6 +11,9 @@ namespace infera {
 namespace {
 
 constexpr int kMaxArrayDepth = 4;
+// Arrays are held as one GgufValue (48 bytes) per element; real files hold at most ~10^6 (the
+// vocabulary), so a larger count is refused instead of allocating 48x the file size.
+constexpr uint64_t kMaxArrayItems = uint64_t{1} << 24;
 constexpr int kMaxDims = 4;
 
 // Bounds-checked little-endian reader over one mapped file. Every read either succeeds or
@@ -109,6 +112,10 @@ bool read_value(Cursor& c, GgufType type, int depth, GgufValue* out, std::string
         return false;
       }
       const GgufType elem = static_cast<GgufType>(et);
+      if (n > kMaxArrayItems) {
+        *err = fmt::format("array count {} exceeds infera's limit of {} elements", n, kMaxArrayItems);
+        return false;
+      }
       if (n > c.remaining() / min_encoded_size(elem)) {
         *err = fmt::format("array count {} cannot fit in the {} bytes left in the file", n, c.remaining());
         return false;
@@ -211,9 +218,14 @@ Result<GgufFile> GgufFile::open(const std::string& path) {
   if (n_split > 1) {
     INFERA_ASSIGN_OR_RETURN(int64_t no, f.get_int_or("split.no", 0));
     auto name = parse_split_name(path);
-    if (no != 0 || !name || name->index != 1)
+    if (no < 0 || no >= n_split)
+      return error("{}: split.no is {} but split.count is {}", path, no, n_split);
+    if (no != 0)
       return error("{}: part {} of a {}-part split model; open the first part (…-00001-of-{:05d}.gguf)",
                    path, no + 1, n_split, n_split);
+    if (!name || name->index != 1)
+      return error("{}: first part of a {}-part split model, but its name does not end in -00001-of-{:05d}.gguf "
+                   "(the other parts are found by that name)", path, n_split, n_split);
     if (name->count != n_split)
       return error("{}: file name says {} parts but split.count is {}", path, name->count, n_split);
     for (int i = 1; i < n_split; ++i) {
@@ -222,6 +234,9 @@ Result<GgufFile> GgufFile::open(const std::string& path) {
       if (!mf) return error("{}: split part {} of {} is missing: {}", path, i + 1, n_split, mf.error());
       f.files_.push_back(std::make_unique<MappedFile>(std::move(*mf)));
       INFERA_RETURN_IF_ERROR(f.parse_part(i, false));
+      if (f.part_split_no_ != i || f.part_split_count_ != n_split)
+        return error("{}: split part {} says it is part {} of {} (split.no {}, split.count {})", part, i + 1,
+                     f.part_split_no_ + 1, f.part_split_count_, f.part_split_no_, f.part_split_count_);
     }
     if (auto total = f.find("split.tensors.count")) {
       auto n = total->as_int();
@@ -244,6 +259,7 @@ Status GgufFile::parse_part(int file_index, bool is_first) {
   if (version != 2 && version != 3)
     return error("{}: GGUF version {} is not supported (supported: 2, 3)", p, version);
   if (is_first) version_ = version;
+  part_split_no_ = part_split_count_ = -1;
   int64_t n_tensors, n_kv;
   if (!c.read(&n_tensors) || !c.read(&n_kv)) return error("{}: header cut short (counts)", p);
   // Each KV needs at least 12 bytes (key length + type) and each tensor info at least 24.
@@ -261,7 +277,11 @@ Status GgufFile::parse_part(int file_index, bool is_first) {
     if (!valid_type(t)) return error("{}: key '{}': value type {} is not a GGUF value type (0..12)", p, key, t);
     GgufValue v;
     if (!read_value(c, static_cast<GgufType>(t), 0, &v, &err)) return error("{}: key '{}': {}", p, key, err);
-    if (!is_first) continue;  // metadata of later split parts repeats split.* keys only
+    if (!is_first) {  // later parts repeat the split.* keys only; they must agree
+      if (key == "split.no") part_split_no_ = v.as_int().value_or(-1);
+      if (key == "split.count") part_split_count_ = v.as_int().value_or(-1);
+      continue;
+    }
     if (kv_index_.count(key)) return error("{}: key '{}' appears twice", p, key);
     kv_index_[key] = kv_.size();
     kv_.emplace_back(std::move(key), std::move(v));
@@ -270,11 +290,13 @@ Status GgufFile::parse_part(int file_index, bool is_first) {
     if (const GgufValue* a = find("general.alignment")) {
       auto al = a->as_int();
       if (!al || *al <= 0 || *al > (1 << 20) || (*al & (*al - 1)) != 0)
-        return error("{}: key 'general.alignment' is {} (must be a power of two)", p, a->to_display());
+        return error("{}: key 'general.alignment' is {} (must be a power of two up to 1048576)", p, a->to_display());
       alignment_ = static_cast<uint32_t>(*al);
     }
   }
 
+  if (!is_first && (part_split_no_ < 0 || part_split_count_ < 0))
+    return error("{}: split part without 'split.no' and 'split.count' keys", p);
   const size_t first_new = tensors_.size();
   for (int64_t i = 0; i < n_tensors; ++i) {
     GgufTensor t;
@@ -297,8 +319,10 @@ Status GgufFile::parse_part(int file_index, bool is_first) {
       return error("{}: tensor '{}': info cut short by end of file", p, t.name);
     auto info = dtype_info(t.ggml_type);
     if (!info)
-      return error("{}: tensor '{}' has type {} ({}), which infera does not support", p, t.name,
-                   ggml_type_name(t.ggml_type), t.ggml_type);
+      return ggml_type_name(t.ggml_type).starts_with("type ")
+                 ? error("{}: tensor '{}' has unknown GGML type {}", p, t.name, t.ggml_type)
+                 : error("{}: tensor '{}' has type {} (GGML type {}), which infera does not support", p, t.name,
+                         ggml_type_name(t.ggml_type), t.ggml_type);
     t.view.type = static_cast<DType>(t.ggml_type);
     if (t.view.ne[0] % info->block_elems != 0)
       return error("{}: tensor '{}': row length {} is not a multiple of the {} block size {}", p, t.name,

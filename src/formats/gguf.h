@@ -113,6 +113,7 @@ class GgufFile {
   std::map<std::string, size_t> kv_index_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> tensor_index_;
+  int64_t part_split_no_ = -1, part_split_count_ = -1;  // of the part parse_part read last
 };
 
 // "model-00001-of-00003.gguf" -> {"model", 1, 3}; nullopt for a name without that suffix.

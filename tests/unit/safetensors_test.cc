@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -41,6 +42,18 @@ std::vector<uint8_t> st_bytes(const std::string& header, const std::vector<uint8
 
 // Header JSON with one tensor "w" whose entry is `entry`.
 std::string one(const std::string& entry) { return R"({"__metadata__":{"format":"pt"},"w":)" + entry + "}"; }
+
+// A whole file, read fast (a byte-wise istreambuf_iterator is slow under ASan).
+std::vector<uint8_t> slurp(const std::string& path) {
+  std::vector<uint8_t> b(fs::file_size(path));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  if (f) {
+    EXPECT_EQ(std::fread(b.data(), 1, b.size(), f), b.size()) << path;
+    std::fclose(f);
+  }
+  return b;
+}
 
 void write_text(const std::string& path, const std::string& text) {
   test::write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
@@ -114,7 +127,7 @@ TEST(SafetensorsRoundTrip, WriteThenOpen) {
   EXPECT_EQ(m->find("missing"), nullptr);
 
   // Tensors are sorted by name, both in the header text and in the data section.
-  const std::vector<uint8_t> file = test::read_bytes(path);
+  const std::vector<uint8_t> file = slurp(path);
   uint64_t n;
   std::memcpy(&n, file.data(), 8);
   EXPECT_EQ((8 + n) % 8, 0u) << "data section not 8-byte aligned";
@@ -165,7 +178,7 @@ TEST(SafetensorsFixture, TinyQwen2Hf) {
     EXPECT_EQ(norm->shape, std::vector<int64_t>{256});
     EXPECT_EQ(norm->view.n_dims, 1);
     // lm_head.weight is first in the data section; the view points at the file's bytes.
-    const std::vector<uint8_t> file = test::read_bytes(dir + "/model.safetensors");
+    const std::vector<uint8_t> file = slurp(dir + "/model.safetensors");
     const SafetensorsTensor* head = m->find("lm_head.weight");
     ASSERT_NE(head, nullptr);
     EXPECT_EQ(std::memcmp(head->view.data, file.data() + 8 + 2848, head->view.nbytes), 0);
@@ -199,7 +212,7 @@ TEST_F(SafetensorsHostile, FileAndHeaderFraming) {
   EXPECT_THAT(fail(R"({"w":{"dtype":"F32"})"), HasSubstr("header is not a JSON object"));  // unbalanced
   EXPECT_THAT(fail(R"([{"dtype":"F32","shape":[4],"data_offsets":[0,16]}])"), HasSubstr("header is not a JSON object"));
   EXPECT_THAT(fail("\"w\""), HasSubstr("header is not a JSON object"));
-  EXPECT_THAT(fail(std::string(200000, '[')), HasSubstr("header is not a JSON object"));  // deep nesting
+  EXPECT_THAT(fail(std::string(100000, '[')), HasSubstr("header is not a JSON object"));  // deep nesting
   // An empty object (or metadata only) is a valid file with no tensors.
   test::write_bytes(path_, st_bytes(R"({"__metadata__":{}}        )", {}));
   auto m = SafetensorsModel::open(path_);
@@ -281,7 +294,7 @@ TEST_F(SafetensorsHostile, EveryTruncationFailsCleanly) {
   for (int i = 0; i < 6; ++i) specs.push_back({fmt::format("model.layers.{}.weight", i), i % 2 ? "F16" : "F32", {16, 8}});
   const std::string full_path = dir_.file("full.safetensors");
   ASSERT_TRUE(write_safetensors(full_path, specs, fill_pattern));
-  const std::vector<uint8_t> full = test::read_bytes(full_path);
+  const std::vector<uint8_t> full = slurp(full_path);
   uint64_t n;
   std::memcpy(&n, full.data(), 8);
   const uint64_t data_start = 8 + n;
@@ -392,7 +405,7 @@ TEST_F(SafetensorsSharded, BadIndex) {
   EXPECT_THAT(open_error(dir_.path(), index_path()), HasSubstr("weight_map is empty"));
   // A corrupt shard is reported with the shard's own path.
   write_good_index();
-  std::vector<uint8_t> b = test::read_bytes(dir_.file(kShard2));
+  std::vector<uint8_t> b = slurp(dir_.file(kShard2));
   b.pop_back();
   test::write_bytes(dir_.file(kShard2), b);
   EXPECT_THAT(open_error(dir_.path(), dir_.file(kShard2)), HasSubstr("tensor 'c': data_offsets"));
