@@ -33,6 +33,7 @@ bool Tokenizer::is_special(int32_t id) const {
 
 // BPE over one pre-tokenized piece (raw bytes). Symbols form a linked list; a min-heap of
 // candidate pairs ordered by (rank, position) gives O(n log n) even for very long pieces.
+// Scratch buffers are per thread, so steady-state encoding does not allocate.
 void Tokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const {
   const tok::ByteLevel& bl = tok::ByteLevel::get();
   if (ignore_merges_) {
@@ -44,36 +45,39 @@ void Tokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const {
     }
   }
   struct Sym {
-    int32_t id;
-    int32_t prev, next;
+    int32_t id, prev, next;
   };
-  const int32_t n = static_cast<int32_t>(piece.size());
-  std::vector<Sym> s(static_cast<size_t>(n));
-  for (int32_t i = 0; i < n; ++i) s[i] = {byte_ids_[static_cast<uint8_t>(piece[i])], i - 1, i + 1 < n ? i + 1 : -1};
   struct Cand {
     int32_t rank, left, left_id, right_id;
     bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  thread_local std::vector<Sym> s;
+  thread_local std::vector<Cand> heap;
+  const int32_t n = static_cast<int32_t>(piece.size());
+  s.resize(static_cast<size_t>(n));
+  heap.clear();
+  for (int32_t i = 0; i < n; ++i) s[i] = {byte_ids_[static_cast<uint8_t>(piece[i])], i - 1, i + 1 < n ? i + 1 : -1};
   auto push = [&](int32_t left) {
     if (left < 0 || s[left].next < 0) return;
     const int32_t r = s[left].next;
-    auto it = merges_.find(static_cast<uint64_t>(static_cast<uint32_t>(s[left].id)) << 32 | static_cast<uint32_t>(s[r].id));
-    if (it != merges_.end()) heap.push({it->second.rank, left, s[left].id, s[r].id});
+    if (const tok::MergeTable::Entry* m = merges_.find(s[left].id, s[r].id)) {
+      heap.push_back({m->rank, left, s[left].id, s[r].id});
+      std::push_heap(heap.begin(), heap.end(), std::greater<Cand>());
+    }
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);
-  std::vector<bool> dead(static_cast<size_t>(n), false);
   while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    if (dead[c.left] || s[c.left].id != c.left_id) continue;
+    std::pop_heap(heap.begin(), heap.end(), std::greater<Cand>());
+    const Cand c = heap.back();
+    heap.pop_back();
+    // Stale candidates: the left symbol was merged away (id -1) or changed, or its neighbour did.
+    if (s[c.left].id != c.left_id) continue;
     const int32_t r = s[c.left].next;
     if (r < 0 || s[r].id != c.right_id) continue;
-    const auto it = merges_.find(static_cast<uint64_t>(static_cast<uint32_t>(c.left_id)) << 32 | static_cast<uint32_t>(c.right_id));
-    s[c.left].id = it->second.result;
+    s[c.left].id = merges_.find(c.left_id, c.right_id)->result;
     s[c.left].next = s[r].next;
     if (s[r].next >= 0) s[s[r].next].prev = c.left;
-    dead[r] = true;
+    s[r].id = -1;
     push(s[c.left].prev);
     push(c.left);
   }
@@ -89,7 +93,7 @@ void Tokenizer::encode_text(std::string_view text, std::vector<int32_t>& out) co
   for (std::string_view p : pieces) {
     if (p.size() <= kMaxCachedPiece) {
       std::lock_guard<std::mutex> lock(cache_mu_);
-      if (auto it = cache_.find(std::string(p)); it != cache_.end()) {
+      if (auto it = cache_.find(p); it != cache_.end()) {
         out.insert(out.end(), it->second.begin(), it->second.end());
         continue;
       }

@@ -21,6 +21,7 @@
 
 #include "base/status.h"
 #include "formats/gguf.h"
+#include "tokenizer/merge_table.h"
 #include "tokenizer/pretokenizer.h"
 
 namespace infera {
@@ -64,10 +65,6 @@ class Tokenizer {
   const std::vector<AddedToken>& added_tokens() const { return added_; }
 
  private:
-  struct Merge {
-    int32_t rank;
-    int32_t result;
-  };
   Status init_vocab(const std::vector<std::string>& merges, const std::string& where);
   void finish_init();
   void encode_text(std::string_view text, std::vector<int32_t>& out) const;
@@ -75,7 +72,7 @@ class Tokenizer {
 
   std::vector<std::string> tokens_;  // by id, byte-level form (added tokens: their content)
   std::unordered_map<std::string, int32_t> vocab_;
-  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> rank, result id
+  tok::MergeTable merges_;  // (left id, right id) -> rank, result id
   std::vector<AddedToken> added_;
   std::vector<int8_t> added_kind_;  // by id: 0 regular, 1 added non-special, 2 added special
   std::vector<std::vector<int32_t>> added_by_first_byte_;  // [256] -> indexes into added_, longest first
@@ -88,7 +85,11 @@ class Tokenizer {
   int32_t byte_ids_[256] = {};  // id of each byte's single-character token
 
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace infera

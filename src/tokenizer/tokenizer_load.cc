@@ -99,8 +99,7 @@ Status Tokenizer::init_vocab(const std::vector<std::string>& merges, const std::
     const auto a = vocab_.find(m.substr(0, sp)), b = vocab_.find(m.substr(sp + 1)),
                ab = vocab_.find(m.substr(0, sp) + m.substr(sp + 1));
     if (a == vocab_.end() || b == vocab_.end() || ab == vocab_.end()) continue;  // unreachable merge
-    merges_.emplace(static_cast<uint64_t>(static_cast<uint32_t>(a->second)) << 32 | static_cast<uint32_t>(b->second),
-                    Merge{static_cast<int32_t>(r), ab->second});
+    merges_.insert(a->second, b->second, static_cast<int32_t>(r), ab->second);
   }
   finish_init();
   return Status::ok();
