@@ -39,8 +39,8 @@ void Tokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const {
   if (ignore_merges_) {
     std::string enc;
     for (char c : piece) enc += bl.encode[static_cast<uint8_t>(c)];
-    if (auto it = vocab_.find(enc); it != vocab_.end()) {
-      out.push_back(it->second);
+    if (const int32_t id = vocab_.find(enc); id >= 0) {
+      out.push_back(id);
       return;
     }
   }

@@ -23,6 +23,7 @@
 #include "formats/gguf.h"
 #include "tokenizer/merge_table.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/vocab_index.h"
 
 namespace infera {
 
@@ -71,7 +72,7 @@ class Tokenizer {
   void bpe(std::string_view piece, std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;  // by id, byte-level form (added tokens: their content)
-  std::unordered_map<std::string, int32_t> vocab_;
+  tok::VocabIndex vocab_;  // text -> id over tokens_ (never resized after init)
   tok::MergeTable merges_;  // (left id, right id) -> rank, result id
   std::vector<AddedToken> added_;
   std::vector<int8_t> added_kind_;  // by id: 0 regular, 1 added non-special, 2 added special

@@ -82,24 +82,25 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& f) {
 }
 
 Status Tokenizer::init_vocab(const std::vector<std::string>& merges, const std::string& where) {
-  vocab_.reserve(tokens_.size());
-  for (size_t i = 0; i < tokens_.size(); ++i) vocab_.emplace(tokens_[i], static_cast<int32_t>(i));
+  vocab_.build(tokens_);
   const tok::ByteLevel& bl = tok::ByteLevel::get();
   for (int b = 0; b < 256; ++b) {
-    auto it = vocab_.find(bl.encode[b]);
-    if (it == vocab_.end())
+    byte_ids_[b] = vocab_.find(bl.encode[b]);
+    if (byte_ids_[b] < 0)
       return error("{}: the vocabulary lacks the byte-level token '{}' for byte {:#04x}", where, bl.encode[b], b);
-    byte_ids_[b] = it->second;
   }
   merges_.reserve(merges.size());
+  std::string joined;
   for (size_t r = 0; r < merges.size(); ++r) {
     const std::string& m = merges[r];
     const size_t sp = m.find(' ', 1);
     if (sp == std::string::npos) return error("{}: merge {} ('{}') is not two tokens separated by a space", where, r, m);
-    const auto a = vocab_.find(m.substr(0, sp)), b = vocab_.find(m.substr(sp + 1)),
-               ab = vocab_.find(m.substr(0, sp) + m.substr(sp + 1));
-    if (a == vocab_.end() || b == vocab_.end() || ab == vocab_.end()) continue;  // unreachable merge
-    merges_.insert(a->second, b->second, static_cast<int32_t>(r), ab->second);
+    const std::string_view mv(m);
+    joined.assign(mv.substr(0, sp));
+    joined.append(mv.substr(sp + 1));
+    const int32_t a = vocab_.find(mv.substr(0, sp)), b = vocab_.find(mv.substr(sp + 1)), ab = vocab_.find(joined);
+    if (a < 0 || b < 0 || ab < 0) continue;  // unreachable merge
+    merges_.insert(a, b, static_cast<int32_t>(r), ab);
   }
   finish_init();
   return Status::ok();
