@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) and runs each for N seconds (default 60),
+# seeded from the test fixtures. CI runs it briefly; run it longer by hand, e.g. `fuzz.sh 3600`.
+# A crash leaves its input as crash-* in the working folder and fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+cmake --preset fuzz > /dev/null
+cmake --build --preset fuzz -j "$(nproc)" --target fuzz_gguf fuzz_tokenizer_json fuzz_encode ${INFERA_FUZZ_EXTRA:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/gguf" "$work/tokenizer_json" "$work/encode" "$work/chat_template"
+cp tests/fixtures/models/tiny-qwen2-q4_0.gguf tests/fixtures/models/tiny-llama-q8_0.gguf "$work/gguf/"
+cp tests/fixtures/models/tiny-qwen2-hf/tokenizer.json "$work/tokenizer_json/"
+python3 - "$work/encode" <<'PY'
+import json, sys
+for i, line in enumerate(open("tests/fixtures/tokenizers/cases-qwen.jsonl", encoding="utf-8")):
+    open(f"{sys.argv[1]}/case{i}", "w", encoding="utf-8").write(json.loads(line)["text"])
+PY
+cp tests/fixtures/chat-templates/*.jinja "$work/chat_template/"
+for target in gguf tokenizer_json encode chat_template; do
+  bin=build/fuzz/fuzz/fuzz_$target
+  [ -x "$bin" ] || continue
+  echo "== fuzz_$target for ${seconds}s"
+  rc=0
+  "$bin" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 "$work/$target" \
+    > "$work/$target.log" 2>&1 || rc=$?
+  grep -E "^(Done|stat::number_of_executed_units)" "$work/$target.log" || true
+  if [ "$rc" -ne 0 ]; then
+    tail -n 60 "$work/$target.log"
+    echo "fuzz_$target found a failure (exit $rc)"
+    exit 1
+  fi
+done
