@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake --preset fuzz > /dev/null
-cmake --build --preset fuzz -j "$(nproc)" --target fuzz_gguf fuzz_tokenizer_json fuzz_encode ${INFERA_FUZZ_EXTRA:-}
+cmake --build --preset fuzz -j "$(nproc)" --target fuzz_gguf fuzz_tokenizer_json fuzz_encode fuzz_chat_template
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/gguf" "$work/tokenizer_json" "$work/encode" "$work/chat_template"

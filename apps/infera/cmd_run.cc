@@ -7,6 +7,7 @@
 #include "base/thread_pool.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "engine/chat_prompt.h"
 #include "engine/sampler.h"
 #include "model/loader.h"
 #include "tokenizer/detokenizer.h"
@@ -16,7 +17,7 @@ namespace infera::cli {
 
 namespace {
 struct RunArgs {
-  std::string model, token_ids, prompt;
+  std::string model, token_ids, prompt, chat;
   int n_predict = 128;
   float temp = 0.6f, top_p = 0.95f;
   int top_k = 0;
@@ -27,15 +28,25 @@ struct RunArgs {
 };
 
 int run_generate(const RunArgs& a) {
-  if (a.prompt.empty() == a.token_ids.empty()) return fail("give the prompt as either --prompt TEXT or --token-ids \"1 2 3\"");
-  // Text prompts are encoded as /v1/completions does: BOS prepended, added tokens parsed.
+  if (!a.prompt.empty() + !a.token_ids.empty() + !a.chat.empty() != 1)
+    return fail("give the prompt as exactly one of --prompt TEXT, --chat TEXT or --token-ids \"1 2 3\"");
+  // Text prompts are encoded as /v1/completions does (BOS prepended, added tokens parsed); chat
+  // messages as /v1/chat/completions does (the chat template writes BOS itself).
   std::unique_ptr<Tokenizer> tokenizer;
   Result<std::vector<int32_t>> ids = std::vector<int32_t>();
-  if (!a.prompt.empty()) {
+  if (a.token_ids.empty()) {
     auto t = Tokenizer::load(a.model);
     if (!t) return fail(t.error());
     tokenizer = std::move(*t);
+  }
+  if (!a.prompt.empty()) {
     ids = tokenizer->encode(a.prompt, {true, SpecialTokens::kAll});
+  } else if (!a.chat.empty()) {
+    ChatRequest req;
+    req.messages.push_back({{"role", "user"}, {"content", a.chat}});
+    auto text = render_chat_prompt(*tokenizer, req);
+    if (!text) return fail(text.error());
+    ids = tokenizer->encode(*text, {false, SpecialTokens::kAll});
   } else {
     ids = parse_token_ids(a.token_ids);
   }
@@ -89,6 +100,7 @@ void add_run(CLI::App& app, int* exit_code) {
   c->add_option("--model", a->model, "GGUF file or Hugging Face model folder")->required();
   c->add_option("--token-ids", a->token_ids, "prompt as token ids, e.g. \"1 2 3\"");
   c->add_option("--prompt", a->prompt, "prompt text, encoded with the model's tokenizer (BOS added)");
+  c->add_option("--chat", a->chat, "a user message, rendered with the model's chat template");
   c->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->capture_default_str();
   c->add_option("--temp", a->temp, "temperature; 0 = greedy")->capture_default_str();
   c->add_option("--top-p", a->top_p, "nucleus sampling mass")->capture_default_str();

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   infera::cli::add_make_model(app, &exit_code);
   infera::cli::add_inspect(app, &exit_code);
   infera::cli::add_tokenize(app, &exit_code);
+  infera::cli::add_chat_template(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

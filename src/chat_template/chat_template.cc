@@ -22,12 +22,12 @@ Result<ChatTemplate> ChatTemplate::parse(const std::string& source, ChatTemplate
 }
 
 Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context) const {
-  if (!context.is_object()) return error("chat template context must be a JSON object");
+  if (!context.is_object() && !context.is_null()) return error("chat template context must be a JSON object");
   auto globals = std::make_shared<jinja::Scope>();
   jinja::install_globals(*globals);
   auto scope = std::make_shared<jinja::Scope>();
   scope->parent = globals;
-  for (auto it = context.begin(); it != context.end(); ++it) {
+  for (auto it = context.begin(); context.is_object() && it != context.end(); ++it) {
     scope->vars[it.key()] = jinja::Value::from_json(it.value());
   }
   jinja::Limits limits;

@@ -27,14 +27,14 @@ struct ChatTemplateOptions {
   bool lstrip_blocks = true;
   bool keep_trailing_newline = false;
   size_t max_output_bytes = 64u << 20;
-  int64_t max_loop_iterations = 5'000'000;
+  int64_t max_loop_iterations = 1'000'000;  // total over all loops of one render
 };
 
 class ChatTemplate {
  public:
   static Result<ChatTemplate> parse(const std::string& source, ChatTemplateOptions options = {});
 
-  // `context` must be a JSON object; its keys become template variables (JSON null => None, absent =>
+  // `context` must be a JSON object (or null: no variables); its keys become template variables (JSON null => None, absent =>
   // undefined). Prefer ordered_json: object key order is visible through `tojson` and iteration, and
   // nlohmann::json has already sorted the keys alphabetically.
   Result<std::string> render(const nlohmann::ordered_json& context) const;

@@ -104,26 +104,35 @@ static Status assign_targets(Scope& scope, const std::vector<std::string>& targe
   return Status::ok();
 }
 
-static Value loop_object(size_t i, size_t n, const std::vector<Value>& items) {
+// One LoopContext-like namespace per loop, updated in place each iteration (as Jinja's LoopContext is).
+static Value make_loop(std::shared_ptr<size_t> index) {
   Value loop = Value::ns();
-  Dict& d = loop.mutable_dict();
-  auto set = [&](const char* k, Value v) { d.set(Value::string(k), std::move(v)); };
-  set("index", Value::integer(static_cast<int64_t>(i + 1)));
-  set("index0", Value::integer(static_cast<int64_t>(i)));
-  set("revindex", Value::integer(static_cast<int64_t>(n - i)));
-  set("revindex0", Value::integer(static_cast<int64_t>(n - i - 1)));
-  set("first", Value::boolean(i == 0));
-  set("last", Value::boolean(i + 1 == n));
-  set("length", Value::integer(static_cast<int64_t>(n)));
-  set("depth", Value::integer(1));
-  set("depth0", Value::integer(0));
-  set("previtem", i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
-  set("nextitem", i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
-  set("cycle", Value::callable("cycle", [i](Renderer&, CallArgs& a) -> Result<Value> {
-        if (a.pos.empty()) return error("no items for cycling given");
-        return a.pos[i % a.pos.size()];
-      }));
+  loop.mutable_dict().set(Value::string("depth"), Value::integer(1));
+  loop.mutable_dict().set(Value::string("depth0"), Value::integer(0));
+  loop.mutable_dict().set(Value::string("cycle"), Value::callable("cycle", [index](Renderer&, CallArgs& a) -> Result<Value> {
+    if (a.pos.empty()) return error("no items for cycling given");
+    return a.pos[*index % a.pos.size()];
+  }));
   return loop;
+}
+
+static void update_loop(Value& loop, size_t i, const std::vector<Value>& items) {
+  static const Value kIndex = Value::string("index"), kIndex0 = Value::string("index0"),
+                     kRev = Value::string("revindex"), kRev0 = Value::string("revindex0"),
+                     kFirst = Value::string("first"), kLast = Value::string("last"),
+                     kLength = Value::string("length"), kPrev = Value::string("previtem"),
+                     kNext = Value::string("nextitem");
+  size_t n = items.size();
+  Dict& d = loop.mutable_dict();
+  d.set(kIndex, Value::integer(static_cast<int64_t>(i + 1)));
+  d.set(kIndex0, Value::integer(static_cast<int64_t>(i)));
+  d.set(kRev, Value::integer(static_cast<int64_t>(n - i)));
+  d.set(kRev0, Value::integer(static_cast<int64_t>(n - i - 1)));
+  d.set(kFirst, Value::boolean(i == 0));
+  d.set(kLast, Value::boolean(i + 1 == n));
+  d.set(kLength, Value::integer(static_cast<int64_t>(n)));
+  d.set(kPrev, i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
+  d.set(kNext, i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
 }
 
 Result<Renderer::Flow> Renderer::exec_for(const Stmt& s) {
@@ -144,9 +153,13 @@ Result<Renderer::Flow> Renderer::exec_for(const Stmt& s) {
     }
     items = std::move(kept);
   }
+  auto index = std::make_shared<size_t>(0);
+  Value loop = make_loop(index);
+  scope_->vars["loop"] = loop;
   for (size_t i = 0; i < items.size(); ++i) {
     if (++iterations_ > limits_.max_iterations) return restore(), error("loop iteration limit exceeded");
-    scope_->vars["loop"] = loop_object(i, items.size(), items);
+    *index = i;
+    update_loop(loop, i, items);
     Status st = assign_targets(*scope_, s.targets, items[i]);
     if (!st) return restore(), st;
     auto flow = exec(s.body);
@@ -179,12 +192,15 @@ Status Renderer::exec_set(const Stmt& s) {
 }
 
 Value Renderer::make_macro(const Stmt& s) {
-  std::shared_ptr<Scope> closure = scope_;
+  // The defining scope holds the macro, so the macro holds its scope weakly (no reference cycle).
+  std::weak_ptr<Scope> closure = scope_;
   const Stmt* def = &s;
   return Value::callable(s.text, [def, closure](Renderer& r, CallArgs& args) -> Result<Value> {
     Value caller = r.pending_caller_;
     r.pending_caller_ = Value();
-    return r.invoke_macro(*def, closure, args, caller.is_callable() ? &caller : nullptr);
+    auto scope = closure.lock();
+    if (!scope) return error("macro '{}' called after its defining scope ended", def->text);
+    return r.invoke_macro(*def, scope, args, caller.is_callable() ? &caller : nullptr);
   });
 }
 

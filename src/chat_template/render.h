@@ -16,7 +16,7 @@ struct Limits {
   size_t max_output = 64u << 20;       // bytes of output (and of any single string value)
   int max_depth = 600;                 // nested statement / expression / macro evaluation
   int max_value_nesting = 256;         // nesting of lists / dicts
-  int64_t max_iterations = 5'000'000;  // loop iterations per render
+  int64_t max_iterations = 1'000'000;  // loop iterations per render
 };
 
 struct Scope {

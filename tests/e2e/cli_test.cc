@@ -70,7 +70,7 @@ TEST(Cli, UserErrorsAreOneLine) {
   for (const C& c : {C{"eval --model /nonexistent.gguf --token-ids 1 --logits-out /dev/null", "such file"},
                      C{"eval --model " + m + " --token-ids \"1 x 3\" --logits-out /dev/null", "'x' is not a token id"},
                      C{"eval --model " + m + " --token-ids \"1 99999\" --logits-out /dev/null", "outside the vocabulary"},
-                     C{"run --model " + m + " --prompt hello --token-ids 1", "either --prompt"},
+                     C{"run --model " + m + " --prompt hello --token-ids 1", "exactly one of --prompt"},
                      C{"inspect /nonexistent.gguf", "such file"}}) {
     auto r = test::run_infera(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
@@ -141,6 +141,42 @@ TEST(Cli, TokenizeJsonlAndRunWithTextPrompt) {
   r = test::run_infera("run --model " + test::fixture("models/tiny-qwen2-q8_0.gguf") + " --prompt \"Hello\" -n 4 --temp 0");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("prompt 4 tokens"));  // BOS + 3 ids in the tiny vocabulary
+}
+
+// The tutorial's conversation, rendered with the R1 template from tokenizer_config.json and from
+// a GGUF file, then tokenized as vLLM's chat endpoint does: exact text, 21 ids, one BOS.
+TEST(Cli, ChatTemplateTutorialPrompt) {
+  test::TempDir d;
+  std::ofstream(d.file("m.json")) << R"([{"role":"system","content":"You are a helpful assistant."},)"
+                                  << R"({"role":"user","content":"Give me a short fun fact about the roman empire"}])";
+  const std::string want =
+      "<｜begin▁of▁sentence｜>You are a helpful assistant.<｜User｜>Give me a short fun fact about the roman "
+      "empire<｜Assistant｜><think>\n";
+  const std::string tok = test::fixture("tokenizers/deepseek-r1-distill-qwen");
+  auto r = test::run_infera("chat-template --model " + tok + " --messages-json " + d.file("m.json") +
+                            " --add-generation-prompt 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, want);  // exactly: no trailing newline added
+  r = test::run_infera("chat-template --model " + test::fixture("models/tiny-qwen2-q4_0.gguf") + " --messages-json " +
+                       d.file("m.json") + " --add-generation-prompt 2>/dev/null");
+  EXPECT_EQ(r.output, want);  // the same template, read from GGUF tokenizer.chat_template
+  std::ofstream(d.file("p.txt")) << want;
+  std::ofstream(d.file("p.jsonl")) << Json{{"text", want}}.dump() << "\n";
+  r = test::run_infera("tokenize --model " + tok + " --special --input-jsonl " + d.file("p.jsonl"));
+  EXPECT_EQ(r.output,
+            "{\"ids\":[151646,2610,525,264,10950,17847,13,151644,35127,752,264,2805,2464,2097,911,279,47776,31347,"
+            "151645,151648,198]}\n");
+}
+
+TEST(Cli, ChatTemplateErrorsAreOneLine) {
+  test::TempDir d;
+  std::ofstream(d.file("m.json")) << R"([{"role":"user","content":"hi"}])";
+  std::ofstream(d.file("bad.jinja")) << "line one\n{{ messages | no_such_filter }}";
+  auto r = test::run_infera("chat-template --model " + test::fixture("tokenizers/deepseek-r1-distill-qwen") +
+                            " --messages-json " + d.file("m.json") + " --chat-template " + d.file("bad.jinja"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("line 2"));
+  EXPECT_EQ(count_lines(r.output), 1) << r.output;
 }
 
 }  // namespace

@@ -112,7 +112,7 @@ TEST(ChatTemplate, WhitespaceControl) {
   EXPECT_EQ(render("{% if true %}\n  x\n  {% endif %}\ny"), "  x\ny");
   EXPECT_EQ(render("  {%+ if true %}x{% endif +%}\ny"), "  x\ny");
   ChatTemplateOptions raw{false, false, false};
-  EXPECT_EQ(render("{% if true %}\n  x\n  {% endif %}\ny", {}, raw), "\n  x\n  \ny");
+  EXPECT_EQ(render("{% if true %}\n  x\n  {% endif %}\ny", ordered_json::object(), raw), "\n  x\n  \ny");
   // keep_trailing_newline
   EXPECT_EQ(render("x\n"), "x");
   EXPECT_EQ(render("x\n\n"), "x\n");
@@ -181,7 +181,7 @@ TEST(ChatTemplate, Filters) {
             "1-2|12|['a', 'b']|[2, 1]");
   EXPECT_EQ(render("{{ x|default('d') }}{{ ''|d('e', true) }}{{ '5'|int + 1 }}{{ 'x'|int }}{{ '2.5'|float }}"
                    "{{ -3|abs }}{{ 2.567|round(2) }}{{ 2.5|round }}"),
-            "de6025.032.572.0");
+            "de602.532.572.0");
   EXPECT_EQ(render("{{ {'b': 1, 'a': 2}|items|list }}{{ {'b': 1, 'a': 2}|dictsort }}"),
             "[('b', 1), ('a', 2)][('a', 2), ('b', 1)]");
   const char* ctx = R"({"ms": [{"role": "user", "c": 1}, {"role": "bot"}, {"role": "user", "c": 0}]})";
@@ -193,7 +193,7 @@ TEST(ChatTemplate, Filters) {
                      ctx),
             "2bot,user2[2, 4]['b']['A', 'B']");
   EXPECT_EQ(render("{{ 'a\\nb\\n\\nc'|indent(2) }}|{{ 'a\\nb'|indent(2, first=true) }}"), "a\n  b\n\n  c|  a\n  b");
-  EXPECT_EQ(render("{{ '<a&b>'|e }}{{ 'x'|safe }}{{ 3|string }}{{ [1, 2]|sum }}{{ [3, 5]|max }}"), "&lt;a&amp;b&gt;x3105");
+  EXPECT_EQ(render("{{ '<a&b>'|e }}{{ 'x'|safe }}{{ 3|string }}{{ [1, 2]|sum }}{{ [3, 5]|max }}"), "&lt;a&amp;b&gt;x335");
 }
 
 TEST(ChatTemplate, ToJson) {
@@ -205,7 +205,8 @@ TEST(ChatTemplate, ToJson) {
             "  \"empty\": {},\n  \"e2\": []\n}");
   EXPECT_EQ(render_j("{{ v.args|tojson(ensure_ascii=true) }}", ctx), R"([1, 2.5, true, null, "\u00e9\"\n"])");
   EXPECT_EQ(render("{{ {'b': 1, 'a': 2}|tojson(sort_keys=true, separators=(',', ':')) }}"), R"({"a":2,"b":1})");
-  EXPECT_EQ(render("{{ 'x'|tojson }}{{ x|tojson }}").substr(0, 3), "\"x\"ERROR");
+  EXPECT_EQ(render("{{ 'x'|tojson }}"), "\"x\"");
+  EXPECT_THAT(render("{{ x|tojson }}"), testing::HasSubstr("not JSON serializable"));
 }
 
 TEST(ChatTemplate, Tests) {
@@ -233,7 +234,9 @@ TEST(ChatTemplate, Errors) {
 
 TEST(ChatTemplate, HostileTemplates) {
   EXPECT_THAT(render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), testing::HasSubstr("recursion"));
-  EXPECT_THAT(render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"),
+  ChatTemplateOptions small;
+  small.max_loop_iterations = 100000;
+  EXPECT_THAT(render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {}, small),
               testing::HasSubstr("iteration limit"));
   EXPECT_THAT(render("{% set s = 'x' * 1000000 %}{% for i in range(100) %}{{ s }}{% endfor %}"),
               testing::HasSubstr("limit"));
@@ -352,10 +355,20 @@ const char* const kSyntheticTemplates[] = {
     "{% if messages %}{{ messages[-1].content is none }}{{ messages[0] }}{% endif %}",
 };
 
-bool have_python_jinja() { return std::system("python3 -c 'import jinja2' >/dev/null 2>&1") == 0; }
+// Debian's python3 (with python3-jinja2 from scripts/install-deps.sh) when present, else the PATH's.
+std::string python() {
+  static const std::string p =
+      std::system("/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1") == 0 ? "/usr/bin/python3" : "python3";
+  return p;
+}
+bool have_python_jinja() { return std::system((python() + " -c 'import jinja2' >/dev/null 2>&1").c_str()) == 0; }
 
 TEST(ChatTemplateProperty, MatchesPythonJinja2) {
-  if (!have_python_jinja()) GTEST_SKIP() << "python3 with jinja2 not available; property test skipped";
+  if (!have_python_jinja()) {
+    // CI sets INFERA_REQUIRE_ORACLES: there a missing oracle is a failure, not a skip.
+    if (std::getenv("INFERA_REQUIRE_ORACLES")) FAIL() << "python3 with jinja2 is required (INFERA_REQUIRE_ORACLES)";
+    GTEST_SKIP() << "python3 with jinja2 not available; property test skipped";
+  }
   std::vector<std::string> sources;
   for (const char* name : {"deepseek-r1-distill.jinja", "qwen3.jinja", "llama-3.1.jinja", "llama-3-instruct.jinja"})
     sources.push_back(name);
@@ -378,7 +391,7 @@ TEST(ChatTemplateProperty, MatchesPythonJinja2) {
     std::ofstream out(input, std::ios::binary);
     for (const Case& c : cases) out << ordered_json{{"template", c.source}, {"context", c.ctx}}.dump() << "\n";
   }
-  std::string cmd = std::string("python3 ") + INFERA_SOURCE_DIR "/tests/chat_template_oracle.py < " + input;
+  std::string cmd = python() + " " + INFERA_SOURCE_DIR "/tests/chat_template_oracle.py < " + input;
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;
