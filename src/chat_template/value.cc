@@ -420,4 +420,6 @@ Result<std::string> to_json(const Value& v, const JsonOptions& opts) {
   return out;
 }
 
+size_t Dict::size() const { return entries_.size(); }
+
 }  // namespace infera::jinja

@@ -29,7 +29,7 @@ class Dict {
  public:
   const Value* find(const Value& key) const;
   void set(const Value& key, Value value);
-  size_t size() const { return entries_.size(); }
+  size_t size() const;  // out of line: Value is incomplete here (clang rejects the inline use)
   int depth() const { return depth_; }
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
 
