@@ -1,5 +1,5 @@
 #include "modelgen/make_model.h"
-#include "modelgen/r1_chat_template.h"
+#include "chat_template/builtin_templates.h"
 
 #include <cmath>
 #include <filesystem>

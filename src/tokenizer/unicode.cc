@@ -44,10 +44,19 @@ std::string sanitize_utf8(std::string_view s) {
   return out;
 }
 
-std::string nfc(std::string_view s) {
-  bool ascii = true;
-  for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
-  if (ascii) return std::string(s);
+// Code points that NFC leaves alone whatever surrounds them: canonical combining class 0, no
+// canonical decomposition, and never the second half of a canonical composition. A conservative
+// subset (Latin before the combining marks, kana without the voicing marks, CJK ideographs,
+// Hangul syllables, emoji and their joiners); anything else takes the full utf8proc path.
+bool nfc_stable(uint32_t cp) {
+  return cp < 0x300 || (cp >= 0x3040 && cp <= 0x3098) || (cp >= 0x309B && cp <= 0x30FF) ||
+         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0x1F300 && cp <= 0x1FAFF) ||
+         cp == 0x200D || cp == 0xFE0F;
+}
+
+namespace {
+
+std::string full_nfc(std::string_view s) {
   utf8proc_uint8_t* dst = nullptr;
   const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                                           static_cast<utf8proc_ssize_t>(s.size()), &dst,
@@ -55,6 +64,46 @@ std::string nfc(std::string_view s) {
   if (n < 0) return std::string(s);  // invalid input cannot reach here (sanitized first)
   std::string out(reinterpret_cast<char*>(dst), static_cast<size_t>(n));
   std::free(dst);
+  return out;
+}
+
+}  // namespace
+
+// NFC never reorders or composes across a stable code point (class 0, never a second), so the
+// text is cut before each one and only the pieces holding other code points go through utf8proc.
+std::string nfc(std::string_view s) {
+  std::string out;
+  size_t chunk = 0;      // start of the current piece (at a stable code point)
+  bool dirty = false;    // the piece holds a code point that NFC may change
+  bool changed = false;  // some piece went through utf8proc
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    size_t n = 1;
+    bool stable = c < 0x80;
+    if (!stable) {
+      n = utf8_seq_len(s, i);
+      if (n == 0) return full_nfc(s);  // not valid UTF-8: leave it to utf8proc
+      uint32_t cp = c & (0x7F >> n);
+      for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+      stable = nfc_stable(cp);
+    }
+    if (stable && i > chunk) {
+      if (dirty) {
+        if (!changed) out.assign(s.substr(0, chunk));
+        out += full_nfc(s.substr(chunk, i - chunk));
+        changed = true;
+      } else if (changed) {
+        out.append(s.substr(chunk, i - chunk));
+      }
+      chunk = i;
+      dirty = false;
+    }
+    dirty |= !stable;
+    i += n;
+  }
+  if (!dirty && !changed) return std::string(s);
+  if (!changed) out.assign(s.substr(0, chunk));
+  out += dirty ? full_nfc(s.substr(chunk)) : std::string(s.substr(chunk));
   return out;
 }
 

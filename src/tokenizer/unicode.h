@@ -14,8 +14,12 @@ size_t utf8_seq_len(std::string_view s, size_t i);
 // Replaces every invalid UTF-8 sequence with U+FFFD (as Python's errors="replace").
 std::string sanitize_utf8(std::string_view s);
 
-// NFC normalization (utf8proc); ASCII-only text is returned unchanged without a copy of work.
+// NFC normalization (utf8proc). Text made only of nfc_stable code points skips utf8proc.
 std::string nfc(std::string_view s);
+
+// True for code points NFC never changes in any context (class 0, no canonical decomposition,
+// never the second of a composition). Conservative: false does not mean NFC changes it.
+bool nfc_stable(uint32_t cp);
 
 // GPT-2 byte-level alphabet: byte -> its printable stand-in (UTF-8), and back.
 struct ByteLevel {

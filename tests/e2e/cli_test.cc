@@ -168,6 +168,22 @@ TEST(Cli, ChatTemplateTutorialPrompt) {
             "151645,151648,198]}\n");
 }
 
+// A tokenizer without a chat template but with the R1 turn tokens gets the built-in R1 template.
+TEST(Cli, ChatTemplateBuiltInOnlyWhenTheModelHasNone) {
+  test::TempDir d;
+  std::filesystem::create_directories(d.file("tok"));
+  std::filesystem::copy(test::fixture("models/tiny-qwen2-hf/tokenizer.json"), d.file("tok/tokenizer.json"));
+  std::ofstream(d.file("m.json")) << R"([{"role":"user","content":"What is 2+2?"}])";
+  auto r = test::run_infera("chat-template --model " + d.file("tok") + " --messages-json " + d.file("m.json") +
+                            " --add-generation-prompt 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜><think>\n");
+  // A template in the model's files always wins.
+  std::ofstream(d.file("tok/tokenizer_config.json")) << R"({"chat_template": "{{ messages[0]['content'] }}!"})";
+  r = test::run_infera("chat-template --model " + d.file("tok") + " --messages-json " + d.file("m.json") + " 2>/dev/null");
+  EXPECT_EQ(r.output, "What is 2+2?!");
+}
+
 TEST(Cli, ChatTemplateErrorsAreOneLine) {
   test::TempDir d;
   std::ofstream(d.file("m.json")) << R"([{"role":"user","content":"hi"}])";

@@ -1,5 +1,7 @@
-// The chat template of the DeepSeek-R1 distills (tokenizer_config.json, current revision), given
-// to make-model's built-in byte-level vocabulary, which carries the same special tokens.
+// Built-in chat templates, used only for models whose files carry none (a template in the
+// model's files always wins). kR1ChatTemplate is the DeepSeek-R1 distills' template
+// (tokenizer_config.json, current revision, byte for byte); make-model also writes it into the
+// models it generates with its byte-level vocabulary, which has the same special tokens.
 #pragma once
 
 namespace infera {
