@@ -95,6 +95,42 @@ void check_family(const std::string& family, const std::string& pre) {
 TEST(Tokenizer, QwenCasesMatchHuggingFace) { check_family("qwen", "deepseek-r1-qwen"); }
 TEST(Tokenizer, LlamaCasesMatchHuggingFace) { check_family("llama", "llama-bpe"); }
 
+// Merges written as ["a", "b"] pairs (newer tokenizers releases; the fixture HF twin) load to the
+// same tokenizer as "a b" strings (older releases); and a converter-made GGUF (the fixture models' reduced vocabulary) tokenizes
+// like its tokenizer.json.
+TEST(Tokenizer, MergePairsAndFixtureGgufAgreeWithTokenizerJson) {
+  test::TempDir dir;
+  auto j = read_json_file(test::fixture("models/tiny-qwen2-hf/tokenizer.json"));
+  ASSERT_TRUE(j.ok());
+  Json converted = Json::array();  // pairs <-> strings, whichever the fixture has
+  for (const Json& m : (*j)["model"]["merges"]) {
+    if (m.is_array()) {
+      converted.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    } else {
+      const std::string s = m.get<std::string>();
+      converted.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1)});
+    }
+  }
+  (*j)["model"]["merges"] = converted;
+  std::ofstream(dir.file("tokenizer.json")) << j->dump();
+  auto strings = Tokenizer::load(test::fixture("models/tiny-qwen2-hf"));
+  auto paired = Tokenizer::load(dir.file("tokenizer.json"));
+  auto gguf = Tokenizer::load(test::fixture("models/tiny-qwen2-q8_0.gguf"));
+  ASSERT_TRUE(strings.ok()) << strings.error();
+  ASSERT_TRUE(paired.ok()) << paired.error();
+  ASSERT_TRUE(gguf.ok()) << gguf.error();
+  int multi_token = 0;
+  for (const Json& c : read_cases("cases-qwen.jsonl")) {
+    const std::string text = c["text"];
+    const std::vector<int32_t> want = (*strings)->encode(text, {true, SpecialTokens::kAll});
+    EXPECT_EQ((*paired)->encode(text, {true, SpecialTokens::kAll}), want) << text;
+    EXPECT_EQ((*gguf)->encode(text, {true, SpecialTokens::kAll}), want) << text;
+    EXPECT_EQ((*gguf)->decode(want, true), (*strings)->decode(want, true)) << text;
+    multi_token += want.size() < text.size();  // merges actually fired
+  }
+  EXPECT_GT(multi_token, 200);
+}
+
 TEST(Tokenizer, TutorialPromptIds) {
   const Tokenizer& t = hf_tokenizer("qwen");
   const std::string prompt =
