@@ -1,5 +1,6 @@
 // Building a Tokenizer from tokenizer.json or from GGUF tokenizer metadata; both give the same ids.
 #include <filesystem>
+#include <set>
 
 #include "formats/tokenizer_json.h"
 #include "tokenizer/tokenizer.h"
@@ -65,16 +66,20 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& f) {
   if (f.find("tokenizer.chat_template")) {
     INFERA_ASSIGN_OR_RETURN(t->chat_template_, f.get_string("tokenizer.chat_template"));
   }
-  // GGUF has no HF "special" flag: BOS/EOS/PAD are special, and CONTROL tokens of the <|...|>
-  // form that are not FIM/turn markers (the vision/quad/reserved tokens) are special too.
+  // GGUF has no HF "special" flag (what skip_special_tokens drops). Converters make every HF
+  // special token CONTROL, and also the non-special tokens that look special; of those, the R1
+  // turn markers, Qwen's <|EOT|> and its FIM/repo markers are the ones HF marks non-special.
+  // USER_DEFINED tokens (<think>, </think>, <tool_call>) are never special.
+  static const std::set<std::string> kControlButNotSpecial = {
+      "<\xEF\xBD\x9C" "User\xEF\xBD\x9C>", "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>", "<|EOT|>",
+      "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"};
   for (size_t i = 0; i < t->tokens_.size(); ++i) {
     const auto type = static_cast<TokenType>(types[i]);
     if (type != TokenType::kControl && type != TokenType::kUserDefined) continue;
     const std::string& c = t->tokens_[i];
     const int64_t id = static_cast<int64_t>(i);
-    bool special = id == bos || id == eos || id == pad;
-    if (type == TokenType::kControl && c.starts_with("<|") && c.ends_with("|>"))
-      special = special || !(c.starts_with("<|fim_") || c == "<|repo_name|>" || c == "<|file_sep|>" || c == "<|EOT|>");
+    const bool special = id == bos || id == eos || id == pad ||
+                         (type == TokenType::kControl && !kControlButNotSpecial.count(c));
     t->added_.push_back({static_cast<int32_t>(i), c, special});
   }
   INFERA_RETURN_IF_ERROR(t->init_vocab(merges, f.path()));

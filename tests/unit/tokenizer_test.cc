@@ -42,7 +42,7 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const std::string& family, const std::
   std::vector<GgufValue> toks, types, merges;
   for (size_t i = 0; i < d->tokens.size(); ++i) {
     toks.push_back(GgufValue::of_string(d->tokens[i]));
-    types.push_back(GgufValue::of_i32(static_cast<int32_t>(d->types[i])));
+    types.push_back(GgufValue::of_i32(static_cast<int32_t>(d->types[i])));  // converter's CONTROL/USER_DEFINED rule
   }
   for (const std::string& m : d->merges) merges.push_back(GgufValue::of_string(m));
   w.add_kv("general.architecture", GgufValue::of_string(family == "qwen" ? "qwen2" : "llama"));
@@ -53,7 +53,6 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const std::string& family, const std::
   w.add_kv("tokenizer.ggml.merges", GgufValue::of_array(GgufType::STRING, std::move(merges)));
   w.add_kv("tokenizer.ggml.bos_token_id", GgufValue::of_u32(static_cast<uint32_t>(d->bos_id)));
   w.add_kv("tokenizer.ggml.eos_token_id", GgufValue::of_u32(static_cast<uint32_t>(d->eos_id)));
-  if (d->pad_id >= 0) w.add_kv("tokenizer.ggml.padding_token_id", GgufValue::of_u32(static_cast<uint32_t>(d->pad_id)));
   w.add_kv("tokenizer.ggml.add_bos_token", GgufValue::of_bool(true));
   const std::string path = dir.file(family + ".gguf");
   EXPECT_TRUE(w.write(path, [](size_t, std::span<uint8_t>) { return Status::ok(); }).is_ok());
@@ -82,11 +81,9 @@ void check_family(const std::string& family, const std::string& pre) {
     EXPECT_EQ(hf.decode(ids_of(c["ids"]), false), family == "qwen" ? tok::nfc(text) : text) << tag;
     EXPECT_EQ(gg->encode(text, {false, SpecialTokens::kNone}), ids_of(c["ids"])) << "gguf " << tag;
     EXPECT_EQ(gg->encode(text, {false, SpecialTokens::kAll}), ids_of(c["ids_with_specials"])) << "gguf " << tag;
-    // GGUF has no HF "special" flag; the Qwen rule (BOS/EOS/PAD and <|...|> vision tokens) is
-    // exact for Qwen. For the Llama vocabulary, <｜▁pad▁｜> is not recoverable from the metadata.
-    if (family == "qwen")
-      EXPECT_EQ(gg->decode(ids_of(c["ids_with_specials"]), true), c["decoded_skip_special_tokens"].get<std::string>())
-          << "gguf " << tag;
+    // GGUF has no HF "special" flag; the loader's CONTROL rule must reproduce HF's skip list.
+    EXPECT_EQ(gg->decode(ids_of(c["ids_with_specials"]), true), c["decoded_skip_special_tokens"].get<std::string>())
+        << "gguf " << tag;
     ++n;
   }
   EXPECT_GT(n, 390);
