@@ -95,4 +95,49 @@ void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const fl
   be.matmul(w.down, g.data(), n, out);
 }
 
+void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, std::span<const int32_t> tokens,
+                     KvCache& kv, bool all_logits, std::vector<float>& logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size()), E = c.n_embd;
+  std::vector<float> x(static_cast<size_t>(n * E)), h(x.size()), o(x.size());  // [n, n_embd]
+  be.get_rows(w.tok_embd, tokens, x.data());
+  const std::vector<float> rope = rope_table(c, kv.n_past, n);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const DecoderLayer& L = w.layers[static_cast<size_t>(l)];
+    rms_norm_rows(c, x.data(), L.attn_norm, n, h.data());
+    attention(be, c, L.attn, l, h.data(), n, rope, kv, o.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    rms_norm_rows(c, x.data(), L.ffn_norm, n, h.data());
+    swiglu_ffn(be, c, L.ffn, h.data(), n, o.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+  }
+  kv.n_past += n;
+  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  rms_norm_rows(c, x.data() + first * E, w.output_norm, rows, h.data());
+  logits.resize(static_cast<size_t>(rows * c.n_vocab));
+  be.matmul(w.output, h.data(), rows, logits.data());
+}
+
+namespace {
+class DecoderModel final : public Model {
+ public:
+  DecoderModel(const ModelConfig& c, DecoderWeights w, Backend& be) : c_(c), w_(std::move(w)), be_(be) {}
+  const ModelConfig& config() const override { return c_; }
+
+ protected:
+  void forward_impl(std::span<const int32_t> tokens, KvCache& kv, bool all_logits,
+                    std::vector<float>& logits) override {
+    decoder_forward(be_, c_, w_, tokens, kv, all_logits, logits);
+  }
+
+ private:
+  ModelConfig c_;
+  DecoderWeights w_;
+  Backend& be_;
+};
+}  // namespace
+
+std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be) {
+  return std::make_unique<DecoderModel>(c, std::move(w), be);
+}
+
 }  // namespace infera::layers

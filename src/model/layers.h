@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -28,6 +30,30 @@ struct FfnWeights {
   TensorView up;    // ne {n_embd, n_ff}
   TensorView down;  // ne {n_ff, n_embd}
 };
+
+// One pre-norm decoder block: x += attn(norm(x)); x += ffn(norm(x)).
+struct DecoderLayer {
+  std::vector<float> attn_norm;  // [n_embd]
+  AttentionWeights attn;
+  std::vector<float> ffn_norm;  // [n_embd]
+  FfnWeights ffn;
+};
+
+// The weights of a Llama-family decoder-only transformer (Qwen2, Llama, ...).
+struct DecoderWeights {
+  TensorView tok_embd;  // ne {n_embd, n_vocab}
+  std::vector<DecoderLayer> layers;
+  std::vector<float> output_norm;  // [n_embd]
+  TensorView output;               // ne {n_embd, n_vocab}
+};
+
+// The forward pass of such a decoder: embedding rows, the blocks, final norm, lm_head. Tokens sit
+// at positions kv.n_past..; the cache is advanced. logits: [n or 1, n_vocab].
+void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, std::span<const int32_t> tokens,
+                     KvCache& kv, bool all_logits, std::vector<float>& logits);
+
+// A Model over DecoderWeights; architectures differ in their tensors, config and weight binding.
+std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be);
 
 // cos/sin of every rotary pair at positions pos0 .. pos0 + n - 1: [n][n_rot/2][2], computed in f64.
 std::vector<float> rope_table(const ModelConfig& c, int64_t pos0, int64_t n);

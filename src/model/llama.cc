@@ -11,20 +11,6 @@ namespace infera {
 
 namespace {
 
-struct LlamaLayer {
-  std::vector<float> attn_norm;  // [n_embd]
-  layers::AttentionWeights attn;  // no biases
-  std::vector<float> ffn_norm;   // [n_embd]
-  layers::FfnWeights ffn;
-};
-
-struct LlamaWeights {
-  TensorView tok_embd;  // ne {n_embd, n_vocab}
-  std::vector<LlamaLayer> layers;
-  std::vector<float> output_norm;  // [n_embd]
-  TensorView output;               // ne {n_embd, n_vocab}
-};
-
 std::vector<TensorSpec> llama_tensors(const ModelConfig& c) {
   const int64_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab;
   std::vector<TensorSpec> t;
@@ -48,47 +34,15 @@ std::vector<TensorSpec> llama_tensors(const ModelConfig& c) {
   return t;
 }
 
-class LlamaModel final : public Model {
- public:
-  LlamaModel(const ModelConfig& c, LlamaWeights w, Backend& be) : c_(c), w_(std::move(w)), be_(be) {}
-  const ModelConfig& config() const override { return c_; }
-
- protected:
-  void forward_impl(std::span<const int32_t> tokens, KvCache& kv, bool all_logits,
-                    std::vector<float>& logits) override {
-    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd;
-    std::vector<float> x(static_cast<size_t>(n * E)), h(x.size()), o(x.size());  // [n, n_embd]
-    be_.get_rows(w_.tok_embd, tokens, x.data());
-    const std::vector<float> rope = layers::rope_table(c_, kv.n_past, n);
-    for (int64_t l = 0; l < c_.n_layer; ++l) {
-      const LlamaLayer& L = w_.layers[static_cast<size_t>(l)];
-      layers::rms_norm_rows(c_, x.data(), L.attn_norm, n, h.data());
-      layers::attention(be_, c_, L.attn, l, h.data(), n, rope, kv, o.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-      layers::rms_norm_rows(c_, x.data(), L.ffn_norm, n, h.data());
-      layers::swiglu_ffn(be_, c_, L.ffn, h.data(), n, o.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-    }
-    kv.n_past += n;
-    const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-    layers::rms_norm_rows(c_, x.data() + first * E, w_.output_norm, rows, h.data());
-    logits.resize(static_cast<size_t>(rows * c_.n_vocab));
-    be_.matmul(w_.output, h.data(), rows, logits.data());
-  }
-
- private:
-  ModelConfig c_;
-  LlamaWeights w_;
-  Backend& be_;
-};
-
+// Binds the tensors of llama_tensors() (same order) into the shared decoder; rope_freqs.weight,
+// when present, becomes the config's rope frequency divisors.
 std::unique_ptr<Model> create_llama(const ModelConfig& config, std::vector<TensorView> t, Backend& be) {
   ModelConfig c = config;
-  LlamaWeights w;
+  layers::DecoderWeights w;
   size_t k = 0;
   w.tok_embd = t[k++];
   for (int64_t i = 0; i < c.n_layer; ++i) {
-    LlamaLayer L;
+    layers::DecoderLayer L;
     L.attn_norm = layers::to_f32(t[k++]);
     L.attn.wq = t[k++];
     L.attn.wk = t[k++];
@@ -103,7 +57,7 @@ std::unique_ptr<Model> create_llama(const ModelConfig& config, std::vector<Tenso
   w.output_norm = layers::to_f32(t[k++]);
   w.output = t[k++];
   if (const TensorView& rf = t[k++]; rf.valid()) c.rope_freq_divisors = layers::to_f32(rf);
-  return std::make_unique<LlamaModel>(c, std::move(w), be);
+  return layers::make_decoder_model(c, std::move(w), be);
 }
 
 void llama_finish_config(ModelConfig& c, WeightFormat format) {

@@ -9,20 +9,6 @@ namespace infera {
 
 namespace {
 
-struct Qwen2Layer {
-  std::vector<float> attn_norm;  // [n_embd]
-  layers::AttentionWeights attn;  // with biases
-  std::vector<float> ffn_norm;   // [n_embd]
-  layers::FfnWeights ffn;
-};
-
-struct Qwen2Weights {
-  TensorView tok_embd;  // ne {n_embd, n_vocab}
-  std::vector<Qwen2Layer> layers;
-  std::vector<float> output_norm;  // [n_embd]
-  TensorView output;               // ne {n_embd, n_vocab}
-};
-
 std::vector<TensorSpec> qwen2_tensors(const ModelConfig& c) {
   const int64_t E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab;
   std::vector<TensorSpec> t;
@@ -47,46 +33,13 @@ std::vector<TensorSpec> qwen2_tensors(const ModelConfig& c) {
   return t;
 }
 
-class Qwen2Model final : public Model {
- public:
-  Qwen2Model(const ModelConfig& c, Qwen2Weights w, Backend& be) : c_(c), w_(std::move(w)), be_(be) {}
-  const ModelConfig& config() const override { return c_; }
-
- protected:
-  void forward_impl(std::span<const int32_t> tokens, KvCache& kv, bool all_logits,
-                    std::vector<float>& logits) override {
-    const int64_t n = static_cast<int64_t>(tokens.size()), E = c_.n_embd;
-    std::vector<float> x(static_cast<size_t>(n * E)), h(x.size()), o(x.size());  // [n, n_embd]
-    be_.get_rows(w_.tok_embd, tokens, x.data());
-    const std::vector<float> rope = layers::rope_table(c_, kv.n_past, n);
-    for (int64_t l = 0; l < c_.n_layer; ++l) {
-      const Qwen2Layer& L = w_.layers[static_cast<size_t>(l)];
-      layers::rms_norm_rows(c_, x.data(), L.attn_norm, n, h.data());
-      layers::attention(be_, c_, L.attn, l, h.data(), n, rope, kv, o.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-      layers::rms_norm_rows(c_, x.data(), L.ffn_norm, n, h.data());
-      layers::swiglu_ffn(be_, c_, L.ffn, h.data(), n, o.data());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-    }
-    kv.n_past += n;
-    const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-    layers::rms_norm_rows(c_, x.data() + first * E, w_.output_norm, rows, h.data());
-    logits.resize(static_cast<size_t>(rows * c_.n_vocab));
-    be_.matmul(w_.output, h.data(), rows, logits.data());
-  }
-
- private:
-  ModelConfig c_;
-  Qwen2Weights w_;
-  Backend& be_;
-};
-
+// Binds the tensors of qwen2_tensors() (same order) into the shared decoder, with q/k/v biases.
 std::unique_ptr<Model> create_qwen2(const ModelConfig& c, std::vector<TensorView> t, Backend& be) {
-  Qwen2Weights w;
+  layers::DecoderWeights w;
   size_t k = 0;
   w.tok_embd = t[k++];
   for (int64_t i = 0; i < c.n_layer; ++i) {
-    Qwen2Layer L;
+    layers::DecoderLayer L;
     L.attn_norm = layers::to_f32(t[k++]);
     L.attn.wq = t[k++];
     L.attn.bq = layers::to_f32(t[k++]);
@@ -103,7 +56,7 @@ std::unique_ptr<Model> create_qwen2(const ModelConfig& c, std::vector<TensorView
   }
   w.output_norm = layers::to_f32(t[k++]);
   w.output = t[k++];
-  return std::make_unique<Qwen2Model>(c, std::move(w), be);
+  return layers::make_decoder_model(c, std::move(w), be);
 }
 
 void qwen2_finish_config(ModelConfig& c, WeightFormat) {
