@@ -8,6 +8,7 @@
 #include "formats/json_util.h"
 #include "formats/tokenizer_json.h"
 #include "tokenizer/detokenizer.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "unit/test_util.h"
@@ -175,6 +176,27 @@ TEST(Tokenizer, InvalidUtf8IsReplacedNotFatal) {
   const Tokenizer& t = hf_tokenizer("qwen");
   const std::vector<int32_t> ids = t.encode(std::string("ok\xFF\xC3", 4));
   EXPECT_EQ(t.decode(ids, false), "ok\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+std::vector<std::string> pieces(const std::string& pre, const std::string& text) {
+  auto patterns = tok::PreTokenizer::patterns_for_gguf_pre(pre);
+  EXPECT_TRUE(patterns.ok()) << patterns.error();
+  auto p = tok::PreTokenizer::create(*patterns);
+  EXPECT_TRUE(p.ok()) << p.error();
+  std::vector<std::string_view> out;
+  p->split(text, out);
+  return {out.begin(), out.end()};
+}
+
+// Pre-tokenizers without a fixture vocabulary here, checked piece by piece (HF Split "Isolated":
+// matches and the gaps between them are pieces; each regex splits the previous pieces).
+TEST(Tokenizer, PreTokenizerSplits) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(pieces("deepseek-v3", "Hi 12345中文!"), (V{"Hi", " ", "123", "45", "中文", "!"}));
+  EXPECT_EQ(pieces("gpt2", "Hello world's 123  x"), (V{"Hello", " world", "'s", " 123", " ", " x"}));
+  EXPECT_EQ(pieces("llama-bpe", "abc 12345"), (V{"abc", " ", "123", "45"}));
+  EXPECT_EQ(pieces("deepseek-r1-qwen", "abc 12345"), (V{"abc", " ", "1", "2", "3", "4", "5"}));
+  EXPECT_EQ(pieces("qwen2", "I'LL go\n\n  now"), (V{"I", "'LL", " go", "\n\n", " ", " now"}));
 }
 
 TEST(Tokenizer, UnknownGgufPreTokenizerIsAnError) {
