@@ -14,6 +14,9 @@ packages=(
   python3 python3-jinja2
 )
 
+# Node.js runs the test oracles (npm); the machine image ships Node 20, Debian's is the fallback.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
