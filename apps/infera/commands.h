@@ -11,5 +11,6 @@ void add_make_model(CLI::App& app, int* exit_code);
 void add_inspect(CLI::App& app, int* exit_code);
 void add_tokenize(CLI::App& app, int* exit_code);
 void add_chat_template(CLI::App& app, int* exit_code);
+void add_serve(CLI::App& app, int* exit_code);
 
 }  // namespace infera::cli

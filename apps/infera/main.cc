@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   infera::cli::add_inspect(app, &exit_code);
   infera::cli::add_tokenize(app, &exit_code);
   infera::cli::add_chat_template(app, &exit_code);
+  infera::cli::add_serve(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,135 @@
+// infera serve: the OpenAI-compatible API server (vLLM's flags where they exist).
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "base/mapped_file.h"
+#include "base/thread_pool.h"
+#include "cli_util.h"
+#include "commands.h"
+#include "engine/generator.h"
+#include "model/loader.h"
+#include "server/api_server.h"
+#include "tokenizer/tokenizer.h"
+
+namespace infera::cli {
+
+namespace {
+struct ServeArgs {
+  std::string model, host = "0.0.0.0", chat_template, generation_config = "auto";
+  std::vector<std::string> served_names, api_keys;
+  int port = 8000;
+  int64_t max_model_len = 0;
+  int threads = 0;
+};
+
+server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& tok, bool use_config) {
+  server::GenerationDefaults d;
+  if (tok.eos_id() >= 0) d.eos_ids.push_back(tok.eos_id());
+  const Json& g = m.generation_config;
+  if (g.is_object()) {
+    if (g.contains("eos_token_id")) {
+      const Json& e = g["eos_token_id"];
+      for (const Json& x : e.is_array() ? e : Json::array({e}))
+        if (x.is_number_integer() && std::find(d.eos_ids.begin(), d.eos_ids.end(), x.get<int32_t>()) == d.eos_ids.end())
+          d.eos_ids.push_back(x.get<int32_t>());
+    }
+    if (use_config) {
+      auto num = [&](const char* k, std::optional<double>& out) {
+        if (g.contains(k) && g[k].is_number()) out = g[k].get<double>();
+      };
+      num("temperature", d.temperature);
+      num("top_p", d.top_p);
+      num("min_p", d.min_p);
+      num("repetition_penalty", d.repetition_penalty);
+      if (g.contains("top_k") && g["top_k"].is_number_integer()) d.top_k = g["top_k"].get<int64_t>();
+      if (g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+        d.max_new_tokens = g["max_new_tokens"].get<int64_t>();
+    }
+  } else if (use_config && m.format == WeightFormat::kGguf) {
+    // GGUF files carry no generation_config; the R1 distills' values are the documented defaults.
+    const std::string& t = tok.chat_template();
+    if (t.find("<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>") != std::string::npos) {
+      d.temperature = 0.6;
+      d.top_p = 0.95;
+    }
+  }
+  return d;
+}
+
+http::net::io_context* g_io = nullptr;
+extern "C" void on_signal(int) {
+  if (g_io) g_io->stop();
+}
+
+int run_serve(const ServeArgs& a) {
+  auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
+  auto m = load_model(a.model, *backend);
+  if (!m) return fail(m.error());
+  auto tok = Tokenizer::load(a.model);
+  if (!tok) return fail(tok.error());
+  server::ServeOptions o;
+  o.model_path = a.model;
+  o.served_names = a.served_names.empty() ? std::vector<std::string>{a.model} : a.served_names;
+  o.api_keys = a.api_keys;
+  if (o.api_keys.empty())
+    for (const char* env : {"INFERA_API_KEY", "VLLM_API_KEY"})
+      if (const char* k = std::getenv(env); k && *k) o.api_keys.push_back(k);
+  if (!a.chat_template.empty()) {
+    if (std::filesystem::exists(a.chat_template)) {
+      auto t = read_text_file(a.chat_template);
+      if (!t) return fail(t.error());
+      o.chat_template = *t;
+    } else {
+      o.chat_template = a.chat_template;
+    }
+  }
+  const ModelConfig& c = m->model->config();
+  double n_params = 0;
+  if (m->gguf)
+    for (const GgufTensor& t : m->gguf->tensors()) n_params += static_cast<double>(t.view.n_elements());
+  if (m->safetensors)
+    for (const SafetensorsTensor& t : m->safetensors->tensors()) n_params += static_cast<double>(t.view.n_elements());
+  o.max_model_len = a.max_model_len > 0 ? a.max_model_len : c.n_ctx_train;
+  if (a.generation_config != "auto" && a.generation_config != "vllm")
+    return fail("--generation-config must be auto or vllm");
+  Generator gen(*m->model, o.max_model_len);
+  server::ApiServer api(o, *m, **tok, gen, read_defaults(*m, **tok, a.generation_config == "auto"));
+  http::net::io_context io(1);
+  http::HttpOptions ho;
+  ho.host = a.host;
+  ho.port = static_cast<uint16_t>(a.port);
+  http::HttpServer srv(io, ho, [&api](http::HttpRequest& r, http::HttpResponder& w) { return api.handle(r, w); });
+  if (Status s = srv.bind(); !s) return fail(s.message());
+  srv.start();
+  std::fprintf(stderr, "infera: serving %s (%s, %.2f B parameters, max_model_len %lld) as '%s' on http://%s:%u\n",
+               a.model.c_str(), c.arch.c_str(), n_params / 1e9, static_cast<long long>(o.max_model_len),
+               o.served_names.front().c_str(), a.host.c_str(), srv.port());
+  std::fflush(stderr);
+  g_io = &io;
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  io.run();
+  std::fprintf(stderr, "infera: shutting down\n");
+  return 0;
+}
+}  // namespace
+
+void add_serve(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* c = app.add_subcommand("serve", "Serve the OpenAI-compatible API (vLLM-compatible)");
+  c->add_option("--model", a->model, "GGUF file or Hugging Face model folder")->required();
+  c->add_option("--served-model-name", a->served_names, "name(s) the API answers to (default: --model)");
+  c->add_option("--host", a->host, "address to bind")->capture_default_str();
+  c->add_option("--port", a->port, "port (0: any free port)")->capture_default_str();
+  c->add_option("--max-model-len", a->max_model_len, "context limit (default: the model's)");
+  c->add_option("--api-key", a->api_keys, "require this bearer key on /v1 (also INFERA_API_KEY)");
+  c->add_option("--chat-template", a->chat_template, "template file or string instead of the model's");
+  c->add_option("--generation-config", a->generation_config, "auto: sampling defaults from the model; vllm: none")
+      ->capture_default_str();
+  c->add_option("--threads", a->threads, "compute threads (default: all cores)");
+  c->callback([a, exit_code] { *exit_code = run_serve(*a); });
+}
+
+}  // namespace infera::cli

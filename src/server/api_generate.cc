@@ -1,0 +1,231 @@
+// Running one completion request on the engine and answering it: JSON, or SSE chunks in vLLM's
+// shapes (role chunk, content chunks, final chunk, usage chunk, [DONE]).
+#include <boost/asio/experimental/as_tuple.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include "server/api_server.h"
+
+namespace infera::server {
+
+namespace net = boost::asio;
+
+namespace {
+
+std::string dump(const OJson& j) { return j.dump(-1, ' ', false, OJson::error_handler_t::replace); }
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Events from the engine thread to the request's coroutine (HTTP runs on one thread: a posted
+// wake-up lands while the coroutine waits, or before it looks at the queue again).
+class Mailbox : public std::enable_shared_from_this<Mailbox> {
+ public:
+  explicit Mailbox(net::any_io_executor ex) : timer_(ex) {}
+  void push(const GenEvent& e) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      q_.push_back(e);
+    }
+    net::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+  // Next event, or nullopt after `poll` without one (so the caller can check the client).
+  net::awaitable<std::optional<GenEvent>> pop(std::chrono::milliseconds poll) {
+    if (auto e = try_pop()) co_return e;
+    timer_.expires_after(poll);
+    auto [ec] = co_await timer_.async_wait(net::experimental::as_tuple(net::use_awaitable));
+    (void)ec;
+    co_return try_pop();
+  }
+
+ private:
+  std::optional<GenEvent> try_pop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (q_.empty()) return std::nullopt;
+    GenEvent e = std::move(q_.front());
+    q_.pop_front();
+    return e;
+  }
+  std::mutex mu_;
+  std::deque<GenEvent> q_;
+  net::steady_timer timer_;
+};
+
+struct ChoiceResult {
+  std::string text;
+  std::vector<int32_t> token_ids;
+  std::string finish_reason;
+  OJson stop_reason = nullptr;
+  int64_t completion_tokens = 0;
+};
+
+}  // namespace
+
+net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prompt, CompletionParams p, std::string id,
+                                         std::string echo_text, http::HttpResponder& out) {
+  const int64_t created = unix_now();
+  const std::string& model_name = o_.served_names.front();
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  const char* object = is_chat ? "chat.completion.chunk" : "text_completion";
+  auto chunk_head = [&] { return OJson{{"id", id}, {"object", object}, {"created", created}, {"model", model_name}}; };
+  auto sse = [&](const OJson& j) -> net::awaitable<bool> { co_return co_await out.write("data: " + dump(j) + "\n\n"); };
+  const auto t0 = std::chrono::steady_clock::now();
+
+  if (p.stream && !co_await out.begin_stream(kSseType)) co_return;
+  std::vector<ChoiceResult> results(static_cast<size_t>(p.n));
+  bool client_gone = false;
+  int64_t total_completion = 0;
+  for (int64_t i = 0; i < p.n && !client_gone; ++i) {
+    ChoiceResult& r = results[static_cast<size_t>(i)];
+    GenerationParams gp = p.gen;
+    if (gp.has_seed) gp.sampling.seed += static_cast<uint64_t>(i);
+    auto mailbox = std::make_shared<Mailbox>(co_await net::this_coro::executor);
+    auto job = gen_.submit(prompt, gp, [mailbox](const GenEvent& e) { mailbox->push(e); });
+    TextAssembler text(tok_, p);
+    if (p.stream) {  // role chunk (chat) / echo
+      if (is_chat) {
+        OJson c = chunk_head();
+        c["choices"] = OJson::array({OJson{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                           {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+        c["prompt_token_ids"] = p.return_token_ids ? OJson(prompt) : OJson(nullptr);
+        if (!co_await sse(c)) client_gone = true;
+        if (!echo_text.empty() && !client_gone) {
+          OJson e = chunk_head();
+          e["choices"] = OJson::array({OJson{{"index", i}, {"delta", {{"content", echo_text}}}, {"logprobs", nullptr},
+                                             {"finish_reason", nullptr}}});
+          if (!co_await sse(e)) client_gone = true;
+        }
+      }
+    }
+    bool first_chunk = true;
+    for (bool finished = false; !finished;) {
+      std::optional<GenEvent> ev = co_await mailbox->pop(std::chrono::milliseconds(100));
+      if (!ev) {
+        if (out.peer_closed()) {
+          job->cancel();
+          client_gone = true;
+        }
+        continue;
+      }
+      if (!ev->error.empty()) {
+        const ApiError e{500, "Internal Server Error", ev->error};
+        if (p.stream) {
+          co_await out.write("data: " + fmt::format("{{\"error\": {{\"message\": {}, \"type\": \"{}\", \"param\": null, \"code\": {}}}}}",
+                                                    OJson(e.message).dump(), e.type, e.status) + "\n\ndata: [DONE]\n\n");
+          co_await out.end_stream();
+        } else {
+          co_await out.send(500, kJsonType, error_body(e));
+        }
+        co_return;
+      }
+      std::vector<int32_t> step_ids;
+      for (int32_t t : ev->tokens) {
+        ++r.completion_tokens;
+        r.token_ids.push_back(t);
+        step_ids.push_back(t);
+        if (t != ev->stop_token) text.push(t);  // a stop token is never text
+      }
+      finished = ev->finished;
+      if (finished) {
+        r.finish_reason = ev->finish_reason;
+        if (ev->stop_token >= 0 && !ev->stop_token_is_eos) r.stop_reason = ev->stop_token;
+      }
+      std::string delta = text.take(finished);
+      if (text.stopped() && !finished) {  // stop string: end here, the engine stops too
+        job->cancel();
+        finished = true;
+        r.finish_reason = "stop";
+      }
+      if (text.stopped()) r.stop_reason = text.stop_string();
+      r.text += delta;
+      if (client_gone) break;
+      if (p.stream) {
+        OJson c = chunk_head();
+        OJson choice;
+        if (is_chat) {
+          choice = {{"index", i}, {"delta", {{"content", delta}}}, {"logprobs", nullptr},
+                    {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)}};
+          if (finished) choice["stop_reason"] = r.stop_reason;
+          choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
+        } else {
+          const std::string t = first_chunk && !echo_text.empty() ? echo_text + delta : delta;
+          choice = {{"index", i}, {"text", t}, {"logprobs", nullptr},
+                    {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)},
+                    {"stop_reason", finished ? r.stop_reason : OJson(nullptr)},
+                    {"prompt_token_ids", first_chunk ? OJson(prompt) : OJson(nullptr)},
+                    {"token_ids", p.return_token_ids ? OJson(step_ids) : OJson(nullptr)}};
+        }
+        first_chunk = false;
+        c["choices"] = OJson::array({choice});
+        if (p.continuous_usage) {
+          c["usage"] = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + r.completion_tokens},
+                        {"completion_tokens", r.completion_tokens}};
+        } else if (!is_chat) {
+          c["usage"] = nullptr;
+        }
+        if (!co_await sse(c)) {
+          job->cancel();
+          client_gone = true;
+        }
+      }
+    }
+    total_completion += r.completion_tokens;
+    metrics_.generation_tokens += r.completion_tokens;
+    auto& counter = client_gone || r.finish_reason == "abort" ? metrics_.success_abort
+                    : r.finish_reason == "length"            ? metrics_.success_length
+                                                             : metrics_.success_stop;
+    ++counter;
+  }
+  metrics_.prompt_tokens += n_prompt;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print(stderr, "infera: {} prompt_tokens={} completion_tokens={} time={:.3f}s status={}\n", id, n_prompt,
+             total_completion, secs, client_gone ? "aborted" : "ok");
+  if (client_gone) co_return;
+
+  const OJson usage = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + total_completion},
+                       {"completion_tokens", total_completion}};
+  if (p.stream) {
+    if (p.include_usage) {
+      OJson c = chunk_head();
+      c["choices"] = OJson::array();
+      c["usage"] = usage;
+      co_await sse(c);
+    }
+    co_await out.write(kDone);
+    co_await out.end_stream();
+    co_return;
+  }
+  OJson choices = OJson::array();
+  for (size_t i = 0; i < results.size(); ++i) {
+    const ChoiceResult& r = results[i];
+    if (is_chat) {
+      choices.push_back({{"index", i},
+                         {"message", {{"role", "assistant"}, {"content", echo_text + r.text}, {"refusal", nullptr},
+                                      {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
+                                      {"tool_calls", OJson::array()}, {"reasoning_content", nullptr}}},
+                         {"logprobs", nullptr}, {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
+                         {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)}});
+    } else {
+      choices.push_back({{"index", i}, {"text", echo_text + r.text}, {"logprobs", nullptr},
+                         {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
+                         {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)},
+                         {"prompt_logprobs", nullptr},
+                         {"prompt_token_ids", p.return_token_ids ? OJson(prompt) : OJson(nullptr)}});
+    }
+  }
+  OJson full_usage = usage;
+  full_usage["prompt_tokens_details"] = nullptr;
+  OJson resp = {{"id", id}, {"object", is_chat ? "chat.completion" : "text_completion"}, {"created", created},
+                {"model", model_name}, {"choices", choices}, {"service_tier", nullptr},
+                {"system_fingerprint", nullptr}, {"usage", full_usage}};
+  if (is_chat) {
+    resp["prompt_logprobs"] = nullptr;
+    resp["prompt_token_ids"] = p.return_token_ids ? OJson(prompt) : OJson(nullptr);
+  }
+  resp["kv_transfer_params"] = nullptr;
+  co_await out.send(200, kJsonType, dump(resp));
+}
+
+}  // namespace infera::server

@@ -1,0 +1,368 @@
+#include "server/api_server.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/experimental/as_tuple.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <random>
+
+#include "engine/chat_prompt.h"
+
+namespace infera::server {
+
+namespace net = boost::asio;
+
+std::string error_body(const ApiError& e) {
+  OJson j = {{"error", {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", e.status}}}};
+  return j.dump(-1, ' ', false, OJson::error_handler_t::replace);
+}
+
+namespace {
+
+std::string dump(const OJson& j) { return j.dump(-1, ' ', false, OJson::error_handler_t::replace); }
+
+std::string random_hex32() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool constant_time_key_ok(const std::string& given, const std::vector<std::string>& keys) {
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  bool ok = false;
+  for (const std::string& k : keys) {
+    SHA256(reinterpret_cast<const unsigned char*>(k.data()), k.size(), b);
+    ok |= CRYPTO_memcmp(a, b, sizeof a) == 0;
+  }
+  return ok;
+}
+
+bool is_json_content_type(const std::string& ct) {
+  std::string media = ct.substr(0, ct.find(';'));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return media == kJsonType;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen,
+                     GenerationDefaults defaults)
+    : o_(std::move(o)), model_(model), tok_(tok), gen_(gen), defaults_(std::move(defaults)) {
+  max_model_len_ = o_.max_model_len > 0 ? o_.max_model_len : model_.model->config().n_ctx_train;
+}
+
+std::optional<ApiError> ApiServer::check_model(const OJson& body) const {
+  if (!body.contains("model") || body["model"].is_null()) return std::nullopt;
+  if (!body["model"].is_string()) return ApiError{400, "Bad Request", "'model' must be a string"};
+  const std::string m = body["model"].get<std::string>();
+  if (m.empty()) return std::nullopt;
+  for (const std::string& n : o_.served_names)
+    if (n == m) return std::nullopt;
+  return ApiError{404, "NotFoundError", fmt::format("The model `{}` does not exist.", m)};
+}
+
+std::optional<ApiError> ApiServer::fit_context(int64_t n, CompletionParams& p, bool chat) const {
+  const int64_t L = max_model_len_;
+  const std::string suffix = chat ? " None" : "";
+  if (n >= L)
+    return ApiError{400, "BadRequestError",
+                    fmt::format("This model's maximum context length is {} tokens. However, your request has {} input "
+                                "tokens. Please reduce the length of the input messages.{}",
+                                L, n, suffix)};
+  if (p.max_tokens && n + *p.max_tokens > L)
+    return ApiError{400, "BadRequestError",
+                    fmt::format("'max_tokens' or 'max_completion_tokens' is too large: {}. This model's maximum context "
+                                "length is {} tokens and your request has {} input tokens ({} > {} - {}).{}",
+                                *p.max_tokens, L, n, *p.max_tokens, L, n, suffix)};
+  int64_t m = L - n;
+  if (p.max_tokens) m = std::min(m, *p.max_tokens);
+  if (defaults_.max_new_tokens) m = std::min(m, *defaults_.max_new_tokens);
+  p.gen.max_tokens = m;
+  return std::nullopt;
+}
+
+net::awaitable<void> ApiServer::handle(http::HttpRequest& req, http::HttpResponder& out) {
+  auto send_error = [&](const ApiError& e) -> net::awaitable<void> {
+    co_await out.send(e.status, kJsonType, error_body(e));
+  };
+  const std::string& path = req.target;
+  if (path.starts_with("/v1") && req.method != "OPTIONS" && !o_.api_keys.empty()) {
+    std::string auth = req.header("authorization");
+    const bool bearer = auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ");
+    if (!bearer || !constant_time_key_ok(auth.substr(7), o_.api_keys)) {
+      co_await out.send(401, kJsonType, kUnauthorizedBody);
+      co_return;
+    }
+  }
+  if (req.method == "OPTIONS") {
+    co_await out.send(200, kEmpty, kEmpty);
+    co_return;
+  }
+  if (path == "/health" || path == "/ping") {
+    co_await out.send(gen_.healthy() ? 200 : 503, kEmpty, kEmpty);
+    co_return;
+  }
+  if (req.method == "GET" && path == "/version") {
+    const std::string body = dump(OJson{{"version", o_.version}});
+    co_await out.send(200, kJsonType, body);
+    co_return;
+  }
+  if (req.method == "GET" && path == "/metrics") {
+    co_await out.send(200, kPromType, metrics_text());
+    co_return;
+  }
+  if (req.method == "GET" && path == "/v1/models") {
+    OJson data = OJson::array();
+    const int64_t now = unix_now();
+    for (const std::string& n : o_.served_names) {
+      OJson perm = {{"id", "modelperm-" + random_hex32()}, {"object", "model_permission"}, {"created", now},
+                    {"allow_create_engine", false}, {"allow_sampling", true}, {"allow_logprobs", true},
+                    {"allow_search_indices", false}, {"allow_view", true}, {"allow_fine_tuning", false},
+                    {"organization", "*"}, {"group", nullptr}, {"is_blocking", false}};
+      data.push_back({{"id", n}, {"object", "model"}, {"created", now}, {"owned_by", "vllm"}, {"root", o_.model_path},
+                      {"parent", nullptr}, {"max_model_len", max_model_len_}, {"permission", OJson::array({perm})}});
+    }
+    const std::string body = dump(OJson{{"object", "list"}, {"data", data}});
+    co_await out.send(200, kJsonType, body);
+    co_return;
+  }
+  const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
+                          path == "/detokenize";
+  if (!known_post) {
+    co_await send_error(ApiError{404, "Not Found", "Not Found"});
+    co_return;
+  }
+  if (req.method != "POST") {
+    co_await send_error(ApiError{405, "Method Not Allowed", "Method Not Allowed"});
+    co_return;
+  }
+  if (!is_json_content_type(req.header("content-type"))) {
+    co_await send_error(ApiError{400, "Bad Request", "[\"Unsupported Media Type: Only 'application/json' is allowed\"]"});
+    co_return;
+  }
+  OJson body = OJson::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    co_await send_error(ApiError{400, "Bad Request", "The request body is not a JSON object"});
+    co_return;
+  }
+  if (auto e = check_model(body)) {
+    co_await send_error(*e);
+    co_return;
+  }
+  ++metrics_.requests;
+  if (path == "/v1/chat/completions") {
+    co_await chat(body, req.header("x-request-id"), out);
+  } else if (path == "/v1/completions") {
+    co_await completions(body, req.header("x-request-id"), out);
+  } else if (path == "/tokenize") {
+    std::vector<int32_t> ids;
+    if (body.contains("messages")) {
+      ChatRequest cr;
+      cr.messages = body["messages"];
+      cr.add_generation_prompt = body.value("add_generation_prompt", true);
+      if (body.contains("tools")) cr.tools = body["tools"];
+      if (body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()) cr.kwargs = body["chat_template_kwargs"];
+      auto text = render_chat_prompt(tok_, cr, o_.chat_template);
+      if (!text) {
+        co_await send_error(ApiError{400, "BadRequestError", text.error()});
+        co_return;
+      }
+      ids = tok_.encode(*text, {body.value("add_special_tokens", false), SpecialTokens::kAll});
+    } else if (body.contains("prompt") && body["prompt"].is_string()) {
+      ids = tok_.encode(body["prompt"].get<std::string>(), {body.value("add_special_tokens", true), SpecialTokens::kAll});
+    } else {
+      co_await send_error(ApiError{400, "Bad Request", "either 'prompt' (string) or 'messages' is required"});
+      co_return;
+    }
+    OJson strs = nullptr;
+    if (body.value("return_token_strs", false)) {
+      strs = OJson::array();
+      for (int32_t id : ids) strs.push_back(tok_.token_text(id));
+    }
+    const std::string resp = dump(OJson{{"count", ids.size()}, {"max_model_len", max_model_len_}, {"tokens", ids}, {"token_strs", strs}});
+    co_await out.send(200, kJsonType, resp);
+  } else {  // /detokenize
+    if (!body.contains("tokens") || !body["tokens"].is_array()) {
+      co_await send_error(ApiError{400, "Bad Request", "'tokens' must be a list of token ids"});
+      co_return;
+    }
+    std::vector<int32_t> ids;
+    for (const OJson& t : body["tokens"]) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= static_cast<int64_t>(tok_.vocab_size())) {
+        co_await send_error(ApiError{400, "BadRequestError", fmt::format("token id {} is out of vocabulary", t.dump())});
+        co_return;
+      }
+      ids.push_back(t.get<int32_t>());
+    }
+    const std::string resp = dump(OJson{{"prompt", tok_.decode(ids, false)}});
+    co_await out.send(200, kJsonType, resp);
+  }
+}
+
+net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_header, http::HttpResponder& out) {
+  auto fail = [&](ApiError e) -> net::awaitable<void> { co_await out.send(e.status, kJsonType, error_body(e)); };
+  if (!body.contains("messages") || !body["messages"].is_array()) {
+    co_await fail(ApiError{400, "Bad Request", "'messages' is required and must be a list"});
+    co_return;
+  }
+  ChatRequest cr;
+  for (const OJson& m : body["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      co_await fail(ApiError{400, "Bad Request", "each message needs a string 'role'"});
+      co_return;
+    }
+    const std::string role = m["role"].get<std::string>();
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "developer") {
+      co_await fail(ApiError{400, "Bad Request", fmt::format("unknown message role '{}'", role)});
+      co_return;
+    }
+    OJson msg = m;
+    if (m.contains("content") && m["content"].is_array()) {  // text parts joined with "\n"
+      std::string text;
+      for (const OJson& part : m["content"]) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+          co_await fail(ApiError{400, "Bad Request", "only text content parts are supported"});
+          co_return;
+        }
+        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+      }
+      msg["content"] = text;
+    } else if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) {
+      co_await fail(ApiError{400, "Bad Request", "message 'content' must be a string, a list of parts or null"});
+      co_return;
+    }
+    cr.messages.push_back(msg);
+  }
+  cr.add_generation_prompt = body.value("add_generation_prompt", true);
+  const bool continue_final = body.value("continue_final_message", false);
+  if (continue_final && cr.add_generation_prompt) {
+    co_await fail(ApiError{400, "BadRequestError",
+                           "Cannot set both `continue_final_message` and `add_generation_prompt` to True."});
+    co_return;
+  }
+  if (body.contains("tools")) cr.tools = body["tools"];
+  if (body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()) cr.kwargs = body["chat_template_kwargs"];
+  if (body.contains("chat_template") && !body["chat_template"].is_null()) {
+    co_await fail(ApiError{400, "BadRequestError",
+                           "Chat template is passed with request, but --trust-request-chat-template is not set. Refused "
+                           "request with untrusted chat template."});
+    co_return;
+  }
+  CompletionParams p;
+  if (auto e = parse_common(body, defaults_, true, p)) {
+    co_await fail(*e);
+    co_return;
+  }
+  auto text = render_chat_prompt(tok_, cr, o_.chat_template);
+  if (!text) {
+    co_await fail(ApiError{400, "BadRequestError", text.error()});
+    co_return;
+  }
+  std::string prompt_text = *text;
+  if (continue_final && !cr.messages.empty()) {  // leave the final message open
+    const OJson& last = cr.messages.back();
+    if (last.contains("content") && last["content"].is_string()) {
+      const std::string c = last["content"].get<std::string>();
+      const size_t at = prompt_text.rfind(c);
+      if (at != std::string::npos) prompt_text = prompt_text.substr(0, at + c.size());
+    }
+  }
+  std::vector<int32_t> ids = tok_.encode(prompt_text, {body.value("add_special_tokens", false), SpecialTokens::kAll});
+  if (auto e = fit_context(static_cast<int64_t>(ids.size()), p, true)) {
+    co_await fail(*e);
+    co_return;
+  }
+  std::string echo;
+  if (p.echo && !cr.messages.empty() && cr.messages.back().value("role", "") == "assistant" &&
+      cr.messages.back().contains("content") && cr.messages.back()["content"].is_string())
+    echo = cr.messages.back()["content"].get<std::string>();
+  const std::string id = "chatcmpl-" + (!rid_header.empty() ? rid_header : !p.request_id.empty() ? p.request_id : random_hex32());
+  co_await generate(true, std::move(ids), std::move(p), id, echo, out);
+}
+
+net::awaitable<void> ApiServer::completions(const OJson& body, const std::string& rid_header, http::HttpResponder& out) {
+  auto fail = [&](ApiError e) -> net::awaitable<void> { co_await out.send(e.status, kJsonType, error_body(e)); };
+  if (body.contains("suffix") && !body["suffix"].is_null()) {
+    co_await fail(ApiError{400, "BadRequestError", "suffix is not currently supported"});
+    co_return;
+  }
+  if (!body.contains("prompt")) {
+    co_await fail(ApiError{400, "Bad Request", "'prompt' is required"});
+    co_return;
+  }
+  const OJson& pr = body["prompt"];
+  std::vector<int32_t> ids;
+  std::string prompt_text;
+  const bool add_special = body.value("add_special_tokens", true);
+  if (pr.is_string()) {
+    prompt_text = pr.get<std::string>();
+    ids = tok_.encode(prompt_text, {add_special, SpecialTokens::kAll});
+  } else if (pr.is_array() && !pr.empty() && pr.size() == 1 && pr[0].is_string()) {
+    prompt_text = pr[0].get<std::string>();
+    ids = tok_.encode(prompt_text, {add_special, SpecialTokens::kAll});
+  } else if (pr.is_array() && !pr.empty() && pr[0].is_number_integer()) {
+    for (const OJson& t : pr) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= model_.model->config().n_vocab) {
+        co_await fail(ApiError{400, "BadRequestError", fmt::format("Token id {} is out of vocabulary", t.dump())});
+        co_return;
+      }
+      ids.push_back(t.get<int32_t>());
+    }
+    prompt_text = tok_.decode(ids, false);
+  } else {
+    co_await fail(ApiError{400, "Bad Request",
+                           "'prompt' must be a string or a list of token ids (batched prompts are not supported yet)"});
+    co_return;
+  }
+  if (ids.empty()) {
+    co_await fail(ApiError{400, "BadRequestError", "The prompt cannot be empty"});
+    co_return;
+  }
+  CompletionParams p;
+  if (auto e = parse_common(body, defaults_, false, p)) {
+    co_await fail(*e);
+    co_return;
+  }
+  if (auto e = fit_context(static_cast<int64_t>(ids.size()), p, false)) {
+    co_await fail(*e);
+    co_return;
+  }
+  const std::string id = "cmpl-" + (!rid_header.empty() ? rid_header : !p.request_id.empty() ? p.request_id : random_hex32());
+  std::string echo = p.echo ? prompt_text : std::string();
+  co_await generate(false, std::move(ids), std::move(p), id, std::move(echo), out);
+}
+
+std::string ApiServer::metrics_text() const {
+  const std::string labels = fmt::format("model_name=\"{}\",engine=\"0\"", o_.served_names.front());
+  std::string t;
+  auto gauge = [&](const char* name, const char* help, double v) {
+    t += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0}{{{2}}} {3}\n", name, help, labels, py_float(v));
+  };
+  auto counter = [&](const char* name, const char* help, double v) {
+    t += fmt::format("# HELP {0}_total {1}\n# TYPE {0}_total counter\n{0}_total{{{2}}} {3}\n", name, help, labels,
+                     py_float(v));
+  };
+  const int64_t running = gen_.running();
+  gauge("vllm:num_requests_running", "Number of requests in model execution batches.", running > 0 ? 1 : 0);
+  gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", running > 1 ? running - 1 : 0);
+  gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", 0);
+  counter("vllm:prompt_tokens", "Number of prefill tokens processed.", static_cast<double>(metrics_.prompt_tokens));
+  counter("vllm:generation_tokens", "Number of generation tokens processed.", static_cast<double>(metrics_.generation_tokens));
+  t += "# HELP vllm:request_success_total Count of successfully processed requests.\n"
+       "# TYPE vllm:request_success_total counter\n";
+  for (auto [reason, v] : {std::pair{"stop", &metrics_.success_stop}, std::pair{"length", &metrics_.success_length},
+                           std::pair{"abort", &metrics_.success_abort}})
+    t += fmt::format("vllm:request_success_total{{finished_reason=\"{}\",{}}} {}\n", reason, labels,
+                     py_float(static_cast<double>(v->load())));
+  return t;
+}
+
+}  // namespace infera::server

@@ -1,0 +1,62 @@
+// The OpenAI-compatible API (vLLM 0.10.2 shapes) over HttpServer and the engine's Generator.
+// HTTP runs on one io_context thread; generation on the engine thread; token events cross over
+// through a per-request mailbox. A client that goes away cancels its request.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/generator.h"
+#include "model/loader.h"
+#include "server/api_types.h"
+#include "server/http_server.h"
+#include "tokenizer/tokenizer.h"
+
+namespace infera::server {
+
+struct ServeOptions {
+  std::string model_path;
+  std::vector<std::string> served_names;  // first one is echoed in responses
+  int64_t max_model_len = 0;               // 0: the model's context length
+  std::vector<std::string> api_keys;
+  std::string chat_template;  // override source (empty: the model's)
+  bool generation_config_auto = true;
+  std::string version = "0.10.2";
+};
+
+class ApiServer {
+ public:
+  ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen, GenerationDefaults defaults);
+  http::net::awaitable<void> handle(http::HttpRequest& req, http::HttpResponder& out);
+
+  struct Metrics {
+    std::atomic<int64_t> prompt_tokens{0}, generation_tokens{0}, success_stop{0}, success_length{0},
+        success_abort{0}, requests{0};
+  };
+  const Metrics& metrics() const { return metrics_; }
+
+ private:
+  http::net::awaitable<void> chat(const OJson& body, const std::string& request_id_header, http::HttpResponder& out);
+  http::net::awaitable<void> completions(const OJson& body, const std::string& request_id_header,
+                                         http::HttpResponder& out);
+  http::net::awaitable<void> generate(bool is_chat, std::vector<int32_t> prompt, CompletionParams p,
+                                      std::string id, std::string echo_text, http::HttpResponder& out);
+  std::optional<ApiError> check_model(const OJson& body) const;
+  std::optional<ApiError> fit_context(int64_t n_prompt, CompletionParams& p, bool chat) const;
+  std::string metrics_text() const;
+
+  ServeOptions o_;
+  LoadedModel& model_;
+  const Tokenizer& tok_;
+  Generator& gen_;
+  GenerationDefaults defaults_;
+  int64_t max_model_len_;
+  Metrics metrics_;
+};
+
+// JSON body of an error (compact).
+std::string error_body(const ApiError& e);
+
+}  // namespace infera::server

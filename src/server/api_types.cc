@@ -1,0 +1,220 @@
+#include "server/api_types.h"
+
+#include <cmath>
+
+#include "tokenizer/unicode.h"
+
+namespace infera::server {
+
+std::string py_float(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", x);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+
+namespace {
+
+ApiError bad(std::string message) { return ApiError{400, "BadRequestError", std::move(message)}; }
+ApiError schema(std::string message) { return ApiError{400, "Bad Request", std::move(message)}; }
+
+// Optional typed fields: absent or null -> nullopt; wrong type -> schema error.
+std::optional<ApiError> get_number(const OJson& b, const char* key, std::optional<double>& out) {
+  if (!b.contains(key) || b[key].is_null()) return std::nullopt;
+  if (!b[key].is_number() || b[key].is_boolean()) return schema(fmt::format("'{}' must be a number", key));
+  out = b[key].get<double>();
+  return std::nullopt;
+}
+std::optional<ApiError> get_int(const OJson& b, const char* key, std::optional<int64_t>& out) {
+  if (!b.contains(key) || b[key].is_null()) return std::nullopt;
+  const OJson& v = b[key];
+  if (v.is_number_integer()) {
+    out = v.get<int64_t>();
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() && std::fabs(v.get<double>()) < 9e18) {
+    out = static_cast<int64_t>(v.get<double>());
+  } else {
+    return schema(fmt::format("'{}' must be an integer", key));
+  }
+  return std::nullopt;
+}
+std::optional<ApiError> get_bool(const OJson& b, const char* key, bool& out) {
+  if (!b.contains(key) || b[key].is_null()) return std::nullopt;
+  if (!b[key].is_boolean()) return schema(fmt::format("'{}' must be a boolean", key));
+  out = b[key].get<bool>();
+  return std::nullopt;
+}
+
+#define INFERA_API_TRY(expr)          \
+  do {                                \
+    if (auto e_ = (expr)) return e_;  \
+  } while (0)
+
+}  // namespace
+
+std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d, bool is_chat,
+                                     CompletionParams& p) {
+  std::optional<double> temperature, top_p, min_p, rep, pres, freq;
+  std::optional<int64_t> top_k, n, seed, max_tokens, max_completion_tokens, min_tokens;
+  INFERA_API_TRY(get_number(b, "temperature", temperature));
+  INFERA_API_TRY(get_number(b, "top_p", top_p));
+  INFERA_API_TRY(get_number(b, "min_p", min_p));
+  INFERA_API_TRY(get_number(b, "repetition_penalty", rep));
+  INFERA_API_TRY(get_number(b, "presence_penalty", pres));
+  INFERA_API_TRY(get_number(b, "frequency_penalty", freq));
+  INFERA_API_TRY(get_int(b, "top_k", top_k));
+  INFERA_API_TRY(get_int(b, "n", n));
+  INFERA_API_TRY(get_int(b, "seed", seed));
+  INFERA_API_TRY(get_int(b, "max_tokens", max_tokens));
+  INFERA_API_TRY(get_int(b, "max_completion_tokens", max_completion_tokens));
+  INFERA_API_TRY(get_int(b, "min_tokens", min_tokens));
+  INFERA_API_TRY(get_bool(b, "stream", p.stream));
+  INFERA_API_TRY(get_bool(b, "ignore_eos", p.gen.ignore_eos));
+  INFERA_API_TRY(get_bool(b, "include_stop_str_in_output", p.include_stop_str));
+  INFERA_API_TRY(get_bool(b, "skip_special_tokens", p.skip_special_tokens));
+  INFERA_API_TRY(get_bool(b, "echo", p.echo));
+  bool rti = false;
+  INFERA_API_TRY(get_bool(b, "return_token_ids", rti));
+  p.return_token_ids = rti;
+  if (b.contains("stream_options") && !b["stream_options"].is_null()) {
+    const OJson& so = b["stream_options"];
+    if (!so.is_object()) return schema("'stream_options' must be an object");
+    if (!p.stream) return schema("Stream options can only be defined when `stream=True`.");
+    p.include_usage = true;
+    INFERA_API_TRY(get_bool(so, "include_usage", p.include_usage));
+    INFERA_API_TRY(get_bool(so, "continuous_usage_stats", p.continuous_usage));
+  }
+  if (b.contains("stop") && !b["stop"].is_null()) {
+    const OJson& s = b["stop"];
+    if (s.is_string()) {
+      p.stop.push_back(s.get<std::string>());
+    } else if (s.is_array()) {
+      for (const OJson& x : s) {
+        if (!x.is_string()) return schema("'stop' must be a string or a list of strings");
+        p.stop.push_back(x.get<std::string>());
+      }
+    } else {
+      return schema("'stop' must be a string or a list of strings");
+    }
+  }
+  if (b.contains("stop_token_ids") && !b["stop_token_ids"].is_null()) {
+    if (!b["stop_token_ids"].is_array()) return schema("'stop_token_ids' must be a list of integers");
+    for (const OJson& x : b["stop_token_ids"]) {
+      if (!x.is_number_integer()) return schema("'stop_token_ids' must be a list of integers");
+      p.gen.stop_token_ids.push_back(x.get<int32_t>());
+    }
+  }
+  if (b.contains("logit_bias") && !b["logit_bias"].is_null()) {
+    if (!b["logit_bias"].is_object()) return schema("'logit_bias' must be an object");
+    for (auto it = b["logit_bias"].begin(); it != b["logit_bias"].end(); ++it) {
+      if (!it.value().is_number()) return schema("'logit_bias' values must be numbers");
+      try {
+        p.gen.logit_bias[std::stoi(it.key())] = std::clamp(it.value().get<float>(), -100.0f, 100.0f);
+      } catch (...) {
+        return schema(fmt::format("'logit_bias' key '{}' is not a token id", it.key()));
+      }
+    }
+  }
+  if (b.contains("request_id") && b["request_id"].is_string()) p.request_id = b["request_id"].get<std::string>();
+  for (const char* unsupported : {"logprobs", "top_logprobs", "prompt_logprobs", "use_beam_search", "response_format",
+                                  "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"}) {
+    if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
+    const OJson& v = b[unsupported];
+    const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_number_integer() && v.get<int64_t>() == 0 &&
+                                                            std::string(unsupported) == "top_logprobs");
+    if (!off && !(std::string(unsupported) == "response_format" && v.is_object() && v.value("type", "") == "text"))
+      return ApiError{501, "Not Implemented", fmt::format("'{}' is not supported by this server yet", unsupported)};
+  }
+
+  p.n = n.value_or(1);
+  const double t = temperature.value_or(d.temperature.value_or(1.0));
+  p.gen.sampling.temperature = static_cast<float>(t);
+  p.gen.sampling.top_p = static_cast<float>(top_p.value_or(d.top_p.value_or(1.0)));
+  p.gen.sampling.top_k = static_cast<int32_t>(top_k.value_or(d.top_k.value_or(0)));
+  p.gen.min_p = static_cast<float>(min_p.value_or(d.min_p.value_or(0.0)));
+  p.gen.repetition_penalty = static_cast<float>(rep.value_or(d.repetition_penalty.value_or(1.0)));
+  p.gen.presence_penalty = static_cast<float>(pres.value_or(0.0));
+  p.gen.frequency_penalty = static_cast<float>(freq.value_or(0.0));
+  if (seed) {
+    p.gen.has_seed = true;
+    p.gen.sampling.seed = static_cast<uint64_t>(*seed);
+  }
+  p.max_tokens = is_chat ? (max_completion_tokens ? max_completion_tokens : max_tokens)
+                         : std::optional<int64_t>(max_tokens.value_or(16));
+  p.gen.min_tokens = min_tokens.value_or(0);
+  p.gen.eos_ids = d.eos_ids;
+  // Validation with vLLM's messages, in vLLM's order.
+  if (p.n < 1) return bad(fmt::format("n must be at least 1, got {}.", p.n));
+  if (pres && (*pres < -2 || *pres > 2)) return bad(fmt::format("presence_penalty must be in [-2, 2], got {}.", py_float(*pres)));
+  if (freq && (*freq < -2 || *freq > 2)) return bad(fmt::format("frequency_penalty must be in [-2, 2], got {}.", py_float(*freq)));
+  if (rep && *rep <= 0) return bad(fmt::format("repetition_penalty must be greater than zero, got {}.", py_float(*rep)));
+  if (t < 0) return bad(fmt::format("temperature must be non-negative, got {}.", py_float(t)));
+  if (!(p.gen.sampling.top_p > 0 && p.gen.sampling.top_p <= 1))
+    return bad(fmt::format("top_p must be in (0, 1], got {}.", py_float(top_p.value_or(0))));
+  if (top_k && *top_k < -1) return bad(fmt::format("top_k must be 0 (disable), or at least 1, got {}.", *top_k));
+  if (min_p && (*min_p < 0 || *min_p > 1)) return bad(fmt::format("min_p must be in [0, 1], got {}.", py_float(*min_p)));
+  if (p.max_tokens && *p.max_tokens < 1) return bad(fmt::format("max_tokens must be at least 1, got {}.", *p.max_tokens));
+  if (p.max_tokens && p.gen.min_tokens > *p.max_tokens)
+    return bad(fmt::format("min_tokens must be less than or equal to max_tokens={}, got {}.", *p.max_tokens, p.gen.min_tokens));
+  for (const std::string& s : p.stop)
+    if (s.empty()) return bad("stop cannot contain an empty string.");
+  if (t < 1e-5) {  // greedy
+    if (p.n > 1) return bad(fmt::format("n must be 1 when using greedy sampling, got {}.", p.n));
+    p.gen.sampling.temperature = 0;
+  } else if (t < 0.01) {
+    p.gen.sampling.temperature = 0.01f;
+  }
+  if (p.gen.sampling.top_k == -1) p.gen.sampling.top_k = 0;
+  return std::nullopt;
+}
+
+TextAssembler::TextAssembler(const Tokenizer& tok, const CompletionParams& p) : tok_(tok), p_(p) {
+  for (const std::string& s : p.stop) holdback_ = std::max(holdback_, s.size() - 1);
+}
+
+void TextAssembler::push(int32_t token) {
+  if (stopped_) return;
+  if (p_.skip_special_tokens && tok_.is_special(token)) return;
+  bytes_ += tok_.token_bytes(token);
+}
+
+std::string TextAssembler::take(bool final) {
+  if (stopped_) return {};
+  // Stop strings: search the region that could contain a new match.
+  if (!p_.stop.empty()) {
+    const size_t from = emitted_ > holdback_ ? emitted_ - holdback_ : 0;
+    size_t best = std::string::npos;
+    for (const std::string& s : p_.stop) {
+      const size_t at = bytes_.find(s, from);
+      if (at != std::string::npos && (best == std::string::npos || at < best)) {
+        best = at;
+        stop_string_ = s;
+      }
+    }
+    if (best != std::string::npos) {
+      stopped_ = true;
+      const size_t end = best + (p_.include_stop_str ? stop_string_.size() : 0);
+      std::string out = end > emitted_ ? bytes_.substr(emitted_, end - emitted_) : std::string();
+      emitted_ = std::max(emitted_, end);
+      return tok::sanitize_utf8(out);
+    }
+  }
+  size_t end = bytes_.size();
+  if (!final) {
+    end = end > holdback_ ? end - holdback_ : 0;
+    // Never end inside a UTF-8 sequence that may still complete.
+    size_t k = end;
+    while (k > emitted_ && k > end - std::min<size_t>(end, 3) && (static_cast<uint8_t>(bytes_[k - 1]) & 0xC0) == 0x80) --k;
+    if (k > emitted_ && k <= end && static_cast<uint8_t>(bytes_[k - 1]) >= 0xC0) {
+      const uint8_t lead = static_cast<uint8_t>(bytes_[k - 1]);
+      const size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+      if (end - (k - 1) < need) end = k - 1;
+    }
+  }
+  if (end <= emitted_) return {};
+  std::string out = tok::sanitize_utf8(std::string_view(bytes_).substr(emitted_, end - emitted_));
+  emitted_ = end;
+  return out;
+}
+
+}  // namespace infera::server

@@ -1,0 +1,223 @@
+// End-to-end test of `infera serve` with the official openai npm client and raw HTTP, on loopback.
+// Usage: node tests/api/openai_api.test.js <infera binary> <model path>
+// Starts the server on a free port, runs every check, stops it; exits non-zero on any failure.
+'use strict';
+const { spawn, execFileSync } = require('child_process');
+const net = require('net');
+const path = require('path');
+const OpenAI = require(path.join(__dirname, '..', 'oracles', 'node_modules', 'openai')).default;
+
+const [bin, model] = process.argv.slice(2);
+let failures = 0;
+function check(cond, what, extra) {
+  if (cond) { console.log(`ok   ${what}`); return; }
+  failures++;
+  console.log(`FAIL ${what}${extra !== undefined ? ': ' + JSON.stringify(extra).slice(0, 400) : ''}`);
+}
+
+function startServer(extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, ['serve', '--model', model, '--served-model-name', 'tiny', '--port', '0',
+                          '--host', '127.0.0.1', '--max-model-len', '256', ...extraArgs]);
+    let log = '';
+    p.stderr.on('data', (d) => {
+      log += d.toString();
+      const m = log.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m && !p.port) { p.port = Number(m[1]); p.log = () => log; resolve(p); }
+    });
+    p.on('exit', (code) => { if (!p.port) reject(new Error(`server exited ${code}: ${log}`)); });
+  });
+}
+
+async function raw(port, method, urlPath, body, headers = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
+    method, body, headers: { 'content-type': 'application/json', ...headers } });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (_) {}
+  return { status: res.status, text, json, headers: res.headers };
+}
+
+const TUTORIAL = {
+  messages: [{ role: 'system', content: 'You are a helpful assistant.' },
+             { role: 'user', content: 'Give me a short fun fact about the roman empire' }],
+  max_tokens: 40, temperature: 0.7 };
+
+async function main() {
+  const srv = await startServer();
+  const port = srv.port;
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused' });
+  try {
+    // Models.
+    const models = await client.models.list();
+    check(models.data.length === 1 && models.data[0].id === 'tiny' && models.data[0].max_model_len === 256,
+          'models.list', models.data);
+
+    // Chat, non-streaming vs streaming with the same seed.
+    const req = { model: 'tiny', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 24, seed: 7,
+                  temperature: 0.8 };
+    const full = await client.chat.completions.create(req);
+    const content = full.choices[0].message.content;
+    check(typeof content === 'string' && content.length > 0, 'chat non-streaming content', full);
+    check(/^chatcmpl-[0-9a-f]{32}$/.test(full.id), 'chat id format', full.id);
+    const tok = await raw(port, 'POST', '/tokenize', JSON.stringify({ messages: req.messages }));
+    check(full.usage.prompt_tokens === tok.json.count, 'usage.prompt_tokens = templated prompt length',
+          [full.usage, tok.json.count]);
+    check(full.usage.total_tokens === full.usage.prompt_tokens + full.usage.completion_tokens, 'usage sums');
+    const stream = await client.chat.completions.create({ ...req, stream: true, stream_options: { include_usage: true } });
+    let streamed = '', finish = null, usage = null, first = true, roleOk = false;
+    for await (const chunk of stream) {
+      if (first) { roleOk = chunk.choices[0] && chunk.choices[0].delta.role === 'assistant'; first = false; }
+      if (chunk.choices.length) {
+        streamed += chunk.choices[0].delta.content || '';
+        if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    check(roleOk, 'stream starts with the role chunk');
+    check(streamed === content, 'streamed deltas == non-streaming content (same seed)', [streamed, content]);
+    check(finish === full.choices[0].finish_reason, 'stream finish_reason', finish);
+    check(usage && usage.completion_tokens === full.usage.completion_tokens, 'stream usage chunk', usage);
+
+    // Completions.
+    const comp = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 5, temperature: 0 });
+    check(comp.object === 'text_completion' && comp.choices[0].finish_reason === 'length' &&
+          comp.usage.completion_tokens === 5, 'completions', comp);
+    const comp2 = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 5, temperature: 0 });
+    check(comp2.choices[0].text === comp.choices[0].text, 'greedy completions are deterministic');
+
+    // The tutorial's request body with curl, as written (only the URL changed).
+    const out = execFileSync('curl', ['-s', `http://127.0.0.1:${port}/v1/chat/completions`, '-H',
+                                      'Content-Type: application/json', '-d', JSON.stringify(TUTORIAL)]).toString();
+    const r = JSON.parse(out);
+    check(JSON.stringify(Object.keys(r)) === JSON.stringify(['id', 'object', 'created', 'model', 'choices',
+      'service_tier', 'system_fingerprint', 'usage', 'prompt_logprobs', 'prompt_token_ids', 'kv_transfer_params']),
+      'tutorial response keys in order', Object.keys(r));
+    check(JSON.stringify(Object.keys(r.choices[0])) === JSON.stringify(['index', 'message', 'logprobs', 'finish_reason',
+      'stop_reason', 'token_ids']), 'choice keys in order', Object.keys(r.choices[0]));
+    check(JSON.stringify(Object.keys(r.choices[0].message)) === JSON.stringify(['role', 'content', 'refusal',
+      'annotations', 'audio', 'function_call', 'tool_calls', 'reasoning_content']), 'message keys in order');
+    check(JSON.stringify(Object.keys(r.usage)) === JSON.stringify(['prompt_tokens', 'total_tokens', 'completion_tokens',
+      'prompt_tokens_details']), 'usage keys in order');
+    check(typeof r.created === 'number' && r.model === 'tiny' && r.object === 'chat.completion' &&
+          Array.isArray(r.choices[0].message.tool_calls) && r.choices[0].message.refusal === null, 'tutorial value types');
+
+    // Stop strings are never emitted, also when split across tokens.
+    const base = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, temperature: 0 });
+    const text = base.choices[0].text;
+    const at = text.search(/[A-Za-z]{2}/);  // a stop string of two ASCII letters the model will write
+    check(at >= 0, 'greedy text has two ASCII letters to stop on', text);
+    if (at >= 0) {
+      const stopStr = text.slice(at, at + 2);
+      const cut = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, temperature: 0,
+                                                    stop: [stopStr] });
+      check(cut.choices[0].text === text.slice(0, text.indexOf(stopStr)) && cut.choices[0].finish_reason === 'stop' &&
+            cut.choices[0].stop_reason === stopStr, 'stop string cut, not emitted', [text, stopStr, cut.choices[0]]);
+      const s = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, temperature: 0,
+                                                  stop: [stopStr], stream: true });
+      let st = '';
+      for await (const ch of s) st += ch.choices[0] ? ch.choices[0].text : '';
+      check(st === cut.choices[0].text, 'stop string in a stream', [st, cut.choices[0].text]);
+    }
+
+    // Bad input: each gets its status and error JSON, and the server keeps serving.
+    const bad = [
+      ['non-JSON body', 'POST', '/v1/chat/completions', '{not json', 400],
+      ['missing messages', 'POST', '/v1/chat/completions', '{}', 400],
+      ['messages not a list', 'POST', '/v1/chat/completions', '{"messages": "hi"}', 400],
+      ['unknown role', 'POST', '/v1/chat/completions', '{"messages":[{"role":"wizard","content":"x"}]}', 400],
+      ['temperature -1', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"temperature":-1}', 400,
+       'temperature must be non-negative, got -1.0.'],
+      ['temperature "hot"', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}', 400],
+      ['max_tokens 0', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"max_tokens":0}', 400,
+       'max_tokens must be at least 1, got 0.'],
+      ['max_tokens -5', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"max_tokens":-5}', 400],
+      ['max_tokens 1e9', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"max_tokens":1000000000}', 400,
+       "'max_tokens' or 'max_completion_tokens' is too large: 1000000000."],
+      ['prompt too long', 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'word '.repeat(400) }] }), 400,
+       "This model's maximum context length is 256 tokens."],
+      ['n 0', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"n":0}', 400, 'n must be at least 1, got 0.'],
+      ['top_p 2', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"top_p":2}', 400, 'top_p must be in (0, 1], got 2.0.'],
+      ['unknown model', 'POST', '/v1/chat/completions', '{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}', 404,
+       'The model `gpt-4` does not exist.'],
+      ['empty stop string', 'POST', '/v1/completions', '{"prompt":"x","stop":[""]}', 400, 'stop cannot contain an empty string.'],
+      ['stream_options without stream', 'POST', '/v1/completions', '{"prompt":"x","stream_options":{}}', 400],
+      ['unknown route', 'GET', '/v1/nothing', undefined, 404],
+    ];
+    for (const [what, method, url, body, status, msg] of bad) {
+      const res = await raw(port, method, url, body);
+      const shaped = res.json && res.json.error && res.json.error.code === status && typeof res.json.error.message === 'string';
+      check(res.status === status && shaped && (!msg || res.json.error.message.includes(msg)), `bad input: ${what}`,
+            [res.status, res.text]);
+    }
+    const wrongType = await raw(port, 'POST', '/v1/chat/completions', '{"messages":[]}', { 'content-type': 'text/plain' });
+    check(wrongType.status === 400, 'bad input: wrong content type', wrongType.text);
+    const invalidUtf8 = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from('{"prompt":"ok '), Buffer.from([0xff, 0xfe]), Buffer.from('","max_tokens":2}')]) });
+    check(invalidUtf8.status === 200 || invalidUtf8.status === 400, 'bad input: invalid UTF-8 answered', invalidUtf8.status);
+    const stops = Array.from({ length: 100 }, (_, i) => `s${i}`);
+    const manyStops = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 2, stop: stops }));
+    check(manyStops.status === 200, 'a stop list of 100 strings', manyStops.text);
+    // A 20 MB body: refused from its Content-Length, before the body is read.
+    const bigReply = await new Promise((resolve) => {
+      let got = '';
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${20 << 20}\r\n\r\n`);
+        sock.write('{"messages": "' + 'a'.repeat(1 << 20));
+      });
+      sock.on('data', (d) => { got += d.toString(); });
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(got));
+      setTimeout(() => { sock.destroy(); resolve(got); }, 5000);
+    });
+    check(/^HTTP\/1\.1 413/.test(bigReply) && bigReply.includes('"code":413'), 'bad input: 20 MB body is 413', bigReply.slice(0, 200));
+
+    // A client that disconnects mid-stream is cancelled; the next request is served normally.
+    await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        const body = JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 200, stream: true, ignore_eos: true });
+        sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      });
+      sock.once('data', () => { sock.destroy(); setTimeout(resolve, 300); });
+    });
+    const after = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 3, temperature: 0 });
+    check(after.choices[0].finish_reason === 'length', 'served after a client disconnected mid-stream');
+    check(/status=aborted/.test(srv.log()), 'the disconnected request was cancelled (logged as aborted)');
+
+    // A slow client holding a half-sent request does not block others.
+    const slow = net.connect(port, '127.0.0.1', () => slow.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n'));
+    const during = await raw(port, 'GET', '/health');
+    check(during.status === 200, 'served while a slow-loris connection is open');
+    slow.destroy();
+
+    // Other endpoints.
+    check((await raw(port, 'GET', '/version')).json.version === '0.10.2', '/version');
+    const detok = await raw(port, 'POST', '/detokenize', JSON.stringify({ tokens: tok.json.tokens }));
+    check(detok.status === 200 && typeof detok.json.prompt === 'string', '/detokenize', detok.text);
+    const metrics = await raw(port, 'GET', '/metrics');
+    const promOk = metrics.text.split('\n').filter((l) => l && !l.startsWith('#'))
+      .every((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/.test(l) || /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (nan|inf)$/.test(l));
+    check(metrics.status === 200 && promOk && /vllm:generation_tokens_total\{/.test(metrics.text), '/metrics is Prometheus text', metrics.text.slice(0, 300));
+  } finally {
+    srv.kill('SIGTERM');
+  }
+
+  // API key.
+  const keyed = await startServer(['--api-key', 'sekret']);
+  try {
+    const noKey = await raw(keyed.port, 'GET', '/v1/models');
+    check(noKey.status === 401 && noKey.text === '{"error":"Unauthorized"}', 'api key: missing key is 401');
+    const wrong = await raw(keyed.port, 'GET', '/v1/models', undefined, { authorization: 'Bearer nope' });
+    check(wrong.status === 401, 'api key: wrong key is 401');
+    const right = await raw(keyed.port, 'GET', '/v1/models', undefined, { authorization: 'Bearer sekret' });
+    check(right.status === 200, 'api key: right key works');
+    check((await raw(keyed.port, 'GET', '/health')).status === 200, 'api key: /health stays open');
+  } finally {
+    keyed.kill('SIGTERM');
+  }
+  console.log(failures ? `${failures} FAILED` : 'all passed');
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
