@@ -17,7 +17,7 @@ namespace infera::cli {
 
 namespace {
 struct ServeArgs {
-  std::string model, host = "0.0.0.0", chat_template, generation_config = "auto";
+  std::string model, host = "0.0.0.0", chat_template, generation_config = "auto", reasoning_parser;
   std::vector<std::string> served_names, api_keys;
   int port = 8000;
   int64_t max_model_len = 0;
@@ -73,6 +73,7 @@ int run_serve(const ServeArgs& a) {
   o.model_path = a.model;
   o.served_names = a.served_names.empty() ? std::vector<std::string>{a.model} : a.served_names;
   o.api_keys = a.api_keys;
+  o.reasoning_parser = a.reasoning_parser;
   if (o.api_keys.empty())
     for (const char* env : {"INFERA_API_KEY", "VLLM_API_KEY"})
       if (const char* k = std::getenv(env); k && *k) o.api_keys.push_back(k);
@@ -96,6 +97,7 @@ int run_serve(const ServeArgs& a) {
     return fail("--generation-config must be auto or vllm");
   Generator gen(*m->model, o.max_model_len);
   server::ApiServer api(o, *m, **tok, gen, read_defaults(*m, **tok, a.generation_config == "auto"));
+  if (Status s = api.check(); !s) return fail(s.message());
   http::net::io_context io(1);
   http::HttpOptions ho;
   ho.host = a.host;
@@ -129,6 +131,7 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--generation-config", a->generation_config, "auto: sampling defaults from the model; vllm: none")
       ->capture_default_str();
   c->add_option("--threads", a->threads, "compute threads (default: all cores)");
+  c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
   c->callback([a, exit_code] { *exit_code = run_serve(*a); });
 }
 

@@ -1,6 +1,7 @@
 // Running one completion request on the engine and answering it: JSON, or SSE chunks in vLLM's
 // shapes (role chunk, content chunks, final chunk, usage chunk, [DONE]).
 #include <boost/asio/experimental/as_tuple.hpp>
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -72,6 +73,7 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
   auto chunk_head = [&] { return OJson{{"id", id}, {"object", object}, {"created", created}, {"model", model_name}}; };
   auto sse = [&](const OJson& j) -> net::awaitable<bool> { co_return co_await out.write("data: " + dump(j) + "\n\n"); };
   const auto t0 = std::chrono::steady_clock::now();
+  const bool reasoning = is_chat && o_.reasoning_parser == "deepseek_r1";
 
   if (p.stream && !co_await out.begin_stream(kSseType)) co_return;
   std::vector<ChoiceResult> results(static_cast<size_t>(p.n));
@@ -145,7 +147,40 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
         OJson c = chunk_head();
         OJson choice;
         if (is_chat) {
-          choice = {{"index", i}, {"delta", {{"content", delta}}}, {"logprobs", nullptr},
+          OJson d = OJson::object();
+          if (reasoning) {
+            std::vector<int32_t> prev(r.token_ids.begin(), r.token_ids.end() - static_cast<std::ptrdiff_t>(step_ids.size()));
+            auto has = [](const std::vector<int32_t>& v, int32_t t) { return std::find(v.begin(), v.end(), t) != v.end(); };
+            const bool only_tag = step_ids.size() == 1 && (step_ids[0] == think_start_ || step_ids[0] == think_end_);
+            if (only_tag) {
+              if (!finished) continue;  // the tag alone sends no chunk
+            } else {
+              const bool start_now = !has(prev, think_start_) && has(step_ids, think_start_);
+              std::string body = delta;
+              if (start_now) {
+                const size_t s0 = body.find("<think>");
+                if (s0 != std::string::npos) body = body.substr(s0 + 7);
+              }
+              if (has(step_ids, think_end_)) {
+                const size_t e = body.find("</think>");
+                const std::string before = e == std::string::npos ? body : body.substr(0, e);
+                const std::string after = e == std::string::npos ? std::string() : body.substr(e + 8);
+                d["content"] = after.empty() ? OJson(nullptr) : OJson(after);
+                d["reasoning_content"] = before;
+              } else if (has(prev, think_end_)) {
+                d["content"] = delta;
+              } else {
+                d["reasoning_content"] = body;
+              }
+              if (!p.include_reasoning && d.contains("reasoning_content")) {
+                d.erase("reasoning_content");
+                if (d.empty() && !finished) continue;
+              }
+            }
+          } else {
+            d["content"] = delta;
+          }
+          choice = {{"index", i}, {"delta", d}, {"logprobs", nullptr},
                     {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)}};
           if (finished) choice["stop_reason"] = r.stop_reason;
           choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
@@ -201,10 +236,16 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
   for (size_t i = 0; i < results.size(); ++i) {
     const ChoiceResult& r = results[i];
     if (is_chat) {
+      OJson content = echo_text + r.text, reasoning_content = nullptr;
+      if (reasoning) {
+        const ReasoningSplit sp = split_reasoning(r.text);
+        content = sp.content ? OJson(echo_text + *sp.content) : OJson(nullptr);
+        if (p.include_reasoning && sp.reasoning) reasoning_content = *sp.reasoning;
+      }
       choices.push_back({{"index", i},
-                         {"message", {{"role", "assistant"}, {"content", echo_text + r.text}, {"refusal", nullptr},
+                         {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr},
                                       {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
-                                      {"tool_calls", OJson::array()}, {"reasoning_content", nullptr}}},
+                                      {"tool_calls", OJson::array()}, {"reasoning_content", reasoning_content}}},
                          {"logprobs", nullptr}, {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
                          {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)}});
     } else {

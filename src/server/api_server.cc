@@ -57,6 +57,28 @@ ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, G
                      GenerationDefaults defaults)
     : o_(std::move(o)), model_(model), tok_(tok), gen_(gen), defaults_(std::move(defaults)) {
   max_model_len_ = o_.max_model_len > 0 ? o_.max_model_len : model_.model->config().n_ctx_train;
+  for (const AddedToken& a : tok_.added_tokens()) {
+    if (a.content == "<think>") think_start_ = a.id;
+    if (a.content == "</think>") think_end_ = a.id;
+  }
+}
+
+Status ApiServer::check() const {
+  if (o_.reasoning_parser.empty()) return Status::ok();
+  if (o_.reasoning_parser != "deepseek_r1")
+    return error("--reasoning-parser '{}' is not supported (supported: deepseek_r1)", o_.reasoning_parser);
+  if (think_start_ < 0 || think_end_ < 0)
+    return error("DeepSeek R1 reasoning parser could not locate think start/end tokens in the tokenizer!");
+  return Status::ok();
+}
+
+ReasoningSplit split_reasoning(const std::string& text) {
+  std::string t = text;
+  if (const size_t s = t.find("<think>"); s != std::string::npos) t = t.substr(s + 7);
+  const size_t e = t.find("</think>");
+  if (e == std::string::npos) return {t, std::nullopt};
+  std::string after = t.substr(e + 8);
+  return {t.substr(0, e), after.empty() ? std::nullopt : std::optional<std::string>(after)};
 }
 
 std::optional<ApiError> ApiServer::check_model(const OJson& body) const {

@@ -24,11 +24,14 @@ struct ServeOptions {
   std::string chat_template;  // override source (empty: the model's)
   bool generation_config_auto = true;
   std::string version = "0.10.2";
+  std::string reasoning_parser;  // "" or "deepseek_r1"
 };
 
 class ApiServer {
  public:
   ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen, GenerationDefaults defaults);
+  // Checks start-up requirements (the reasoning parser needs <think> and </think> tokens).
+  Status check() const;
   http::net::awaitable<void> handle(http::HttpRequest& req, http::HttpResponder& out);
 
   struct Metrics {
@@ -54,7 +57,15 @@ class ApiServer {
   GenerationDefaults defaults_;
   int64_t max_model_len_;
   Metrics metrics_;
+  int32_t think_start_ = -1, think_end_ = -1;  // <think>, </think> ids for the reasoning parser
 };
+
+// deepseek_r1 reasoning split of a whole output (non-streaming): {reasoning, content}; either may
+// be null (nullopt).
+struct ReasoningSplit {
+  std::optional<std::string> reasoning, content;
+};
+ReasoningSplit split_reasoning(const std::string& text);
 
 // JSON body of an error (compact).
 std::string error_body(const ApiError& e);

@@ -73,6 +73,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   INFERA_API_TRY(get_bool(b, "include_stop_str_in_output", p.include_stop_str));
   INFERA_API_TRY(get_bool(b, "skip_special_tokens", p.skip_special_tokens));
   INFERA_API_TRY(get_bool(b, "echo", p.echo));
+  INFERA_API_TRY(get_bool(b, "include_reasoning", p.include_reasoning));
   bool rti = false;
   INFERA_API_TRY(get_bool(b, "return_token_ids", rti));
   p.return_token_ids = rti;

@@ -56,6 +56,7 @@ struct CompletionParams {
   bool skip_special_tokens = true;
   bool echo = false;
   bool return_token_ids = false;
+  bool include_reasoning = true;
   std::string request_id;  // body's request_id
 };
 
