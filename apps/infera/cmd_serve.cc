@@ -1,5 +1,7 @@
 // infera serve: the OpenAI-compatible API server (vLLM's flags where they exist).
+#include <chrono>
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -58,11 +60,6 @@ server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& 
   return d;
 }
 
-http::net::io_context* g_io = nullptr;
-extern "C" void on_signal(int) {
-  if (g_io) g_io->stop();
-}
-
 int run_serve(const ServeArgs& a) {
   auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
   auto m = load_model(a.model, *backend);
@@ -109,11 +106,29 @@ int run_serve(const ServeArgs& a) {
                a.model.c_str(), c.arch.c_str(), n_params / 1e9, static_cast<long long>(o.max_model_len),
                o.served_names.front().c_str(), a.host.c_str(), srv.port());
   std::fflush(stderr);
-  g_io = &io;
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  // Graceful stop on SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 30 s,
+  // then abort them), exit 0.
+  http::net::signal_set signals(io, SIGTERM, SIGINT);
+  http::net::steady_timer drain(io);
+  auto deadline = std::chrono::steady_clock::now();
+  std::function<void()> wait_idle = [&] {
+    if (gen.running() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      io.stop();
+      return;
+    }
+    drain.expires_after(std::chrono::milliseconds(50));
+    drain.async_wait([&](const boost::system::error_code&) { wait_idle(); });
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    std::fprintf(stderr, "infera: signal %d: no new connections; finishing %lld in-flight request(s)\n", sig,
+                 static_cast<long long>(gen.running()));
+    srv.stop();
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    wait_idle();
+  });
   io.run();
-  std::fprintf(stderr, "infera: shutting down\n");
+  std::fprintf(stderr, "infera: stopped\n");
   return 0;
 }
 }  // namespace

@@ -42,7 +42,37 @@ void apply_min_p(float min_p, float temperature, std::span<float> logits) {
     if (l < cut) l = -INFINITY;
 }
 
+GenEvent aborted_event(std::string error) {
+  GenEvent e;
+  e.finished = true;
+  e.finish_reason = "abort";
+  e.error = std::move(error);
+  return e;
+}
+
 }  // namespace
+
+TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t k) {
+  float mx = -INFINITY;
+  for (float l : logits) mx = std::max(mx, l);
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+  const float lse = mx + static_cast<float>(std::log(sum));
+  auto lp = [&](int32_t id) { return std::max(-9999.0f, logits[static_cast<size_t>(id)] - lse); };
+  TokenLogprob out;
+  out.logprob = lp(token);
+  if (k > 0) {
+    std::vector<int32_t> ids(logits.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+    const size_t kk = std::min(static_cast<size_t>(k), ids.size());
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kk), ids.end(), [&](int32_t a, int32_t b) {
+      return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
+             (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+    });
+    for (size_t i = 0; i < kk; ++i) out.top.emplace_back(ids[i], lp(ids[i]));
+  }
+  return out;
+}
 
 Generator::Generator(Model& model, int64_t n_ctx)
     : model_(model), n_ctx_(n_ctx), kv_(KvCache::make(model.config(), n_ctx)), thread_([this] { run(); }) {}
@@ -78,14 +108,14 @@ void Generator::run() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (stop_) {
-        for (auto& j : queue_) j->sink_(GenEvent{{}, true, "abort", -1, false, ""});
+        for (auto& j : queue_) j->sink_(aborted_event({}));
         return;
       }
       job = std::move(queue_.front());
       queue_.pop_front();
     }
     if (job->cancelled()) {
-      job->sink_(GenEvent{{}, true, "abort", -1, false, ""});
+      job->sink_(aborted_event({}));
     } else {
       generate(*job);
     }
@@ -98,7 +128,7 @@ void Generator::generate(GenerationJob& job) {
   kv_.n_past = 0;
   std::vector<float> logits;
   if (Status s = model_.forward(job.prompt_, kv_, false, logits); !s) {
-    job.sink_(GenEvent{{}, true, "abort", -1, false, s.message()});
+    job.sink_(aborted_event(s.message()));
     return;
   }
   SamplingParams sp = p.sampling;
@@ -110,9 +140,12 @@ void Generator::generate(GenerationJob& job) {
   auto is_stop = [&](int32_t t) { return std::count(p.stop_token_ids.begin(), p.stop_token_ids.end(), t) > 0; };
   for (;;) {
     if (job.cancelled()) {
-      job.sink_(GenEvent{{}, true, "abort", -1, false, ""});
+      job.sink_(aborted_event({}));
       return;
     }
+    TokenLogprob lp;
+    std::vector<float> raw;
+    if (p.logprobs >= 0) raw = logits;  // log-probs are of the raw model output (vLLM's default)
     apply_penalties(p, job.prompt_, output, logits);
     if (static_cast<int64_t>(output.size()) < p.min_tokens) {
       for (int32_t t : p.eos_ids) if (t >= 0 && t < static_cast<int32_t>(logits.size())) logits[t] = -INFINITY;
@@ -123,6 +156,7 @@ void Generator::generate(GenerationJob& job) {
     output.push_back(next);
     GenEvent e;
     e.tokens = {next};
+    if (p.logprobs >= 0) e.logprobs.push_back(token_logprob(raw, next, p.logprobs));
     if (is_eos(next) || is_stop(next)) {
       e.finished = true;
       e.finish_reason = "stop";
@@ -136,7 +170,7 @@ void Generator::generate(GenerationJob& job) {
     if (e.finished) return;
     const int32_t tok[1] = {next};
     if (Status s = model_.forward(tok, kv_, false, logits); !s) {
-      job.sink_(GenEvent{{}, true, "abort", -1, false, s.message()});
+      job.sink_(aborted_event(s.message()));
       return;
     }
   }

@@ -36,10 +36,18 @@ struct GenerationParams {
   bool ignore_eos = false;
   std::vector<int32_t> eos_ids;         // stop unless ignore_eos
   std::vector<int32_t> stop_token_ids;  // always stop (stop_reason = the id)
+  int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
+};
+
+// Log-probabilities (natural log, of the model's raw distribution) of one generated token.
+struct TokenLogprob {
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // the k most likely ids, most likely first
 };
 
 struct GenEvent {
   std::vector<int32_t> tokens;  // new tokens of this step (a stop token is included, flagged below)
+  std::vector<TokenLogprob> logprobs;  // one per token when GenerationParams::logprobs >= 0
   bool finished = false;
   std::string finish_reason;  // "stop", "length", "abort" when finished
   int32_t stop_token = -1;    // the eos/stop token that ended it, else -1 (it is not text)
@@ -88,6 +96,9 @@ class Generator {
   std::atomic<bool> healthy_{true};
   std::thread thread_;
 };
+
+// Log-prob of `token` under softmax(logits), floored at -9999, and the top k ids with theirs.
+TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t k);
 
 // Applies logit_bias, repetition / presence / frequency penalties (vLLM's definitions) in place.
 void apply_penalties(const GenerationParams& p, const std::vector<int32_t>& prompt,

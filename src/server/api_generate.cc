@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "server/api_server.h"
+#include "tokenizer/unicode.h"
 
 namespace infera::server {
 
@@ -54,12 +55,22 @@ class Mailbox : public std::enable_shared_from_this<Mailbox> {
   net::steady_timer timer_;
 };
 
+std::vector<int> utf8_bytes(const std::string& s) {
+  std::vector<int> out;
+  for (char c : s) out.push_back(static_cast<uint8_t>(c));
+  return out;
+}
+
 struct ChoiceResult {
   std::string text;
   std::vector<int32_t> token_ids;
   std::string finish_reason;
   OJson stop_reason = nullptr;
   int64_t completion_tokens = 0;
+  OJson chat_logprobs = OJson::array();  // chat: content entries
+  OJson tokens = OJson::array(), token_logprobs = OJson::array(), top_logprobs = OJson::array(),
+        text_offset = OJson::array();  // completions
+  int64_t offset = 0;
 };
 
 }  // namespace
@@ -102,15 +113,18 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
       }
     }
     bool first_chunk = true;
+    auto last_check = std::chrono::steady_clock::now();
     for (bool finished = false; !finished;) {
       std::optional<GenEvent> ev = co_await mailbox->pop(std::chrono::milliseconds(100));
-      if (!ev) {
+      // A non-streaming client only shows it left through its socket: look every 100 ms.
+      if (!client_gone && std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(100)) {
+        last_check = std::chrono::steady_clock::now();
         if (out.peer_closed()) {
           job->cancel();
           client_gone = true;
         }
-        continue;
       }
+      if (!ev) continue;
       if (!ev->error.empty()) {
         const ApiError e{500, "Internal Server Error", ev->error};
         if (p.stream) {
@@ -129,6 +143,42 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
         step_ids.push_back(t);
         if (t != ev->stop_token) text.push(t);  // a stop token is never text
       }
+      OJson step_chat_lp = OJson::array();
+      OJson step_tokens = OJson::array(), step_token_lp = OJson::array(), step_top = OJson::array(),
+            step_offsets = OJson::array();
+      for (size_t k = 0; k < ev->logprobs.size() && k < ev->tokens.size(); ++k) {
+        const TokenLogprob& lp = ev->logprobs[k];
+        const std::string t = tok::sanitize_utf8(tok_.token_bytes(ev->tokens[k]));
+        if (is_chat) {
+          OJson top = OJson::array();
+          for (const auto& [id, v] : lp.top) {
+            const std::string tt = tok::sanitize_utf8(tok_.token_bytes(id));
+            top.push_back({{"token", tt}, {"logprob", v}, {"bytes", utf8_bytes(tt)}});
+          }
+          step_chat_lp.push_back({{"token", t}, {"logprob", lp.logprob}, {"bytes", utf8_bytes(t)}, {"top_logprobs", top}});
+        } else {
+          OJson top = OJson::object();
+          top[t] = lp.logprob;
+          for (const auto& [id, v] : lp.top) top[tok::sanitize_utf8(tok_.token_bytes(id))] = v;
+          step_tokens.push_back(t);
+          step_token_lp.push_back(lp.logprob);
+          step_top.push_back(top);
+          step_offsets.push_back(r.offset);
+          r.offset += static_cast<int64_t>(t.size());
+        }
+      }
+      for (auto& x : step_chat_lp) r.chat_logprobs.push_back(x);
+      for (size_t k = 0; k < step_tokens.size(); ++k) {
+        r.tokens.push_back(step_tokens[k]);
+        r.token_logprobs.push_back(step_token_lp[k]);
+        r.top_logprobs.push_back(step_top[k]);
+        r.text_offset.push_back(step_offsets[k]);
+      }
+      const bool with_lp = p.gen.logprobs >= 0;
+      const OJson chunk_lp = !with_lp ? OJson(nullptr)
+                             : is_chat ? OJson{{"content", step_chat_lp}}
+                                       : OJson{{"text_offset", step_offsets}, {"token_logprobs", step_token_lp},
+                                               {"tokens", step_tokens}, {"top_logprobs", step_top}};
       finished = ev->finished;
       if (finished) {
         r.finish_reason = ev->finish_reason;
@@ -180,13 +230,13 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
           } else {
             d["content"] = delta;
           }
-          choice = {{"index", i}, {"delta", d}, {"logprobs", nullptr},
+          choice = {{"index", i}, {"delta", d}, {"logprobs", chunk_lp},
                     {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)}};
           if (finished) choice["stop_reason"] = r.stop_reason;
           choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
         } else {
           const std::string t = first_chunk && !echo_text.empty() ? echo_text + delta : delta;
-          choice = {{"index", i}, {"text", t}, {"logprobs", nullptr},
+          choice = {{"index", i}, {"text", t}, {"logprobs", chunk_lp},
                     {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)},
                     {"stop_reason", finished ? r.stop_reason : OJson(nullptr)},
                     {"prompt_token_ids", first_chunk ? OJson(prompt) : OJson(nullptr)},
@@ -246,10 +296,13 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
                          {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr},
                                       {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
                                       {"tool_calls", OJson::array()}, {"reasoning_content", reasoning_content}}},
-                         {"logprobs", nullptr}, {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
+                         {"logprobs", p.gen.logprobs >= 0 ? OJson{{"content", r.chat_logprobs}} : OJson(nullptr)}, {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
                          {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)}});
     } else {
-      choices.push_back({{"index", i}, {"text", echo_text + r.text}, {"logprobs", nullptr},
+      const OJson lp = p.gen.logprobs < 0 ? OJson(nullptr)
+                                          : OJson{{"text_offset", r.text_offset}, {"token_logprobs", r.token_logprobs},
+                                                  {"tokens", r.tokens}, {"top_logprobs", r.top_logprobs}};
+      choices.push_back({{"index", i}, {"text", echo_text + r.text}, {"logprobs", lp},
                          {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
                          {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)},
                          {"prompt_logprobs", nullptr},

@@ -117,12 +117,27 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     }
   }
   if (b.contains("request_id") && b["request_id"].is_string()) p.request_id = b["request_id"].get<std::string>();
-  for (const char* unsupported : {"logprobs", "top_logprobs", "prompt_logprobs", "use_beam_search", "response_format",
+  // Log-probs: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int).
+  if (is_chat) {
+    bool want = false;
+    std::optional<int64_t> top;
+    INFERA_API_TRY(get_bool(b, "logprobs", want));
+    INFERA_API_TRY(get_int(b, "top_logprobs", top));
+    if (top && *top < -1) return schema("`top_logprobs` must be a positive value or -1.");
+    if (top && (*top > 0 || *top == -1) && !want) return schema("when using `top_logprobs`, `logprobs` must be set to true.");
+    if (top && *top > 20) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *top));
+    if (want) p.gen.logprobs = static_cast<int32_t>(top && *top > 0 ? *top : top && *top == -1 ? 20 : 0);
+  } else {
+    std::optional<int64_t> k;
+    INFERA_API_TRY(get_int(b, "logprobs", k));
+    if (k && (*k < 0 || *k > 20)) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *k));
+    if (k) p.gen.logprobs = static_cast<int32_t>(*k);
+  }
+  for (const char* unsupported : {"prompt_logprobs", "use_beam_search", "response_format",
                                   "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
     const OJson& v = b[unsupported];
-    const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_number_integer() && v.get<int64_t>() == 0 &&
-                                                            std::string(unsupported) == "top_logprobs");
+    const bool off = v.is_boolean() && !v.get<bool>();
     if (!off && !(std::string(unsupported) == "response_format" && v.is_object() && v.value("type", "") == "text"))
       return ApiError{501, "Not Implemented", fmt::format("'{}' is not supported by this server yet", unsupported)};
   }

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include <array>
 
 #include <boost/asio/experimental/as_tuple.hpp>
@@ -73,7 +75,8 @@ class Responder final : public HttpResponder {
     if (failed_) return true;
     char c;
     const ssize_t r = ::recv(const_cast<beast::tcp_stream&>(s_).socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return r == 0;  // orderly shutdown by the peer (r < 0 with EAGAIN: still open)
+    if (r == 0) return true;  // orderly shutdown by the peer
+    return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;  // reset
   }
 
   bool done() const { return done_; }

@@ -203,6 +203,41 @@ async function main() {
       global.reasoningRefs.push([body, rr.json.choices[0].message.content, rr.json.choices[0].finish_reason]);
     }
 
+    // Log-probs (greedy: the sampled token is the top alternative).
+    const lpChat = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const ents = lpChat.choices[0].logprobs.content;
+    check(ents.length === 4 && ents.every((e) => e.logprob <= 0 && e.top_logprobs.length === 3 &&
+          e.top_logprobs[0].token === e.token && e.top_logprobs[0].logprob === e.logprob &&
+          e.top_logprobs.reduce((a, t) => a + Math.exp(t.logprob), 0) <= 1.0001 &&
+          Buffer.from(e.token).equals(Buffer.from(e.bytes))), 'chat logprobs', ents);
+    check(ents.map((e) => e.token).join('') === lpChat.choices[0].message.content, 'logprob tokens spell the content');
+    const lpComp = await client.completions.create({ model: 'tiny', prompt: 'Hi', max_tokens: 3, temperature: 0, logprobs: 2 });
+    const L = lpComp.choices[0].logprobs;
+    check(L.tokens.length === 3 && L.token_logprobs.length === 3 && L.top_logprobs.length === 3 && L.text_offset[0] === 0 &&
+          Object.keys(L.top_logprobs[0]).length >= 2, 'completions logprobs', L);
+    const badTop = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }));
+    check(badTop.status === 400 && badTop.json.error.message.includes('`logprobs` must be set to true'), 'top_logprobs without logprobs', badTop.text);
+
+    // n > 1: n choices with their own index; usage sums the completions.
+    const multi = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 3, temperature: 1.0, n: 3, seed: 5 });
+    check(multi.choices.length === 3 && multi.choices.map((c) => c.index).join() === '0,1,2' &&
+          multi.usage.completion_tokens === 9, 'n = 3', multi.choices);
+    const greedyN = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], n: 2, temperature: 0 }));
+    check(greedyN.status === 400 && greedyN.json.error.message === 'n must be 1 when using greedy sampling, got 2.', 'n > 1 greedy refused');
+
+    // A non-streaming client that goes away is cancelled too.
+    await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        const body = JSON.stringify({ prompt: 'x', max_tokens: 230, ignore_eos: true, request_id: 'gone-nonstream' });
+        sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        setTimeout(() => { sock.destroy(); setTimeout(resolve, 500); }, 20);
+      });
+    });
+    check(/cmpl-gone-nonstream .*status=aborted/.test(srv.log()), 'non-streaming request cancelled on disconnect',
+          srv.log().split('\n').filter((l) => l.includes('gone-nonstream')));
+
     // Other endpoints.
     check((await raw(port, 'GET', '/version')).json.version === '0.10.2', '/version');
     const detok = await raw(port, 'POST', '/detokenize', JSON.stringify({ tokens: tok.json.tokens }));
@@ -265,6 +300,16 @@ async function main() {
   } finally {
     rp.kill('SIGTERM');
   }
+  // SIGTERM: no new connections, the in-flight request finishes, exit 0.
+  const g = await startServer();
+  const inflight = raw(g.port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 150, ignore_eos: true }));
+  await new Promise((r) => setTimeout(r, 30));
+  const exited = new Promise((r) => g.on('exit', (code) => r(code)));
+  g.kill('SIGTERM');
+  const done = await inflight;
+  check(done.status === 200 && done.json.usage.completion_tokens === 150, 'SIGTERM: in-flight request completes', done.status);
+  check((await exited) === 0, 'SIGTERM: exit code 0');
+
   console.log(failures ? `${failures} FAILED` : 'all passed');
   process.exit(failures ? 1 : 0);
 }
