@@ -151,6 +151,12 @@ void Generator::generate(GenerationJob& job) {
       for (int32_t t : p.eos_ids) if (t >= 0 && t < static_cast<int32_t>(logits.size())) logits[t] = -INFINITY;
       for (int32_t t : p.stop_token_ids) if (t >= 0 && t < static_cast<int32_t>(logits.size())) logits[t] = -INFINITY;
     }
+    if (!p.allowed_token_ids.empty()) {
+      std::vector<float> kept(logits.size(), -INFINITY);
+      for (int32_t t : p.allowed_token_ids)
+        if (t >= 0 && t < static_cast<int32_t>(logits.size())) kept[static_cast<size_t>(t)] = logits[static_cast<size_t>(t)];
+      logits.swap(kept);
+    }
     apply_min_p(p.min_p, sp.temperature, logits);
     const int32_t next = sampler.sample(logits);
     output.push_back(next);

@@ -36,6 +36,7 @@ struct GenerationParams {
   bool ignore_eos = false;
   std::vector<int32_t> eos_ids;         // stop unless ignore_eos
   std::vector<int32_t> stop_token_ids;  // always stop (stop_reason = the id)
+  std::vector<int32_t> allowed_token_ids;  // non-empty: sample only among these
   int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
 };
 

@@ -91,6 +91,12 @@ std::optional<ApiError> ApiServer::check_model(const OJson& body) const {
   return ApiError{404, "NotFoundError", fmt::format("The model `{}` does not exist.", m)};
 }
 
+void ApiServer::truncate_prompt(std::vector<int32_t>& ids, const CompletionParams& p) const {
+  if (p.truncate_prompt_tokens == 0) return;
+  const int64_t k = p.truncate_prompt_tokens == -1 ? max_model_len_ : p.truncate_prompt_tokens;
+  if (static_cast<int64_t>(ids.size()) > k) ids.erase(ids.begin(), ids.end() - k);
+}
+
 std::optional<ApiError> ApiServer::fit_context(int64_t n, CompletionParams& p, bool chat) const {
   const int64_t L = max_model_len_;
   const std::string suffix = chat ? " None" : "";
@@ -298,6 +304,7 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     }
   }
   std::vector<int32_t> ids = tok_.encode(prompt_text, {body.value("add_special_tokens", false), SpecialTokens::kAll});
+  truncate_prompt(ids, p);
   if (auto e = fit_context(static_cast<int64_t>(ids.size()), p, true)) {
     co_await fail(*e);
     co_return;
@@ -353,6 +360,7 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
     co_await fail(*e);
     co_return;
   }
+  truncate_prompt(ids, p);
   if (auto e = fit_context(static_cast<int64_t>(ids.size()), p, false)) {
     co_await fail(*e);
     co_return;

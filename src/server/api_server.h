@@ -47,6 +47,7 @@ class ApiServer {
   http::net::awaitable<void> generate(bool is_chat, std::vector<int32_t> prompt, CompletionParams p,
                                       std::string id, std::string echo_text, http::HttpResponder& out);
   std::optional<ApiError> check_model(const OJson& body) const;
+  void truncate_prompt(std::vector<int32_t>& ids, const CompletionParams& p) const;
   std::optional<ApiError> fit_context(int64_t n_prompt, CompletionParams& p, bool chat) const;
   std::string metrics_text() const;
 

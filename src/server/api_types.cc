@@ -117,6 +117,23 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     }
   }
   if (b.contains("request_id") && b["request_id"].is_string()) p.request_id = b["request_id"].get<std::string>();
+  std::optional<int64_t> priority, best_of, truncate;
+  INFERA_API_TRY(get_int(b, "priority", priority));
+  if (priority && *priority != 0)
+    return bad("Priority scheduling is not enabled.");
+  INFERA_API_TRY(get_int(b, "best_of", best_of));
+  INFERA_API_TRY(get_int(b, "truncate_prompt_tokens", truncate));
+  if (truncate && (*truncate < -1 || *truncate == 0))
+    return bad(fmt::format("truncate_prompt_tokens must be an integer >= 1 or -1, got {}", *truncate));
+  p.truncate_prompt_tokens = truncate.value_or(0);
+  if (b.contains("allowed_token_ids") && !b["allowed_token_ids"].is_null()) {
+    if (!b["allowed_token_ids"].is_array()) return schema("'allowed_token_ids' must be a list of integers");
+    for (const OJson& x : b["allowed_token_ids"]) {
+      if (!x.is_number_integer()) return schema("'allowed_token_ids' must be a list of integers");
+      p.gen.allowed_token_ids.push_back(x.get<int32_t>());
+    }
+    if (p.gen.allowed_token_ids.empty()) return bad("allowed_token_ids is not allowed to be empty.");
+  }
   // Log-probs: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int).
   if (is_chat) {
     bool want = false;
@@ -133,11 +150,13 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     if (k && (*k < 0 || *k > 20)) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *k));
     if (k) p.gen.logprobs = static_cast<int32_t>(*k);
   }
-  for (const char* unsupported : {"prompt_logprobs", "use_beam_search", "response_format",
-                                  "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"}) {
+  // Fields whose effect infera does not implement yet: refused clearly rather than ignored.
+  for (const char* unsupported : {"prompt_logprobs", "use_beam_search", "response_format", "bad_words",
+                                  "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
+                                  "logits_processors", "guided_decoding_backend"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
     const OJson& v = b[unsupported];
-    const bool off = v.is_boolean() && !v.get<bool>();
+    const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_array() && v.empty());
     if (!off && !(std::string(unsupported) == "response_format" && v.is_object() && v.value("type", "") == "text"))
       return ApiError{501, "Not Implemented", fmt::format("'{}' is not supported by this server yet", unsupported)};
   }
@@ -161,6 +180,10 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   p.gen.eos_ids = d.eos_ids;
   // Validation with vLLM's messages, in vLLM's order.
   if (p.n < 1) return bad(fmt::format("n must be at least 1, got {}.", p.n));
+  if (best_of && *best_of < p.n)
+    return bad(fmt::format("best_of must be greater than or equal to n, got n={} and best_of={}.", p.n, *best_of));
+  if (best_of && *best_of != p.n)
+    return ApiError(501, "Not Implemented", "best_of > n is not supported by this server yet");
   if (pres && (*pres < -2 || *pres > 2)) return bad(fmt::format("presence_penalty must be in [-2, 2], got {}.", py_float(*pres)));
   if (freq && (*freq < -2 || *freq > 2)) return bad(fmt::format("frequency_penalty must be in [-2, 2], got {}.", py_float(*freq)));
   if (rep && *rep <= 0) return bad(fmt::format("repetition_penalty must be greater than zero, got {}.", py_float(*rep)));

@@ -57,6 +57,7 @@ struct CompletionParams {
   bool echo = false;
   bool return_token_ids = false;
   bool include_reasoning = true;
+  int64_t truncate_prompt_tokens = 0;  // 0: off; -1: max_model_len; k: keep the last k
   std::string request_id;  // body's request_id
 };
 

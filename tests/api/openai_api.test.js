@@ -219,6 +219,17 @@ async function main() {
     const badTop = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }));
     check(badTop.status === 400 && badTop.json.error.message.includes('`logprobs` must be set to true'), 'top_logprobs without logprobs', badTop.text);
 
+    // allowed_token_ids restricts sampling; truncate_prompt_tokens keeps the prompt's tail; unsupported
+    // fields are refused, not ignored.
+    const allowed = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 6, temperature: 1,
+      allowed_token_ids: [40, 41], return_token_ids: true }));
+    check(allowed.status === 200 && allowed.json.choices[0].token_ids.every((t) => t === 40 || t === 41), 'allowed_token_ids', allowed.text);
+    const trunc = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'word '.repeat(100), max_tokens: 2,
+      truncate_prompt_tokens: 10 }));
+    check(trunc.status === 200 && trunc.json.usage.prompt_tokens === 10, 'truncate_prompt_tokens', trunc.text);
+    const unsupported = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', guided_regex: 'a+' }));
+    check(unsupported.status === 501 && unsupported.json.error, 'unsupported field refused (501)', unsupported.text);
+
     // n > 1: n choices with their own index; usage sums the completions.
     const multi = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }],
       max_tokens: 3, temperature: 1.0, n: 3, seed: 5 });
