@@ -90,6 +90,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
   std::vector<ChoiceResult> results(static_cast<size_t>(p.n));
   bool client_gone = false;
   int64_t total_completion = 0;
+  std::optional<double> ttft;
+  auto last_token = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < p.n && !client_gone; ++i) {
     ChoiceResult& r = results[static_cast<size_t>(i)];
     GenerationParams gp = p.gen;
@@ -135,6 +137,15 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
           co_await out.send(500, kJsonType, error_body(e));
         }
         co_return;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!ev->tokens.empty()) {
+        if (!ttft) {
+          ttft = std::chrono::duration<double>(now - t0).count();
+        } else {
+          metrics_.itl.observe(std::chrono::duration<double>(now - last_token).count());
+        }
+        last_token = now;
       }
       std::vector<int32_t> step_ids;
       for (int32_t t : ev->tokens) {
@@ -257,6 +268,7 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
       }
     }
     total_completion += r.completion_tokens;
+    metrics_.gen_len.observe(static_cast<double>(r.completion_tokens));
     metrics_.generation_tokens += r.completion_tokens;
     auto& counter = client_gone || r.finish_reason == "abort" ? metrics_.success_abort
                     : r.finish_reason == "length"            ? metrics_.success_length
@@ -265,8 +277,13 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
   }
   metrics_.prompt_tokens += n_prompt;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print(stderr, "infera: {} prompt_tokens={} completion_tokens={} time={:.3f}s status={}\n", id, n_prompt,
-             total_completion, secs, client_gone ? "aborted" : "ok");
+  metrics_.prompt_len.observe(static_cast<double>(n_prompt));
+  metrics_.params_n.observe(static_cast<double>(p.n));
+  metrics_.params_max_tokens.observe(static_cast<double>(p.gen.max_tokens));
+  metrics_.e2e.observe(secs);
+  if (ttft) metrics_.ttft.observe(*ttft);
+  fmt::print(stderr, "infera: {} prompt_tokens={} completion_tokens={} ttft={:.3f}s time={:.3f}s status={}\n", id,
+             n_prompt, total_completion, ttft.value_or(0.0), secs, client_gone ? "aborted" : "ok");
   if (client_gone) co_return;
 
   const OJson usage = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + total_completion},

@@ -53,10 +53,29 @@ bool is_json_content_type(const std::string& ct) {
 
 }  // namespace
 
+void ApiServer::Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < bounds.size() && v > bounds[i]) ++i;
+  ++counts[i];
+  sum += v;
+  ++count;
+}
+
 ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen,
                      GenerationDefaults defaults)
     : o_(std::move(o)), model_(model), tok_(tok), gen_(gen), defaults_(std::move(defaults)) {
   max_model_len_ = o_.max_model_len > 0 ? o_.max_model_len : model_.model->config().n_ctx_train;
+  std::vector<double> lens;  // 1-2-5 buckets up to max_model_len
+  for (double d = 1; d <= static_cast<double>(max_model_len_); d *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (d * m <= static_cast<double>(max_model_len_)) lens.push_back(d * m);
+  metrics_.ttft = Histogram({.001, .005, .01, .02, .04, .06, .08, .1, .25, .5, .75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560});
+  metrics_.e2e = Histogram({.3, .5, .8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680});
+  metrics_.itl = Histogram({.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 2.5, 5, 7.5, 10, 20, 40, 80});
+  metrics_.prompt_len = Histogram(lens);
+  metrics_.gen_len = Histogram(lens);
+  metrics_.params_max_tokens = Histogram(lens);
+  metrics_.params_n = Histogram({1, 2, 5, 10, 20});
   for (const AddedToken& a : tok_.added_tokens()) {
     if (a.content == "<think>") think_start_ = a.id;
     if (a.content == "</think>") think_end_ = a.id;
@@ -386,6 +405,25 @@ std::string ApiServer::metrics_text() const {
   gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", 0);
   counter("vllm:prompt_tokens", "Number of prefill tokens processed.", static_cast<double>(metrics_.prompt_tokens));
   counter("vllm:generation_tokens", "Number of generation tokens processed.", static_cast<double>(metrics_.generation_tokens));
+  auto histogram = [&](const char* name, const char* help, const Histogram& h) {
+    t += fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
+    int64_t cum = 0;
+    for (size_t i = 0; i < h.bounds.size(); ++i) {
+      cum += h.counts[i];
+      t += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, py_float(h.bounds[i]), py_float(static_cast<double>(cum)));
+    }
+    cum += h.counts.back();
+    t += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, py_float(static_cast<double>(cum)));
+    t += fmt::format("{}_sum{{{}}} {}\n{}_count{{{}}} {}\n", name, labels, py_float(h.sum), name, labels,
+                     py_float(static_cast<double>(h.count)));
+  };
+  histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", metrics_.ttft);
+  histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", metrics_.e2e);
+  histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", metrics_.itl);
+  histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", metrics_.prompt_len);
+  histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", metrics_.gen_len);
+  histogram("vllm:request_params_n", "Histogram of the n request parameter.", metrics_.params_n);
+  histogram("vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", metrics_.params_max_tokens);
   t += "# HELP vllm:request_success_total Count of successfully processed requests.\n"
        "# TYPE vllm:request_success_total counter\n";
   for (auto [reason, v] : {std::pair{"stop", &metrics_.success_stop}, std::pair{"length", &metrics_.success_length},

@@ -34,9 +34,19 @@ class ApiServer {
   Status check() const;
   http::net::awaitable<void> handle(http::HttpRequest& req, http::HttpResponder& out);
 
+  // Prometheus histogram (cumulative buckets on output). Updated on the HTTP thread only.
+  struct Histogram {
+    std::vector<double> bounds;
+    std::vector<int64_t> counts;  // per bucket, plus +Inf last
+    double sum = 0;
+    int64_t count = 0;
+    explicit Histogram(std::vector<double> b = {}) : bounds(std::move(b)), counts(bounds.size() + 1, 0) {}
+    void observe(double v);
+  };
   struct Metrics {
     std::atomic<int64_t> prompt_tokens{0}, generation_tokens{0}, success_stop{0}, success_length{0},
         success_abort{0}, requests{0};
+    Histogram ttft, e2e, itl, prompt_len, gen_len, params_n, params_max_tokens;
   };
   const Metrics& metrics() const { return metrics_; }
 

@@ -256,7 +256,19 @@ async function main() {
     const metrics = await raw(port, 'GET', '/metrics');
     const promOk = metrics.text.split('\n').filter((l) => l && !l.startsWith('#'))
       .every((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/.test(l) || /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (nan|inf)$/.test(l));
-    check(metrics.status === 200 && promOk && /vllm:generation_tokens_total\{/.test(metrics.text), '/metrics is Prometheus text', metrics.text.slice(0, 300));
+    check(metrics.status === 200 && promOk && /vllm:generation_tokens_total\{/.test(metrics.text) &&
+          /vllm:time_to_first_token_seconds_bucket\{/.test(metrics.text), '/metrics is Prometheus text', metrics.text.slice(0, 300));
+    // The reference parser (Debian python3-prometheus-client) must accept it.
+    let parsed = null;
+    try {
+      parsed = execFileSync('/usr/bin/python3', ['-c',
+        'import sys\nfrom prometheus_client.parser import text_string_to_metric_families as f\n' +
+        'print(len(list(f(sys.stdin.read()))))'], { input: metrics.text }).toString().trim();
+    } catch (e) {
+      if (process.env.INFERA_REQUIRE_ORACLES) check(false, 'prometheus_client parser available', String(e));
+      else console.log('skip prometheus_client parser check (python3-prometheus-client not installed)');
+    }
+    if (parsed !== null) check(Number(parsed) >= 10, '/metrics parses with prometheus_client', parsed);
   } finally {
     srv.kill('SIGTERM');
   }
