@@ -24,6 +24,7 @@ struct ServeArgs {
   int port = 8000;
   int64_t max_model_len = 0;
   int threads = 0;
+  int request_timeout_s = 10;
 };
 
 server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& tok, bool use_config) {
@@ -99,6 +100,7 @@ int run_serve(const ServeArgs& a) {
   http::HttpOptions ho;
   ho.host = a.host;
   ho.port = static_cast<uint16_t>(a.port);
+  ho.header_timeout = std::chrono::seconds(a.request_timeout_s);
   http::HttpServer srv(io, ho, [&api](http::HttpRequest& r, http::HttpResponder& w) { return api.handle(r, w); });
   if (Status s = srv.bind(); !s) return fail(s.message());
   srv.start();
@@ -146,6 +148,8 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--generation-config", a->generation_config, "auto: sampling defaults from the model; vllm: none")
       ->capture_default_str();
   c->add_option("--threads", a->threads, "compute threads (default: all cores)");
+  c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
   c->callback([a, exit_code] { *exit_code = run_serve(*a); });
 }

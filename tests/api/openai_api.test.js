@@ -18,7 +18,7 @@ function check(cond, what, extra) {
 function startServer(extraArgs = []) {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, ['serve', '--model', model, '--served-model-name', 'tiny', '--port', '0',
-                          '--host', '127.0.0.1', '--max-model-len', '256', ...extraArgs]);
+                          '--host', '127.0.0.1', '--max-model-len', '256', '--request-timeout', '2', ...extraArgs]);
     let log = '';
     p.stderr.on('data', (d) => {
       log += d.toString();
@@ -185,11 +185,24 @@ async function main() {
     check(after.choices[0].finish_reason === 'length', 'served after a client disconnected mid-stream');
     check(/status=aborted/.test(srv.log()), 'the disconnected request was cancelled (logged as aborted)');
 
-    // A slow client holding a half-sent request does not block others.
-    const slow = net.connect(port, '127.0.0.1', () => slow.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n'));
+    // A slow client holding a half-sent request does not block others, and is dropped after the
+    // request timeout (--request-timeout 2 here).
+    const slowClosed = new Promise((resolve) => {
+      const t0 = Date.now();
+      const slow = net.connect(port, '127.0.0.1', () => slow.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n'));
+      const drip = setInterval(() => slow.write('X-Slow: 1\r\n'), 300);
+      slow.on('error', () => {});
+      slow.on('close', () => { clearInterval(drip); resolve(Date.now() - t0); });
+      setTimeout(() => { clearInterval(drip); slow.destroy(); resolve(-1); }, 8000);
+    });
     const during = await raw(port, 'GET', '/health');
     check(during.status === 200, 'served while a slow-loris connection is open');
-    slow.destroy();
+    const closedAfter = await slowClosed;
+    check(closedAfter > 1500 && closedAfter < 5000, 'slow-loris connection dropped after the request timeout', closedAfter);
+
+    // Tools: the template gets them; choosing tools needs a tool parser (as vLLM without one).
+    const tc = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], tool_choice: 'none' }));
+    check(tc.status === 400 && tc.json.error.message === 'When using `tool_choice`, `tools` must be set.', 'tool_choice without tools', tc.text);
 
     // Reference outputs for the reasoning-parser checks below (parser off: all text in content).
     global.reasoningRefs = [];
