@@ -7,8 +7,9 @@ KvCache KvCache::make(const ModelConfig& c, int64_t n_ctx) {
   kv.n_layer = c.n_layer;
   kv.n_ctx = n_ctx;
   kv.kv_dim = c.kv_dim();
-  kv.k.assign(static_cast<size_t>(c.n_layer * n_ctx * kv.kv_dim), 0.0f);
-  kv.v.assign(kv.k.size(), 0.0f);
+  const size_t n = static_cast<size_t>(c.n_layer * n_ctx * kv.kv_dim);
+  kv.k.reset(new float[n]);  // default-initialized: untouched pages cost nothing
+  kv.v.reset(new float[n]);
   return kv;
 }
 

@@ -22,14 +22,16 @@ namespace infera {
 
 // Contiguous f32 KV cache for one sequence (the paged cache of the batching engine replaces it).
 //   k, v: [n_layer][n_ctx][kv_dim]
+// The arrays are left uninitialized (positions are written before they are read), so memory is
+// only committed for the positions a sequence reaches, not for the whole context.
 struct KvCache {
   int64_t n_layer = 0, n_ctx = 0, kv_dim = 0;
   int64_t n_past = 0;  // positions already filled
-  std::vector<float> k, v;
+  std::unique_ptr<float[]> k, v;
 
   static KvCache make(const ModelConfig& c, int64_t n_ctx);
-  float* k_at(int64_t layer, int64_t pos) { return k.data() + (layer * n_ctx + pos) * kv_dim; }
-  float* v_at(int64_t layer, int64_t pos) { return v.data() + (layer * n_ctx + pos) * kv_dim; }
+  float* k_at(int64_t layer, int64_t pos) { return k.get() + (layer * n_ctx + pos) * kv_dim; }
+  float* v_at(int64_t layer, int64_t pos) { return v.get() + (layer * n_ctx + pos) * kv_dim; }
 };
 
 class Model {
