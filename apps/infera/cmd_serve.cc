@@ -104,8 +104,9 @@ int run_serve(const ServeArgs& a) {
   http::HttpServer srv(io, ho, [&api](http::HttpRequest& r, http::HttpResponder& w) { return api.handle(r, w); });
   if (Status s = srv.bind(); !s) return fail(s.message());
   srv.start();
-  std::fprintf(stderr, "infera: serving %s (%s, %.2f B parameters, max_model_len %lld) as '%s' on http://%s:%u\n",
-               a.model.c_str(), c.arch.c_str(), n_params / 1e9, static_cast<long long>(o.max_model_len),
+  const std::string size = n_params >= 1e9 ? fmt::format("{:.2f} B", n_params / 1e9) : fmt::format("{:.1f} M", n_params / 1e6);
+  std::fprintf(stderr, "infera: serving %s (%s, %s parameters, max_model_len %lld) as '%s' on http://%s:%u\n",
+               a.model.c_str(), c.arch.c_str(), size.c_str(), static_cast<long long>(o.max_model_len),
                o.served_names.front().c_str(), a.host.c_str(), srv.port());
   std::fflush(stderr);
   // Graceful stop on SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 30 s,

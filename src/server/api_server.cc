@@ -195,9 +195,16 @@ net::awaitable<void> ApiServer::handle(http::HttpRequest& req, http::HttpRespond
     co_await send_error(ApiError{400, "Bad Request", "[\"Unsupported Media Type: Only 'application/json' is allowed\"]"});
     co_return;
   }
-  OJson body = OJson::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    co_await send_error(ApiError{400, "Bad Request", "The request body is not a JSON object"});
+  OJson body;
+  std::string parse_error;
+  try {
+    body = OJson::parse(req.body);
+  } catch (const OJson::exception& e) {
+    parse_error = std::string("There was an error parsing the body: ") + e.what();
+  }
+  if (parse_error.empty() && !body.is_object()) parse_error = "The request body must be a JSON object";
+  if (!parse_error.empty()) {
+    co_await send_error(ApiError{400, "Bad Request", parse_error});
     co_return;
   }
   if (auto e = check_model(body)) {

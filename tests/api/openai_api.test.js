@@ -155,7 +155,9 @@ async function main() {
     const invalidUtf8 = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: Buffer.concat([Buffer.from('{"prompt":"ok '), Buffer.from([0xff, 0xfe]), Buffer.from('","max_tokens":2}')]) });
-    check(invalidUtf8.status === 200 || invalidUtf8.status === 400, 'bad input: invalid UTF-8 answered', invalidUtf8.status);
+    const invalidBody = await invalidUtf8.json();
+    check(invalidUtf8.status === 400 && /UTF-8/.test(invalidBody.error.message), 'bad input: invalid UTF-8 in content',
+          invalidBody);
     const stops = Array.from({ length: 100 }, (_, i) => `s${i}`);
     const manyStops = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 2, stop: stops }));
     check(manyStops.status === 200, 'a stop list of 100 strings', manyStops.text);

@@ -1,0 +1,121 @@
+// Server pieces without a socket: stop strings across token boundaries, Python number printing,
+// vLLM's validation messages, the deepseek_r1 reasoning split.
+#include <gtest/gtest.h>
+
+#include "server/api_server.h"
+#include "server/api_types.h"
+#include "tokenizer/tokenizer.h"
+#include "unit/test_util.h"
+
+namespace infera::server {
+namespace {
+
+const Tokenizer& qwen() {
+  static const std::unique_ptr<Tokenizer> t =
+      Tokenizer::from_hf(test::fixture("tokenizers/deepseek-r1-distill-qwen/tokenizer.json")).value();
+  return *t;
+}
+
+// Streams `text` token by token through a TextAssembler; returns the chunks.
+std::vector<std::string> stream(const std::string& text, CompletionParams& p, std::string* stop = nullptr) {
+  TextAssembler a(qwen(), p);
+  const std::vector<int32_t> ids = qwen().encode(text);
+  std::vector<std::string> chunks;
+  for (size_t i = 0; i < ids.size() && !a.stopped(); ++i) {
+    a.push(ids[i]);
+    chunks.push_back(a.take(i + 1 == ids.size()));
+  }
+  if (stop) *stop = a.stopped() ? a.stop_string() : "";
+  return chunks;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x;
+  return s;
+}
+
+TEST(TextAssembler, StopStringAcrossTokensIsNeverEmitted) {
+  CompletionParams p;
+  p.stop = {"lo wor"};  // spans "Hello" | " world"
+  std::string matched;
+  const std::vector<std::string> chunks = stream("Hello world, and more", p, &matched);
+  EXPECT_EQ(join(chunks), "Hel");
+  EXPECT_EQ(matched, "lo wor");
+  for (const std::string& c : chunks) EXPECT_EQ(c.find("lo"), std::string::npos) << c;
+  p.include_stop_str = true;
+  EXPECT_EQ(join(stream("Hello world, and more", p)), "Hello wor");
+}
+
+TEST(TextAssembler, HoldsBackOnlyWhatCouldStillMatch) {
+  CompletionParams p;
+  p.stop = {"xyz"};
+  const std::vector<std::string> chunks = stream("Hello world again", p);
+  EXPECT_EQ(join(chunks), "Hello world again");  // no match: everything comes out by the end
+  // Before the end, at most len(stop) - 1 = 2 bytes are held back.
+  std::string so_far;
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) so_far += chunks[i];
+  EXPECT_GE(so_far.size() + 2 + qwen().token_bytes(qwen().encode("Hello world again").back()).size(),
+            std::string("Hello world again").size());
+}
+
+TEST(TextAssembler, NeverSplitsACharacterAndSkipsSpecialTokens) {
+  CompletionParams p;
+  const std::vector<std::string> chunks = stream("emoji 😀🎉 done", p);
+  for (const std::string& c : chunks) EXPECT_EQ(c.find("\xEF\xBF\xBD"), std::string::npos) << c;
+  EXPECT_EQ(join(chunks), "emoji 😀🎉 done");
+  TextAssembler a(qwen(), p);
+  a.push(151643);  // EOS, special: skipped
+  a.push(151649);  // </think>, not special: kept
+  EXPECT_EQ(a.take(true), "</think>");
+}
+
+TEST(ApiTypes, PythonFloatsAndValidationMessages) {
+  EXPECT_EQ(py_float(-1), "-1.0");
+  EXPECT_EQ(py_float(2), "2.0");
+  EXPECT_EQ(py_float(0.7), "0.7");
+  EXPECT_EQ(py_float(1e-5), "1e-05");
+  GenerationDefaults d;
+  d.temperature = 0.6;
+  d.top_p = 0.95;
+  auto msg = [&](const char* body, bool chat = true) {
+    CompletionParams p;
+    auto e = parse_common(OJson::parse(body), d, chat, p);
+    return e ? e->message : std::string("ok");
+  };
+  EXPECT_EQ(msg(R"({"temperature": -1})"), "temperature must be non-negative, got -1.0.");
+  EXPECT_EQ(msg(R"({"top_p": 2})"), "top_p must be in (0, 1], got 2.0.");
+  EXPECT_EQ(msg(R"({"top_k": -2})"), "top_k must be 0 (disable), or at least 1, got -2.");
+  EXPECT_EQ(msg(R"({"presence_penalty": 3})"), "presence_penalty must be in [-2, 2], got 3.0.");
+  EXPECT_EQ(msg(R"({"repetition_penalty": 0})"), "repetition_penalty must be greater than zero, got 0.0.");
+  EXPECT_EQ(msg(R"({"min_p": 1.5})"), "min_p must be in [0, 1], got 1.5.");
+  EXPECT_EQ(msg(R"({"max_tokens": 0})"), "max_tokens must be at least 1, got 0.");
+  EXPECT_EQ(msg(R"({"max_tokens": 5, "min_tokens": 6})"), "min_tokens must be less than or equal to max_tokens=5, got 6.");
+  EXPECT_EQ(msg(R"({"n": 2, "temperature": 0})"), "n must be 1 when using greedy sampling, got 2.");
+  EXPECT_EQ(msg(R"({"stop": ["a", ""]})"), "stop cannot contain an empty string.");
+  EXPECT_EQ(msg(R"({"stream_options": {}})"), "Stream options can only be defined when `stream=True`.");
+  // Defaults from generation_config; temperature in (0, 0.01) is clamped to 0.01.
+  CompletionParams p;
+  ASSERT_FALSE(parse_common(OJson::parse("{}"), d, true, p));
+  EXPECT_FLOAT_EQ(p.gen.sampling.temperature, 0.6f);
+  EXPECT_FLOAT_EQ(p.gen.sampling.top_p, 0.95f);
+  EXPECT_FALSE(p.max_tokens.has_value());  // chat: the rest of the context
+  ASSERT_FALSE(parse_common(OJson::parse(R"({"temperature": 0.001})"), d, false, p));
+  EXPECT_FLOAT_EQ(p.gen.sampling.temperature, 0.01f);
+  EXPECT_EQ(*p.max_tokens, 16);  // completions default
+}
+
+TEST(ApiTypes, ReasoningSplit) {
+  auto s = split_reasoning("Okay, let me think.\n</think>\n\nThe answer.");
+  EXPECT_EQ(*s.reasoning, "Okay, let me think.\n");
+  EXPECT_EQ(*s.content, "\n\nThe answer.");
+  s = split_reasoning("still thinking");  // max_tokens ran out inside the reasoning
+  EXPECT_EQ(*s.reasoning, "still thinking");
+  EXPECT_FALSE(s.content.has_value());
+  s = split_reasoning("<think>r</think>");
+  EXPECT_EQ(*s.reasoning, "r");
+  EXPECT_FALSE(s.content.has_value());
+}
+
+}  // namespace
+}  // namespace infera::server
