@@ -91,6 +91,9 @@ int run_serve(const ServeArgs& a) {
   if (m->safetensors)
     for (const SafetensorsTensor& t : m->safetensors->tensors()) n_params += static_cast<double>(t.view.n_elements());
   o.max_model_len = a.max_model_len > 0 ? a.max_model_len : c.n_ctx_train;
+  if (o.max_model_len > c.n_ctx_train)
+    std::fprintf(stderr, "infera: warning: --max-model-len %lld exceeds the model's trained context %lld; outputs past it "
+                 "may be poor\n", static_cast<long long>(o.max_model_len), static_cast<long long>(c.n_ctx_train));
   if (a.generation_config != "auto" && a.generation_config != "vllm")
     return fail("--generation-config must be auto or vllm");
   Generator gen(*m->model, o.max_model_len);
