@@ -137,6 +137,24 @@ std::optional<ApiError> ApiServer::fit_context(int64_t n, CompletionParams& p, b
 }
 
 net::awaitable<void> ApiServer::handle(http::HttpRequest& req, http::HttpResponder& out) {
+  std::optional<ApiError> err;
+  try {
+    co_await route(req, out);
+  } catch (const OJson::exception& e) {  // e.g. "add_generation_prompt": "yes"
+    err = ApiError(400, "Bad Request", e.what());
+  } catch (const std::exception& e) {
+    err = ApiError(500, "Internal Server Error", e.what());
+  }
+  if (err) {
+    fmt::print(stderr, "infera: {} {}: {}\n", req.method, req.target, err->message);
+    if (!out.started()) {
+      const std::string body = error_body(*err);
+      co_await out.send(err->status, kJsonType, body);
+    }
+  }
+}
+
+net::awaitable<void> ApiServer::route(http::HttpRequest& req, http::HttpResponder& out) {
   auto send_error = [&](const ApiError& e) -> net::awaitable<void> {
     co_await out.send(e.status, kJsonType, error_body(e));
   };

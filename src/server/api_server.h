@@ -32,6 +32,7 @@ class ApiServer {
   ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen, GenerationDefaults defaults);
   // Checks start-up requirements (the reasoning parser needs <think> and </think> tokens).
   Status check() const;
+  // Never throws: a JSON value of the wrong type becomes a 400, anything else a 500.
   http::net::awaitable<void> handle(http::HttpRequest& req, http::HttpResponder& out);
 
   // Prometheus histogram (cumulative buckets on output). Updated on the HTTP thread only.
@@ -51,6 +52,7 @@ class ApiServer {
   const Metrics& metrics() const { return metrics_; }
 
  private:
+  http::net::awaitable<void> route(http::HttpRequest& req, http::HttpResponder& out);
   http::net::awaitable<void> chat(const OJson& body, const std::string& request_id_header, http::HttpResponder& out);
   http::net::awaitable<void> completions(const OJson& body, const std::string& request_id_header,
                                          http::HttpResponder& out);

@@ -79,6 +79,7 @@ class Responder final : public HttpResponder {
     return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;  // reset
   }
 
+  bool started() const override { return streaming_ || done_; }
   bool done() const { return done_; }
   bool failed() const { return failed_; }
 

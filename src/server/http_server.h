@@ -45,6 +45,8 @@ class HttpResponder {
   virtual net::awaitable<void> end_stream() = 0;
   // True once the peer has closed its side (checked by long non-streaming handlers).
   virtual bool peer_closed() const = 0;
+  // True once a status line went out (send() or begin_stream()).
+  virtual bool started() const = 0;
 };
 
 using Handler = std::function<net::awaitable<void>(HttpRequest&, HttpResponder&)>;

@@ -141,6 +141,8 @@ async function main() {
       ['unknown model', 'POST', '/v1/chat/completions', '{"model":"gpt-4","messages":[{"role":"user","content":"x"}]}', 404,
        'The model `gpt-4` does not exist.'],
       ['empty stop string', 'POST', '/v1/completions', '{"prompt":"x","stop":[""]}', 400, 'stop cannot contain an empty string.'],
+      ['add_generation_prompt of the wrong type', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"add_generation_prompt":"yes"}', 400],
+      ['content of the wrong type', 'POST', '/v1/chat/completions', '{"messages":[{"role":"user","content":5}]}', 400],
       ['stream_options without stream', 'POST', '/v1/completions', '{"prompt":"x","stream_options":{}}', 400],
       ['unknown route', 'GET', '/v1/nothing', undefined, 404],
     ];
@@ -174,6 +176,31 @@ async function main() {
       setTimeout(() => { sock.destroy(); resolve(got); }, 5000);
     });
     check(/^HTTP\/1\.1 413/.test(bigReply) && bigReply.includes('"code":413'), 'bad input: 20 MB body is 413', bigReply.slice(0, 200));
+
+    // Random field values of every JSON type for every parameter: always a JSON answer (2xx or 4xx/501),
+    // never a crash.
+    const fields = ['model', 'messages', 'prompt', 'temperature', 'top_p', 'top_k', 'min_p', 'n', 'seed', 'stop',
+      'stop_token_ids', 'max_tokens', 'max_completion_tokens', 'min_tokens', 'stream', 'stream_options', 'logprobs',
+      'top_logprobs', 'logit_bias', 'ignore_eos', 'echo', 'add_generation_prompt', 'continue_final_message',
+      'chat_template_kwargs', 'tools', 'tool_choice', 'return_token_ids', 'skip_special_tokens', 'presence_penalty',
+      'frequency_penalty', 'repetition_penalty', 'allowed_token_ids', 'truncate_prompt_tokens', 'include_reasoning',
+      'add_special_tokens', 'request_id', 'best_of', 'priority', 'suffix'];
+    const values = [null, true, false, 0, -1, 1, 2.5, 1e300, -1e300, '', 'x', [], [1, 2], ['a'], [''], {}, { a: 1 },
+      [{ role: 'user', content: 'hi' }], [{ role: 'user' }], [{ role: 'user', content: null }], { include_usage: 'y' }];
+    let rnd = 12345;
+    const pick = (arr) => { rnd = (rnd * 1103515245 + 12345) & 0x7fffffff; return arr[rnd % arr.length]; };
+    let fuzzOk = true;
+    for (let k = 0; k < 300 && fuzzOk; ++k) {
+      const body = { messages: [{ role: 'user', content: 'hi' }], prompt: 'hi', max_tokens: 2 };
+      for (let f = 0; f < 3; ++f) body[pick(fields)] = pick(values);
+      const url = k % 2 ? '/v1/completions' : '/v1/chat/completions';
+      let res;
+      try { res = await raw(port, 'POST', url, JSON.stringify(body)); } catch (e) { res = { status: 0, text: String(e) }; }
+      const good = (res.status === 200 && (body.stream === true || res.json)) ||
+                   ([400, 404, 501].includes(res.status) && res.json && res.json.error);
+      if (!good) { fuzzOk = false; check(false, 'random parameters', [url, body, res.status, res.text.slice(0, 200)]); }
+    }
+    check(fuzzOk, '300 requests with random parameter types: JSON answers, server alive');
 
     // A client that disconnects mid-stream is cancelled; the next request is served normally.
     await new Promise((resolve) => {
