@@ -96,10 +96,12 @@ int run_serve(const ServeArgs& a) {
                  "may be poor\n", static_cast<long long>(o.max_model_len), static_cast<long long>(c.n_ctx_train));
   if (a.generation_config != "auto" && a.generation_config != "vllm")
     return fail("--generation-config must be auto or vllm");
+  // Declared so that destruction runs server, API, then the engine (which cancels and joins its
+  // work while the io_context its results are posted to still exists), and the io_context last.
+  http::net::io_context io(1);
   Generator gen(*m->model, o.max_model_len);
   server::ApiServer api(o, *m, **tok, gen, read_defaults(*m, **tok, a.generation_config == "auto"));
   if (Status s = api.check(); !s) return fail(s.message());
-  http::net::io_context io(1);
   http::HttpOptions ho;
   ho.host = a.host;
   ho.port = static_cast<uint16_t>(a.port);

@@ -81,6 +81,7 @@ Generator::~Generator() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    if (current_) current_->cancel();
   }
   cv_.notify_all();
   thread_.join();
@@ -113,11 +114,16 @@ void Generator::run() {
       }
       job = std::move(queue_.front());
       queue_.pop_front();
+      current_ = job;
     }
     if (job->cancelled()) {
       job->sink_(aborted_event({}));
     } else {
       generate(*job);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current_.reset();
     }
     --running_;
   }

@@ -72,7 +72,7 @@ class GenerationJob {
 class Generator {
  public:
   Generator(Model& model, int64_t n_ctx);
-  ~Generator();  // stops the thread; queued jobs end with finish_reason "abort"
+  ~Generator();  // cancels the running job, ends queued ones with finish_reason "abort", joins
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
 
@@ -92,6 +92,7 @@ class Generator {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<GenerationJob>> queue_;
+  std::shared_ptr<GenerationJob> current_;  // the job being generated (cancelled by the destructor)
   bool stop_ = false;
   std::atomic<int64_t> running_{0};
   std::atomic<bool> healthy_{true};
