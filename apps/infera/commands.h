@@ -12,5 +12,7 @@ void add_inspect(CLI::App& app, int* exit_code);
 void add_tokenize(CLI::App& app, int* exit_code);
 void add_chat_template(CLI::App& app, int* exit_code);
 void add_serve(CLI::App& app, int* exit_code);
+void add_platform(CLI::App& app, int* exit_code);
+void add_platform_client(CLI::App& app, int* exit_code);  // deploy, job, market, template, credits, apikey, login
 
 }  // namespace infera::cli

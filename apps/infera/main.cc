@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   infera::cli::add_tokenize(app, &exit_code);
   infera::cli::add_chat_template(app, &exit_code);
   infera::cli::add_serve(app, &exit_code);
+  infera::cli::add_platform(app, &exit_code);
+  infera::cli::add_platform_client(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

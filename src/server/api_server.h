@@ -11,7 +11,7 @@
 #include "engine/generator.h"
 #include "model/loader.h"
 #include "server/api_types.h"
-#include "server/http_server.h"
+#include "http/http_server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace infera::server {

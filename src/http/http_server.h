@@ -26,6 +26,7 @@ namespace beast = boost::beast;
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path without the query string
+  std::string query;   // after '?', undecoded ("" if none)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string header(const std::string& lower_name) const {
@@ -58,6 +59,8 @@ struct HttpOptions {
   size_t max_body_bytes = 16 * 1024 * 1024;
   std::chrono::seconds header_timeout{10};  // whole request head + body must arrive within this
   std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
+  // Body of the server's own error replies (400 malformed, 413, 431); default: OpenAI error shape.
+  std::function<std::string(int status, const std::string& message)> error_body;
 };
 
 class HttpServer {

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "http/http_server.h"
 
 #include <sys/socket.h>
 
@@ -142,6 +142,10 @@ net::awaitable<void> HttpServer::accept_loop() {
 }
 
 net::awaitable<void> HttpServer::serve(tcp::socket socket) {
+  auto own_error = [this](int status, const std::string& message) {
+    if (opt_.error_body) return opt_.error_body(status, message);
+    return error_json(message, "BadRequestError", status);
+  };
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool first = true;
@@ -162,8 +166,7 @@ net::awaitable<void> HttpServer::serve(tcp::socket socket) {
       Responder r(stream, 11, false);
       const bool body = ec1 == bhttp::error::body_limit;
       co_await r.send(body ? 413 : 431, kJson,
-                      error_json(body ? "Request body too large" : "Request header fields too large",
-                                 "BadRequestError", body ? 413 : 431));
+                      own_error(body ? 413 : 431, body ? "Request body too large" : "Request header fields too large"));
       // Lingering close: stop sending, then read and drop what the client is still sending for a
       // moment, so that the close does not reset the connection before the client reads the reply.
       boost::system::error_code sec;
@@ -180,7 +183,7 @@ net::awaitable<void> HttpServer::serve(tcp::socket socket) {
       if (ec1 != bhttp::error::end_of_stream && ec1 != beast::error::timeout && ec1 != net::error::eof &&
           ec1 != net::error::connection_reset) {
         Responder r(stream, 11, false);
-        co_await r.send(400, kJson, error_json("Malformed HTTP request", "BadRequestError", 400));
+        co_await r.send(400, kJson, own_error(400, "Malformed HTTP request"));
       }
       break;
     }
@@ -188,7 +191,9 @@ net::awaitable<void> HttpServer::serve(tcp::socket socket) {
     HttpRequest req;
     req.method = std::string(msg.method_string());
     std::string target(msg.target());
-    req.target = target.substr(0, target.find('?'));
+    const size_t qmark = target.find('?');
+    req.target = target.substr(0, qmark);
+    if (qmark != std::string::npos) req.query = target.substr(qmark + 1);
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

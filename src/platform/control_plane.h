@@ -1,0 +1,252 @@
+// The control plane (spec platform.md): deployments and their status machine, revisions, jobs,
+// tasks and strategies, markets, credits and API keys, over one SQLite store.
+//
+//   FakeClock clock;
+//   auto cp = ControlPlane::open(":memory:", clock, {});
+//   Caller admin = (*cp)->admin();
+//   auto dep = (*cp)->create_deployment(admin, body);      // Reply<json>: the REST answer
+//   (*cp)->tick();                                          // runs due tasks (LIST -> QUEUED jobs)
+//
+// The public methods mirror the REST routes one to one and answer with the routes' JSON, or an
+// ApiError carrying the HTTP status (400/401/402/404/409) and message. Every state change happens
+// in one SQLite transaction; side effects of tasks carry idempotency keys, so a crash between two
+// steps and the retry that follows never list, extend or charge twice.
+//
+// Threading: not thread-safe by itself; the platform server calls it from one strand. Time comes
+// only from the injected Clock.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "platform/clock.h"
+#include "platform/entities.h"
+#include "platform/sqlite.h"
+
+namespace infera::platform {
+
+struct ApiError {
+  int status = 500;
+  std::string message;
+};
+
+template <typename T>
+class Reply {
+ public:
+  Reply(T value) : value_(std::move(value)) {}      // NOLINT: implicit by design
+  Reply(ApiError e) : error_(std::move(e)) {}       // NOLINT: implicit by design
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const ApiError& error() const { return error_; }
+  T& operator*() { return *value_; }
+  const T& operator*() const { return *value_; }
+  T* operator->() { return &*value_; }
+
+ private:
+  std::optional<T> value_;
+  ApiError error_;
+};
+
+struct Caller {
+  std::string account;
+  bool admin = false;
+};
+
+struct PlatformConfig {
+  std::string public_url = "http://127.0.0.1:8080";  // base of the /e/<label>/ endpoint URLs
+  std::string endpoint_domain;                       // non-empty: https://<label>.<domain>/ URLs
+  Micros signup_grant = 10 * kMicrosPerDollar;       // "Free credits" of a new account
+  Micros local_cpu_price_per_hour = 0;
+  std::optional<std::string> admin_key;              // fixed admin API key (INFERA_ADMIN_KEY)
+  // Tests: called between the steps of a task; throwing simulates a crash at that point.
+  std::function<void(const std::string& step)> fault_hook;
+};
+
+// Query of a list route: pagination (§8) and filters (route-specific keys).
+struct ListQuery {
+  std::optional<std::string> cursor;
+  int limit = 10;
+  bool ascending = false;
+  std::map<std::string, std::string> filters;
+};
+
+// Recent changes for the SSE stream (§8.3); sequence numbers grow by one per change.
+struct Change {
+  int64_t seq = 0;
+  std::string deployment;
+  json data;
+};
+
+class ChangeFeed {
+ public:
+  void push(const std::string& deployment, json data);
+  // Changes after `seq` for one deployment ("" = all), oldest first.
+  std::vector<Change> since(int64_t seq, const std::string& deployment) const;
+  int64_t last_seq() const { return next_seq_ - 1; }
+
+ private:
+  static constexpr size_t kKeep = 20000;
+  std::deque<Change> changes_;
+  int64_t next_seq_ = 1;
+};
+
+class ControlPlane {
+ public:
+  static Result<std::unique_ptr<ControlPlane>> open(const std::string& db_path, const Clock& clock,
+                                                    PlatformConfig config);
+  ~ControlPlane();
+
+  // The admin account; the secret of an admin key created by this start (first start only).
+  Caller admin() const { return {admin_account_, true}; }
+  const std::optional<std::string>& new_admin_key() const { return new_admin_key_; }
+  const PlatformConfig& config() const { return cfg_; }
+  ChangeFeed& feed() { return feed_; }
+
+  // --- auth (§15) ---
+  Reply<Caller> authenticate(std::string_view authorization_header);
+
+  // --- deployments (§8.1) ---
+  Reply<json> create_deployment(const Caller& c, const json& body);
+  Reply<json> get_deployment(const Caller& c, const std::string& id);
+  Reply<json> list_deployments(const Caller& c, const ListQuery& q);
+  Reply<json> start_deployment(const Caller& c, const std::string& id);
+  Reply<json> stop_deployment(const Caller& c, const std::string& id);
+  Reply<json> archive_deployment(const Caller& c, const std::string& id);
+  Reply<json> delete_deployment(const Caller& c, const std::string& id);
+  Reply<json> update_name(const Caller& c, const std::string& id, const json& body);
+  Reply<json> update_replicas(const Caller& c, const std::string& id, const json& body);
+  Reply<json> update_timeout(const Caller& c, const std::string& id, const json& body);
+  Reply<json> update_schedule(const Caller& c, const std::string& id, const json& body);
+  Reply<json> create_revision(const Caller& c, const std::string& id, const json& body);
+  Reply<json> update_active_revision(const Caller& c, const std::string& id, const json& body);
+  Reply<json> list_jobs(const Caller& c, const std::string& id, const ListQuery& q);
+  Reply<json> get_job_detail(const Caller& c, const std::string& id, const std::string& job);
+  Reply<json> stop_deployment_job(const Caller& c, const std::string& id, const std::string& job);
+  Reply<json> list_revisions(const Caller& c, const std::string& id, const ListQuery& q);
+  Reply<json> list_events(const Caller& c, const std::string& id, const ListQuery& q);
+  Reply<json> list_tasks(const Caller& c, const std::string& id, const ListQuery& q);
+  // Snapshot of the stream (§8.3): deployment, jobs, pending tasks, last 20 events.
+  Reply<std::vector<json>> stream_snapshot(const Caller& c, const std::string& id);
+
+  // --- raw jobs (§8.4) ---
+  Reply<json> post_job(const Caller& c, const json& body);
+  Reply<json> get_job(const Caller& c, const std::string& job);
+  Reply<json> extend_job(const Caller& c, const std::string& job, const json& body);
+  Reply<json> stop_job(const Caller& c, const std::string& job);
+
+  // --- catalogue ---
+  json list_markets();
+  Reply<json> get_market(const std::string& address_or_slug);
+  json list_templates();
+  json list_template_groups();
+
+  // --- credits and keys (§14, §15) ---
+  Reply<json> balance(const Caller& c);
+  Reply<json> transactions(const Caller& c, const ListQuery& q);
+  Reply<json> grant(const Caller& c, const json& body);
+  Reply<json> create_claim_code(const Caller& c, const json& body);
+  Reply<json> claim(const Caller& c, const json& body);
+  Reply<json> list_api_keys(const Caller& c, const ListQuery& q);
+  Reply<json> create_api_key(const Caller& c, const json& body);
+  Reply<json> update_api_key(const Caller& c, const std::string& id, const json& body);
+  Reply<json> delete_api_key(const Caller& c, const std::string& id);
+  Balance account_balance(const std::string& account);
+
+  // --- node side (used by the node runtime; tests drive it directly) ---
+  // The oldest QUEUED job of one of `markets` becomes RUNNING on `node`.
+  std::optional<Job> claim_job(const std::string& node, const std::vector<std::string>& markets);
+  // Phase / endpoint status of a RUNNING job ("READY" marks it ready).
+  Status report_job_phase(const std::string& job, const std::string& phase, const std::string& endpoint_status);
+  // The job's process ended (or was stopped on request): final state, settlement, strategy.
+  // `reason` overrides the derived end reason (e.g. "CRASH_LOOP").
+  Status report_job_exit(const std::string& job, std::optional<int> exit_code, std::optional<std::string> reason = {});
+  // Jobs the node must stop now (stop requested, not yet confirmed).
+  std::vector<Job> jobs_to_stop(const std::string& node);
+  std::optional<Job> find_job(const std::string& job);
+  std::optional<Deployment> find_deployment(const std::string& id);
+  std::optional<Revision> find_revision(const std::string& deployment, int revision);
+
+  // --- reconciler ---
+  // One pass: STARTING -> RUNNING, due tasks, job timeouts, expirations, startup deadlines,
+  // unconfirmed stops, STOPPING -> STOPPED. Idempotent; the server calls it every second.
+  void tick();
+  // Counts for /metrics.
+  json stats();
+
+ private:
+  ControlPlane(Db db, const Clock& clock, PlatformConfig cfg);
+  void migrate();
+  void seed();
+  void fault(const std::string& step);
+  int64_t now() const { return clock_.now_ms(); }
+
+  // store access
+  std::optional<Deployment> load_deployment(const std::string& id);
+  void save_deployment(const Deployment& d);
+  std::optional<Job> load_job(const std::string& id);
+  void save_job(const Job& j);
+  std::vector<Job> deployment_jobs(const std::string& dep, bool active_only);
+  std::optional<Market> load_market(const std::string& address_or_slug);
+  std::vector<Market> all_markets();
+  std::optional<Revision> load_revision(const std::string& dep, int rev);
+  int active_job_count(const std::string& dep);
+
+  // building blocks (each inside the caller's transaction)
+  Reply<Deployment> owned(const Caller& c, const std::string& id);
+  json deployment_json(const Deployment& d);
+  json job_detail_json(const Job& j);
+  std::vector<json> endpoints_json(const Deployment& d, const std::vector<Job>& jobs);
+  std::optional<std::string> job_url(const Job& j);
+  void set_status(Deployment& d, const char* to, const std::string& why = "");
+  void add_event(const std::string& dep, const std::string& type, const std::string& message,
+                 const std::optional<std::string>& tx = std::nullopt, const char* category = "Event");
+  void add_task(const Task& t, const std::string& idem_key);
+  void remove_pending_tasks(const std::string& dep, const std::string& type = "");
+  void emit_deployment(const Deployment& d);
+  void emit_job(const Job& j);
+  Reply<json> validate_for_market(const json& jd, const Market& m);
+  Reply<bool> check_funds(const std::string& account, Micros need);
+  bool ledger_add(const LedgerEntry& e);  // false when the idempotency key exists
+  bool reserve(Job& j, Micros amount, const std::string& key, const char* type, const std::string& description);
+  void settle(Job& j);
+  void end_job(Job& j, const char* state, const std::string& reason, std::optional<int> exit_code, int64_t end_s);
+  void request_stop(Job& j, const std::string& reason);
+  void after_job_end(const Job& j);
+  void on_job_running(const Job& j, Deployment& d);
+  void on_job_ready(const Job& j);
+  void maybe_finish(Deployment& d);
+  std::vector<Job> pick_jobs_to_stop(const std::string& dep, int n);
+  void replace_old_revision_jobs(Deployment& d);
+
+  // tasks
+  void run_task(Task t);
+  enum class TaskOutcome { kDone, kFundsError, kRetry };
+  TaskOutcome task_list(const Task& t, std::string& err);
+  TaskOutcome task_extend(const Task& t, std::string& err);
+  TaskOutcome task_stop(const Task& t, std::string& err);
+
+  // accounts and keys
+  std::string ensure_admin();
+  std::string create_key_row(const std::string& account, const std::string& name, std::optional<int64_t> expires_at,
+                             const std::optional<std::string>& fixed_secret);
+
+  Db db_;
+  const Clock& clock_;
+  PlatformConfig cfg_;
+  ChangeFeed feed_;
+  std::string admin_account_;
+  std::optional<std::string> new_admin_key_;
+};
+
+// Common route errors.
+inline ApiError bad_request(std::string m) { return {400, std::move(m)}; }
+inline ApiError not_found(std::string m) { return {404, std::move(m)}; }
+inline ApiError conflict(std::string m) { return {409, std::move(m)}; }
+
+}  // namespace infera::platform

@@ -1,0 +1,353 @@
+#include "platform/platform_server.h"
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "platform/listing.h"
+
+namespace infera::platform {
+
+namespace net = http::net;
+using http::HttpRequest;
+using http::HttpResponder;
+
+namespace {
+
+const std::string kJsonType = "application/json";
+const std::string kSseType = "text/event-stream";
+const std::string kTextType = "text/plain; version=0.0.4";
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& q) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos < q.size()) {
+    size_t amp = q.find('&', pos);
+    if (amp == std::string::npos) amp = q.size();
+    std::string_view part(q.data() + pos, amp - pos);
+    size_t eq = part.find('=');
+    if (!part.empty()) out[url_decode(part.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1));
+    pos = amp + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > pos) out.push_back(url_decode(std::string_view(path).substr(pos, slash - pos)));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+// A route's reply before it goes on the wire.
+struct Answer {
+  int status = 200;
+  std::string body;
+  std::string type = kJsonType;
+};
+
+template <typename T>
+Answer from(Reply<T> r) {
+  if (!r.ok()) return Answer{r.error().status, error_body(r.error().message)};
+  return Answer{200, json(*r).dump()};
+}
+
+}  // namespace
+
+struct PlatformServer::Impl {
+  Impl(net::io_context& io, ControlPlane& cp, PlatformServerOptions o)
+      : io(io), cp(cp), opt(std::move(o)), timer(io), server(io, make_http_options(opt), [this](HttpRequest& r, HttpResponder& w) {
+          return handle(r, w);
+        }) {}
+
+  static http::HttpOptions make_http_options(const PlatformServerOptions& o) {
+    http::HttpOptions h;
+    h.host = o.host;
+    h.port = o.port;
+    h.max_body_bytes = kMaxBodyBytes;
+    h.idle_timeout = std::chrono::seconds(120);
+    h.error_body = [](int, const std::string& m) { return error_body(m); };
+    return h;
+  }
+
+  net::awaitable<void> reconcile_loop() {
+    for (;;) {
+      timer.expires_after(opt.tick_interval);
+      boost::system::error_code ec;
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      if (ec || stopped) co_return;
+      try {
+        cp.tick();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "infera platform: reconciler: %s\n", e.what());
+      }
+    }
+  }
+
+  // Parses the query of a list route; an error answer when malformed.
+  std::optional<Answer> list_query(const std::map<std::string, std::string>& q, ListQuery& out) {
+    for (const auto& [k, v] : q) out.filters[k] = v;
+    if (auto it = q.find("limit"); it != q.end()) {
+      if (it->second != "10" && it->second != "20" && it->second != "50" && it->second != "100")
+        return Answer{400, error_body("limit: expected one of 10, 20, 50, 100")};
+      out.limit = std::stoi(it->second);
+    }
+    if (auto it = q.find("sort_order"); it != q.end()) {
+      if (it->second != "asc" && it->second != "desc") return Answer{400, error_body("sort_order: expected asc or desc")};
+      out.ascending = it->second == "asc";
+    }
+    if (auto it = q.find("cursor"); it != q.end() && !it->second.empty()) {
+      if (decode_cursor(it->second) < 0) return Answer{400, error_body("cursor: malformed")};
+      out.cursor = it->second;
+    }
+    return std::nullopt;
+  }
+
+  std::string metrics_text() {
+    json s = cp.stats();
+    std::string out = "# HELP platform_deployments Deployments by status.\n# TYPE platform_deployments gauge\n";
+    for (const char* st : {"DRAFT", "STARTING", "RUNNING", "STOPPING", "STOPPED", "INSUFFICIENT_FUNDS", "ERROR", "ARCHIVED"})
+      out += fmt::format("platform_deployments{{status=\"{}\"}} {}\n", st, s["deployments"].value(st, 0));
+    out += "# HELP platform_jobs Jobs by state.\n# TYPE platform_jobs gauge\n";
+    for (const char* st : {"QUEUED", "RUNNING", "COMPLETED", "STOPPED"})
+      out += fmt::format("platform_jobs{{state=\"{}\"}} {}\n", st, s["jobs"].value(st, 0));
+    return out;
+  }
+
+  // Routes that answer with one response. `seg` is the path below /api.
+  Answer route(const HttpRequest& req, const std::vector<std::string>& seg, const Caller& c, const json& body,
+               const std::map<std::string, std::string>& query) {
+    const std::string& m = req.method;
+    const size_t n = seg.size();
+    auto is = [&](const char* method, std::initializer_list<const char*> pattern) {
+      if (m != method || n != pattern.size()) return false;
+      size_t i = 0;
+      for (const char* p : pattern) {
+        if (p[0] != ':' && seg[i] != p) return false;
+        ++i;
+      }
+      return true;
+    };
+    ListQuery lq;
+    auto list = [&](auto&& fn) -> Answer {
+      if (auto bad = list_query(query, lq)) return *bad;
+      return from(fn());
+    };
+    if (n >= 1 && seg[0] == "deployments") {
+      if (is("GET", {"deployments"})) return list([&] { return cp.list_deployments(c, lq); });
+      if (is("POST", {"deployments", "create"}) || is("POST", {"deployments"})) return from(cp.create_deployment(c, body));
+      if (n < 2) return Answer{404, error_body("Not found")};
+      const std::string& id = seg[1];
+      if (is("GET", {"deployments", ":id"})) return from(cp.get_deployment(c, id));
+      if (is("DELETE", {"deployments", ":id"})) {
+        auto r = cp.delete_deployment(c, id);
+        if (!r) return from(std::move(r));
+        return Answer{204, "", ""};
+      }
+      if (is("POST", {"deployments", ":id", "start"})) return from(cp.start_deployment(c, id));
+      if (is("POST", {"deployments", ":id", "stop"})) return from(cp.stop_deployment(c, id));
+      if (is("POST", {"deployments", ":id", "archive"})) return from(cp.archive_deployment(c, id));
+      if (is("PATCH", {"deployments", ":id", "update-name"})) return from(cp.update_name(c, id, body));
+      if (is("PATCH", {"deployments", ":id", "update-replica-count"}) || is("PATCH", {"deployments", ":id", "update-replicas"}))
+        return from(cp.update_replicas(c, id, body));
+      if (is("PATCH", {"deployments", ":id", "update-timeout"})) return from(cp.update_timeout(c, id, body));
+      if (is("PATCH", {"deployments", ":id", "update-schedule"})) return from(cp.update_schedule(c, id, body));
+      if (is("PATCH", {"deployments", ":id", "update-active-revision"})) return from(cp.update_active_revision(c, id, body));
+      if (is("POST", {"deployments", ":id", "create-revision"}) || is("POST", {"deployments", ":id", "revisions"}))
+        return from(cp.create_revision(c, id, body));
+      if (is("GET", {"deployments", ":id", "jobs"})) return list([&] { return cp.list_jobs(c, id, lq); });
+      if (is("GET", {"deployments", ":id", "jobs", ":job"})) return from(cp.get_job_detail(c, id, seg[3]));
+      if (is("POST", {"deployments", ":id", "jobs", ":job", "stop"})) return from(cp.stop_deployment_job(c, id, seg[3]));
+      if (is("GET", {"deployments", ":id", "revisions"})) return list([&] { return cp.list_revisions(c, id, lq); });
+      if (is("GET", {"deployments", ":id", "events"})) return list([&] { return cp.list_events(c, id, lq); });
+      if (is("GET", {"deployments", ":id", "tasks"})) return list([&] { return cp.list_tasks(c, id, lq); });
+    }
+    if (is("POST", {"jobs", "list"})) return from(cp.post_job(c, body));
+    if (is("GET", {"jobs", ":job"}) && seg[1] != "templates") return from(cp.get_job(c, seg[1]));
+    if (is("POST", {"jobs", ":job", "extend"})) return from(cp.extend_job(c, seg[1], body));
+    if (is("POST", {"jobs", ":job", "stop"})) return from(cp.stop_job(c, seg[1]));
+    if (is("GET", {"credits", "balance"})) return from(cp.balance(c));
+    if (is("GET", {"credits", "transactions"})) return list([&] { return cp.transactions(c, lq); });
+    if (is("POST", {"credits", "grant"})) return from(cp.grant(c, body));
+    if (is("POST", {"credits", "claim"})) return from(cp.claim(c, body));
+    if (is("POST", {"credits", "codes"})) return from(cp.create_claim_code(c, body));
+    if (is("GET", {"api-keys"})) return list([&] { return cp.list_api_keys(c, lq); });
+    if (is("POST", {"api-keys"})) return from(cp.create_api_key(c, body));
+    if (is("POST", {"api-keys", ":id", "update"})) return from(cp.update_api_key(c, seg[1], body));
+    if (is("POST", {"api-keys", ":id", "delete"}) || is("DELETE", {"api-keys", ":id"}))
+      return from(cp.delete_api_key(c, seg[1]));
+    if (is("GET", {"stats"})) return Answer{200, cp.stats().dump()};
+    if (is("GET", {"whoami"})) return Answer{200, json{{"account", c.account}, {"admin", c.admin}}.dump()};
+    return Answer{404, error_body(fmt::format("No route {} /api/{}", m, fmt::join(seg, "/")))};
+  }
+
+  // Routes that need no key.
+  std::optional<Answer> public_route(const HttpRequest& req, const std::vector<std::string>& seg) {
+    if (req.method != "GET") return std::nullopt;
+    const size_t n = seg.size();
+    if (n == 1 && seg[0] == "health") return Answer{200, json{{"status", "ok"}}.dump()};
+    if (n == 1 && seg[0] == "metrics") return Answer{200, metrics_text(), kTextType};
+    if (n == 1 && seg[0] == "markets") return Answer{200, cp.list_markets().dump()};
+    if (n == 2 && seg[0] == "markets") return from(cp.get_market(seg[1]));
+    if (n == 3 && seg[0] == "markets" && seg[2] == "required-resources") {
+      auto m = cp.get_market(seg[1]);
+      if (!m) return from(std::move(m));
+      return Answer{200, json{{"market", (*m)["address"]}, {"resources", json::array()}}.dump()};
+    }
+    if (n == 2 && seg[0] == "jobs" && seg[1] == "templates") return Answer{200, cp.list_templates().dump()};
+    if (n == 3 && seg[0] == "jobs" && seg[1] == "templates" && seg[2] == "grouped")
+      return Answer{200, cp.list_template_groups().dump()};
+    return std::nullopt;
+  }
+
+  net::awaitable<void> stream(HttpRequest& req, HttpResponder& out, const Caller& c, const std::string& dep) {
+    // Snapshot (or resume after Last-Event-ID), then live changes; ends when the client goes.
+    int64_t cursor = cp.feed().last_seq();
+    std::vector<std::string> first;
+    const std::string last_id = req.header("last-event-id");
+    bool resumed = false;
+    if (!last_id.empty()) {
+      try {
+        int64_t seq = std::stoll(last_id);
+        if (seq <= cursor && seq >= cursor - 10000) {
+          cursor = seq;
+          resumed = true;
+        }
+      } catch (...) {
+      }
+    }
+    if (!dep.empty()) {
+      auto snap = cp.stream_snapshot(c, dep);
+      if (!snap) {
+        co_await out.send(snap.error().status, kJsonType, error_body(snap.error().message));
+        co_return;
+      }
+      if (!resumed)
+        for (const json& j : *snap) first.push_back(fmt::format("id: {}\ndata: {}\n\n", cursor, j.dump()));
+    }
+    if (!co_await out.begin_stream(kSseType)) co_return;
+    for (const std::string& s : first)
+      if (!co_await out.write(s)) co_return;
+    if (!co_await out.write(": connected\n\n")) co_return;
+    auto last_write = std::chrono::steady_clock::now();
+    net::steady_timer t(io);
+    while (!stopped) {
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(net::use_awaitable);
+      if (out.peer_closed()) co_return;
+      for (const Change& ch : cp.feed().since(cursor, dep)) {
+        cursor = ch.seq;
+        if (dep.empty()) {  // account-wide stream: only the caller's deployments
+          auto d = cp.find_deployment(ch.deployment);
+          if (!c.admin && (!d || d->owner != c.account)) continue;
+        }
+        json data = ch.data;
+        data["deploymentId"] = ch.deployment;
+        if (!co_await out.write(fmt::format("id: {}\ndata: {}\n\n", ch.seq, data.dump()))) co_return;
+        last_write = std::chrono::steady_clock::now();
+      }
+      if (std::chrono::steady_clock::now() - last_write >= opt.keep_alive) {
+        if (!co_await out.write(": keep-alive\n\n")) co_return;
+        last_write = std::chrono::steady_clock::now();
+      }
+    }
+    co_await out.end_stream();
+  }
+
+  net::awaitable<void> handle(HttpRequest& req, HttpResponder& out) {
+    Answer a;
+    try {
+      std::vector<std::string> seg = split_path(req.target);
+      if (seg.size() == 1 && seg[0] == "health") {
+        a = Answer{200, json{{"status", "ok"}}.dump()};
+      } else if (seg.empty() || seg[0] != "api") {
+        a = Answer{404, error_body("Not found. The REST API is under /api.")};
+      } else {
+        seg.erase(seg.begin());
+        if (auto pub = public_route(req, seg)) {
+          a = std::move(*pub);
+        } else {
+          Reply<Caller> caller = opt.auth_none ? Reply<Caller>(cp.admin()) : cp.authenticate(req.header("authorization"));
+          if (!caller) {
+            a = Answer{caller.error().status, error_body(caller.error().message)};
+          } else if (req.method == "GET" && seg.size() == 3 && seg[0] == "deployments" && seg[2] == "stream") {
+            co_await stream(req, out, *caller, seg[1]);
+            co_return;
+          } else if (req.method == "GET" && seg.size() == 1 && seg[0] == "stream") {
+            co_await stream(req, out, *caller, "");
+            co_return;
+          } else {
+            json body = json::object();
+            bool bad = false;
+            if (!req.body.empty()) {
+              try {
+                body = json::parse(req.body);
+              } catch (const json::parse_error& e) {
+                a = Answer{400, error_body(fmt::format("Malformed JSON body: {}", e.what()))};
+                bad = true;
+              }
+            }
+            if (!bad) a = route(req, seg, *caller, body, parse_query(req.query));
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "infera platform: %s %s: %s\n", req.method.c_str(), req.target.c_str(), e.what());
+      a = Answer{500, error_body(fmt::format("Internal error: {}", e.what()))};
+    }
+    co_await out.send(a.status, a.type, std::move(a.body));
+  }
+
+  net::io_context& io;
+  ControlPlane& cp;
+  PlatformServerOptions opt;
+  net::steady_timer timer;
+  http::HttpServer server;
+  bool stopped = false;
+};
+
+PlatformServer::PlatformServer(net::io_context& io, ControlPlane& cp, PlatformServerOptions opt)
+    : impl_(std::make_unique<Impl>(io, cp, std::move(opt))) {}
+
+PlatformServer::~PlatformServer() = default;
+
+Status PlatformServer::start() {
+  INFERA_RETURN_IF_ERROR(impl_->server.bind());
+  impl_->server.start();
+  net::co_spawn(impl_->io, impl_->reconcile_loop(), net::detached);
+  return Status::ok();
+}
+
+void PlatformServer::stop() {
+  impl_->stopped = true;
+  impl_->timer.cancel();
+  impl_->server.stop();
+}
+
+uint16_t PlatformServer::port() const { return impl_->server.port(); }
+
+}  // namespace infera::platform
