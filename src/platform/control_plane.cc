@@ -425,7 +425,7 @@ Reply<json> ControlPlane::create_deployment(const Caller& c, const json& body) {
   if (d.strategy == strategy::kInfinite) {
     int64_t rot = rotation.value_or(20);
     if (rot < 1) errs.push_back("rotation_time: must be at least 1 minute");
-    else if (timeout && rot >= *timeout - 10)
+    else if (timeout && *timeout >= 60 && rot >= *timeout - 10)
       errs.push_back(fmt::format("rotation_time: must be less than timeout - 10 ({} minutes)", timeout ? *timeout - 10 : 0));
     d.rotation_time_min = static_cast<int>(rot);
   } else if (rotation) {
@@ -957,7 +957,8 @@ Reply<std::vector<json>> ControlPlane::stream_snapshot(const Caller& c, const st
   }
   ListQuery all;
   all.limit = 1000;
-  for (json& t : (*list_tasks(c, id, all))["tasks"]) {
+  json task_list = *list_tasks(c, id, all);
+  for (json& t : task_list["tasks"]) {
     t["task_type"] = t["task"];
     t["type"] = "task";
     out.push_back(t);

@@ -119,7 +119,7 @@ void ControlPlane::maybe_finish(Deployment& d) {
     return;
   }
   if (d.strategy != strategy::kSimple && d.strategy != strategy::kSimpleExtend) return;
-  if (d.status != status::kRunning || active > 0) return;
+  if ((d.status != status::kRunning && d.status != status::kInsufficientFunds) || active > 0) return;
   if (db_.prepare("SELECT 1 FROM tasks WHERE deployment = ? AND type = 'LIST'").bind(d.id).step()) return;
   // Every job ended. A deployment none of whose jobs ever became ready, ended by a safety stop,
   // is an ERROR with the reason; otherwise it simply finished.
@@ -636,7 +636,7 @@ void ControlPlane::tick() {
   }
 
   // Convergence: STOPPING with nothing active, SIMPLE with every job ended.
-  for (const std::string& id : ids("SELECT id FROM deployments WHERE status IN ('STOPPING', 'RUNNING')")) {
+  for (const std::string& id : ids("SELECT id FROM deployments WHERE status IN ('STOPPING', 'RUNNING', 'INSUFFICIENT_FUNDS')")) {
     Tx tx(db_);
     auto d = load_deployment(id);
     if (!d) continue;
