@@ -20,10 +20,48 @@ const char* kCors[][2] = {{"access-control-allow-origin", "*"},
                           {"access-control-allow-methods", "*"},
                           {"access-control-allow-headers", "*"}};
 
+template <typename Res>
+void set_headers(Res& res, const Headers& headers) {
+  bool server = false, cors = false;
+  for (const auto& [k, v] : headers) {
+    res.insert(k, v);
+    server = server || beast::iequals(k, "server");
+    cors = cors || beast::iequals(k, "access-control-allow-origin");
+  }
+  if (!server) res.set(bhttp::field::server, "infera");
+  if (!cors)
+    for (auto& h : kCors) res.set(h[0], h[1]);
+}
+
 class Responder final : public HttpResponder {
  public:
   Responder(beast::tcp_stream& s, unsigned version, bool keep_alive)
       : s_(s), version_(version), keep_alive_(keep_alive) {}
+
+  net::awaitable<void> send(int status, const Headers& headers, std::string body) override {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
+    set_headers(res, headers);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    s_.expires_after(std::chrono::seconds(60));
+    auto [ec, n] = co_await bhttp::async_write(s_, res, kTuple);
+    failed_ = failed_ || ec;
+    done_ = true;
+  }
+
+  net::awaitable<bool> begin_stream(int status, const Headers& headers) override {
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), version_};
+    set_headers(res, headers);
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    s_.expires_after(std::chrono::seconds(60));
+    auto [ec, n] = co_await bhttp::async_write_header(s_, sr, kTuple);
+    streaming_ = true;
+    failed_ = failed_ || ec;
+    co_return !failed_;
+  }
 
   net::awaitable<void> send(int status, const std::string& content_type, std::string body) override {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
@@ -137,6 +175,8 @@ net::awaitable<void> HttpServer::accept_loop() {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
       continue;
     }
+    boost::system::error_code nd;
+    socket.set_option(tcp::no_delay(true), nd);  // streamed tokens go out at once
     net::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), net::detached);
   }
 }

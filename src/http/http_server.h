@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 
@@ -35,13 +37,19 @@ struct HttpRequest {
   }
 };
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 // Writes the response of one request: either send() once, or begin_stream() then write() chunks
 // and end_stream(). write() returns false once the client is gone (the request should stop).
 class HttpResponder {
  public:
   virtual ~HttpResponder() = default;
   virtual net::awaitable<void> send(int status, const std::string& content_type, std::string body) = 0;
+  // The same with any headers (Content-Type among them); CORS and Server are added unless present.
+  virtual net::awaitable<void> send(int status, const Headers& headers, std::string body) = 0;
   virtual net::awaitable<bool> begin_stream(const std::string& content_type) = 0;
+  // A chunked response with this status and these headers.
+  virtual net::awaitable<bool> begin_stream(int status, const Headers& headers) = 0;
   virtual net::awaitable<bool> write(const std::string& data) = 0;
   virtual net::awaitable<void> end_stream() = 0;
   // True once the peer has closed its side (checked by long non-streaming handlers).

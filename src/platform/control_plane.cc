@@ -578,7 +578,7 @@ Reply<json> ControlPlane::delete_deployment(const Caller& c, const std::string& 
   if (!d) return d.error();
   if (d->status == status::kArchived) return kArchivedError;
   if (!one_of(d->status, {status::kStopped, status::kDraft})) return wrong_state(d->status, {status::kStopped, status::kDraft});
-  for (const char* table : {"jobs", "revisions", "events", "tasks"})
+  for (const char* table : {"jobs", "revisions", "events", "tasks", "logs"})
     db_.prepare(fmt::format("DELETE FROM {} WHERE deployment = ?", table)).bind(id).run();
   db_.prepare("DELETE FROM deployments WHERE id = ?").bind(id).run();
   tx.commit();

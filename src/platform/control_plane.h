@@ -96,6 +96,59 @@ class ChangeFeed {
   int64_t next_seq_ = 1;
 };
 
+// A log record of a job (§13). `seq` is assigned by the store, per job, from 1.
+struct LogRecord {
+  int64_t seq = 0;
+  std::string job, op;       // op "" for system lines
+  std::string type = "info"; // container | info | error
+  std::string stream;        // stdout | stderr for container lines
+  int64_t ts = 0;            // Unix ms
+  std::string message;
+  json progress;             // null, or {"kind","label","done","total"}
+};
+json to_json(const LogRecord& r);
+
+// A job handed to a node: everything it needs to run it.
+struct Assignment {
+  std::string job;
+  std::optional<std::string> deployment;
+  json job_definition;
+  int64_t remaining_s = 0;       // until the job's paid timeout
+  int startup_timeout_min = 30;
+};
+
+// What a node says about one of its jobs on each heartbeat.
+struct NodeJobReport {
+  std::string job;
+  std::string phase;              // PREPARING, LOADING, STARTING, READY, UNHEALTHY
+  std::string endpoint_status;    // ONLINE, OFFLINE, UNKNOWN
+  json upstreams = json::object();  // "<op>:<port>" -> "host:port" the gateway proxies to
+};
+
+struct NodeHeartbeat {
+  std::string node;
+  json resources = json::object();
+  std::vector<NodeJobReport> jobs;
+  int free_slots = 0;
+};
+
+struct NodeOrders {
+  std::vector<Assignment> start;
+  std::vector<std::string> stop;  // jobs to end now (stop requested, timed out, or unknown here)
+};
+
+// Where the gateway sends a request for an endpoint label.
+struct EndpointRoute {
+  std::string deployment, op;
+  int port = 0;
+  std::optional<std::string> job;  // per-job URL
+};
+
+struct Upstream {
+  std::string job, host;
+  uint16_t port = 0;
+};
+
 class ControlPlane {
  public:
   static Result<std::unique_ptr<ControlPlane>> open(const std::string& db_path, const Clock& clock,
@@ -106,6 +159,11 @@ class ControlPlane {
   Caller admin() const { return {admin_account_, true}; }
   const std::optional<std::string>& new_admin_key() const { return new_admin_key_; }
   const PlatformConfig& config() const { return cfg_; }
+  // Once the port is known (it may have been 0): the base of /e/<label>/ URLs.
+  void set_public_url(std::string url) {
+    cfg_.public_url = std::move(url);
+    label_cache_seq_ = -1;
+  }
   ChangeFeed& feed() { return feed_; }
 
   // --- auth (§15) ---
@@ -171,6 +229,37 @@ class ControlPlane {
   std::optional<Job> find_job(const std::string& job);
   std::optional<Deployment> find_deployment(const std::string& id);
   std::optional<Revision> find_revision(const std::string& deployment, int revision);
+
+  // --- nodes (§16) ---
+  // Registers (or re-registers by name for the local node) and returns the node id.
+  std::string register_node(const std::string& name, const std::vector<std::string>& markets, const json& resources,
+                            const std::string& address, bool local, const std::string& version);
+  NodeOrders node_heartbeat(const NodeHeartbeat& hb);
+  Reply<json> list_nodes(const Caller& c);
+  Reply<json> get_node(const Caller& c, const std::string& id);
+  Reply<json> drain_node(const Caller& c, const std::string& id);
+  Reply<json> create_join_token(const Caller& c);
+  // Validates a join token for `infera node run`; true when valid.
+  bool check_join_token(const std::string& token);
+  bool node_token_valid(const std::string& node, const std::string& token);
+  std::string issue_node_token(const std::string& node);
+
+  // --- logs (§13) ---
+  void append_logs(const std::string& job, std::vector<LogRecord> records);
+  void sys_log(const std::string& job, const std::string& message, const char* type = "info");
+  // Records of one job (or of every job of a deployment when job is empty) after `since_seq`.
+  Reply<json> read_logs(const Caller& c, const std::string& deployment, const std::string& job, int64_t since_seq,
+                        int limit, const std::string& op, const std::string& type);
+  // Raw access for SSE follow: records after the cursor; cursor = (ts, job, seq) merged order.
+  std::vector<LogRecord> logs_after(const std::string& deployment, const std::string& job, int64_t after_rowid,
+                                    int limit, int64_t* last_rowid);
+
+  // --- gateway (§11) ---
+  std::optional<EndpointRoute> resolve_label(const std::string& label);
+  std::vector<Upstream> upstreams(const EndpointRoute& r);
+  // 503 message for a deployment that has no ready replica, or "" when unknown/archived (404).
+  std::string not_ready_message(const std::string& deployment, bool* starting);
+  bool endpoint_auth_required(const std::string& deployment, std::string* owner);
 
   // --- reconciler ---
   // One pass: STARTING -> RUNNING, due tasks, job timeouts, expirations, startup deadlines,
@@ -241,6 +330,8 @@ class ControlPlane {
   PlatformConfig cfg_;
   ChangeFeed feed_;
   std::string admin_account_;
+  std::map<std::string, EndpointRoute> label_cache_;
+  int64_t label_cache_seq_ = -1;
   std::optional<std::string> new_admin_key_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "platform/gateway.h"
 #include "platform/listing.h"
 
 namespace infera::platform {
@@ -17,7 +18,8 @@ namespace {
 const std::string kJsonType = "application/json";
 const std::string kSseType = "text/event-stream";
 const std::string kTextType = "text/plain; version=0.0.4";
-constexpr size_t kMaxBodyBytes = 1 << 20;
+constexpr size_t kMaxApiBodyBytes = 1 << 20;       // REST API
+constexpr size_t kMaxBodyBytes = 10 << 20;         // gateway (§11.2)
 
 std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
 
@@ -80,7 +82,7 @@ Answer from(Reply<T> r) {
 
 struct PlatformServer::Impl {
   Impl(net::io_context& io, ControlPlane& cp, PlatformServerOptions o)
-      : io(io), cp(cp), opt(std::move(o)), timer(io), server(io, make_http_options(opt), [this](HttpRequest& r, HttpResponder& w) {
+      : io(io), cp(cp), opt(std::move(o)), timer(io), gateway(cp), server(io, make_http_options(opt), [this](HttpRequest& r, HttpResponder& w) {
           return handle(r, w);
         }) {}
 
@@ -185,6 +187,34 @@ struct PlatformServer::Impl {
       if (is("GET", {"deployments", ":id", "revisions"})) return list([&] { return cp.list_revisions(c, id, lq); });
       if (is("GET", {"deployments", ":id", "events"})) return list([&] { return cp.list_events(c, id, lq); });
       if (is("GET", {"deployments", ":id", "tasks"})) return list([&] { return cp.list_tasks(c, id, lq); });
+      if (is("GET", {"deployments", ":id", "logs"}) || is("GET", {"deployments", ":id", "jobs", ":job", "logs"})) {
+        int64_t since = 0;
+        int limit = 1000;
+        if (auto it = query.find("since_seq"); it != query.end()) since = std::atoll(it->second.c_str());
+        if (auto it = query.find("limit"); it != query.end()) limit = std::clamp(std::atoi(it->second.c_str()), 1, 10000);
+        auto get = [&](const char* k) { auto it = query.find(k); return it == query.end() ? std::string() : it->second; };
+        return from(cp.read_logs(c, id, n == 5 ? seg[3] : "", since, limit, get("op"), get("type")));
+      }
+      if (is("GET", {"deployments", ":id", "logs", "download"}) || is("GET", {"deployments", ":id", "jobs", ":job", "logs", "download"})) {
+        const std::string job = n == 6 ? seg[3] : "";
+        std::string text;
+        int64_t since = 0;
+        for (;;) {
+          auto r = cp.read_logs(c, id, job, since, 10000, "", "");
+          if (!r) return from(std::move(r));
+          if ((*r)["logs"].empty()) break;
+          for (const json& l : (*r)["logs"]) {
+            std::string who = l["opId"].is_string() ? l["opId"].get<std::string>() + " " + l.value("stream", "") : "system";
+            while (!who.empty() && who.back() == ' ') who.pop_back();
+            text += fmt::format("{} [{}{}] {}\n", iso8601_ms(l["timestamp"].get<int64_t>()),
+                                job.empty() ? l["job"].get<std::string>().substr(0, 8) + " " : "", who,
+                                l["message"].get<std::string>());
+          }
+          if (!job.empty()) since = (*r)["next_seq"];
+          else break;  // the merged view returns up to 10000 lines
+        }
+        return Answer{200, std::move(text), "text/plain; charset=utf-8"};
+      }
     }
     if (is("POST", {"jobs", "list"})) return from(cp.post_job(c, body));
     if (is("GET", {"jobs", ":job"}) && seg[1] != "templates") return from(cp.get_job(c, seg[1]));
@@ -200,6 +230,10 @@ struct PlatformServer::Impl {
     if (is("POST", {"api-keys", ":id", "update"})) return from(cp.update_api_key(c, seg[1], body));
     if (is("POST", {"api-keys", ":id", "delete"}) || is("DELETE", {"api-keys", ":id"}))
       return from(cp.delete_api_key(c, seg[1]));
+    if (is("GET", {"nodes"})) return from(cp.list_nodes(c));
+    if (is("GET", {"nodes", ":id"})) return from(cp.get_node(c, seg[1]));
+    if (is("POST", {"nodes", ":id", "drain"}) && seg[1] != "join-tokens") return from(cp.drain_node(c, seg[1]));
+    if (is("POST", {"nodes", "join-tokens"})) return from(cp.create_join_token(c));
     if (is("GET", {"stats"})) return Answer{200, cp.stats().dump()};
     if (is("GET", {"whoami"})) return Answer{200, json{{"account", c.account}, {"admin", c.admin}}.dump()};
     return Answer{404, error_body(fmt::format("No route {} /api/{}", m, fmt::join(seg, "/")))};
@@ -210,7 +244,7 @@ struct PlatformServer::Impl {
     if (req.method != "GET") return std::nullopt;
     const size_t n = seg.size();
     if (n == 1 && seg[0] == "health") return Answer{200, json{{"status", "ok"}}.dump()};
-    if (n == 1 && seg[0] == "metrics") return Answer{200, metrics_text(), kTextType};
+    if (n == 1 && seg[0] == "metrics") return Answer{200, metrics_text() + gateway.metrics(), kTextType};
     if (n == 1 && seg[0] == "markets") return Answer{200, cp.list_markets().dump()};
     if (n == 2 && seg[0] == "markets") return from(cp.get_market(seg[1]));
     if (n == 3 && seg[0] == "markets" && seg[2] == "required-resources") {
@@ -278,9 +312,108 @@ struct PlatformServer::Impl {
     co_await out.end_stream();
   }
 
+  // The gateway's label for this request, and the target to send upstream; nullopt if not a gateway request.
+  std::optional<std::pair<std::string, std::string>> gateway_target(const HttpRequest& req) {
+    const std::string q = req.query.empty() ? "" : "?" + req.query;
+    if (!opt.endpoint_domain.empty()) {
+      std::string host = req.header("host");
+      host = host.substr(0, host.rfind(':') == std::string::npos || host.find(']') != std::string::npos ? host.size() : host.rfind(':'));
+      for (char& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const std::string suffix = "." + opt.endpoint_domain;
+      if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return std::make_pair(host.substr(0, host.size() - suffix.size()), req.target + q);
+    }
+    if (req.target.rfind("/e/", 0) == 0) {
+      const size_t end = req.target.find('/', 3);
+      std::string label = req.target.substr(3, end == std::string::npos ? std::string::npos : end - 3);
+      std::string rest = end == std::string::npos ? "/" : req.target.substr(end);
+      return std::make_pair(label, rest + q);
+    }
+    return std::nullopt;
+  }
+
+  net::awaitable<void> follow_logs(HttpRequest& req, HttpResponder& out, const Caller& c, const std::string& dep,
+                                   const std::string& job, const std::map<std::string, std::string>& query) {
+    // Replays from Last-Event-ID / since_seq, then streams; `event: end` once the job has ended.
+    int64_t since = 0;
+    if (auto it = query.find("since_seq"); it != query.end()) since = std::atoll(it->second.c_str());
+    if (!req.header("last-event-id").empty()) since = std::atoll(req.header("last-event-id").c_str());
+    auto first = cp.read_logs(c, dep, job, job.empty() ? 0 : since, 1, "", "");
+    if (!first) {
+      const std::string body = error_body(first.error().message);
+      co_await out.send(first.error().status, kJsonType, body);
+      co_return;
+    }
+    if (!co_await out.begin_stream(kSseType)) co_return;
+    int64_t rowid = job.empty() ? since : 0;
+    int64_t seq = since;
+    auto last_write = std::chrono::steady_clock::now();
+    net::steady_timer t(io);
+    while (!stopped) {
+      std::vector<LogRecord> batch;
+      if (job.empty()) {
+        batch = cp.logs_after(dep, "", rowid, 500, &rowid);
+      } else {
+        auto r = cp.read_logs(c, dep, job, seq, 500, "", "");
+        if (r)
+          for (const json& l : (*r)["logs"]) {
+            LogRecord rec;
+            rec.seq = l["seq"];
+            rec.job = l["job"];
+            rec.op = l["opId"].is_string() ? l["opId"].get<std::string>() : "";
+            rec.type = l["type"];
+            rec.stream = l.value("stream", "");
+            rec.ts = l["timestamp"];
+            rec.message = l["message"];
+            if (l.contains("progress")) rec.progress = l["progress"];
+            batch.push_back(std::move(rec));
+          }
+      }
+      std::string chunk;
+      for (const LogRecord& r : batch) {
+        seq = std::max(seq, r.seq);
+        chunk += fmt::format("id: {}\ndata: {}\n\n", job.empty() ? rowid : r.seq, to_json(r).dump());
+      }
+      if (!chunk.empty()) {
+        if (!co_await out.write(chunk)) co_return;
+        last_write = std::chrono::steady_clock::now();
+      }
+      if (batch.size() == 500) continue;
+      if (!job.empty()) {
+        auto j = cp.find_job(job);
+        if (!j || !j->active()) {
+          // Lines written with the job's end are in by now; one last read, then the end marker.
+          auto r = cp.read_logs(c, dep, job, seq, 10000, "", "");
+          std::string tail;
+          if (r)
+            for (const json& l : (*r)["logs"]) tail += fmt::format("id: {}\ndata: {}\n\n", l["seq"].get<int64_t>(), l.dump());
+          tail += "event: end\ndata: {}\n\n";
+          if (co_await out.write(tail)) co_await out.end_stream();
+          co_return;
+        }
+      }
+      if (std::chrono::steady_clock::now() - last_write >= opt.keep_alive) {
+        if (!co_await out.write(": keep-alive\n\n")) co_return;
+        last_write = std::chrono::steady_clock::now();
+      }
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(net::use_awaitable);
+      if (out.peer_closed()) co_return;
+    }
+  }
+
   net::awaitable<void> handle(HttpRequest& req, HttpResponder& out) {
+    if (auto g = gateway_target(req)) {
+      co_await gateway.handle(req, out, g->first, g->second);
+      co_return;
+    }
     Answer a;
     try {
+      if (req.body.size() > kMaxApiBodyBytes) {
+        const std::string body = error_body("Request body too large");
+        co_await out.send(413, kJsonType, body);
+        co_return;
+      }
       std::vector<std::string> seg = split_path(req.target);
       if (seg.size() == 1 && seg[0] == "health") {
         a = Answer{200, json{{"status", "ok"}}.dump()};
@@ -299,6 +432,11 @@ struct PlatformServer::Impl {
             co_return;
           } else if (req.method == "GET" && seg.size() == 1 && seg[0] == "stream") {
             co_await stream(req, out, *caller, "");
+            co_return;
+          } else if (req.method == "GET" && seg.size() >= 3 && seg[0] == "deployments" && seg.back() == "logs" &&
+                     (seg.size() == 3 || (seg.size() == 5 && seg[2] == "jobs")) &&
+                     (parse_query(req.query)["follow"] == "true" || parse_query(req.query)["follow"] == "1")) {
+            co_await follow_logs(req, out, *caller, seg[1], seg.size() == 5 ? seg[3] : "", parse_query(req.query));
             co_return;
           } else {
             json body = json::object();
@@ -326,6 +464,7 @@ struct PlatformServer::Impl {
   ControlPlane& cp;
   PlatformServerOptions opt;
   net::steady_timer timer;
+  Gateway gateway;
   http::HttpServer server;
   bool stopped = false;
 };

@@ -17,6 +17,7 @@ struct PlatformServerOptions {
   bool auth_none = false;                  // every request acts as the admin (local use only)
   std::chrono::milliseconds tick_interval{1000};
   std::chrono::seconds keep_alive{25};     // SSE comment interval
+  std::string endpoint_domain;             // requests for <label>.<domain> go to the gateway
 };
 
 class PlatformServer {

@@ -78,6 +78,12 @@ void ControlPlane::end_job(Job& j, const char* state, const std::string& reason,
   settle(j);
   save_job(j);
   emit_job(j);
+  sys_log(j.id, fmt::format("Job ended {} ({}{}); charged {}", state, reason,
+                            exit_code ? fmt::format(", exit code {}", *exit_code) : "", format_usd(j.charged, 6)),
+          std::string(state) == job_state::kStopped && reason != "USER_STOP" && reason != "SCALE_DOWN" &&
+                  reason != "ROTATION" && reason != "REVISION_CHANGE"
+              ? "error"
+              : "info");
   if (j.deployment) {
     std::string type = "JOB_STOPPED_CONFIRMED";
     if (reason == "EXPIRED") type = "JOB_EXPIRED";
@@ -101,6 +107,7 @@ void ControlPlane::request_stop(Job& j, const std::string& reason) {
     return;
   }
   if (j.stop_requested_at) return;  // already asked; the node is told again on its next poll
+  sys_log(j.id, fmt::format("Stop requested ({})", reason));
   j.stop_requested_at = now();
   j.stop_reason = reason;
   j.updated_at = now();
@@ -388,6 +395,8 @@ ControlPlane::TaskOutcome ControlPlane::task_list(const Task& t, std::string& er
       return TaskOutcome::kFundsError;  // the transaction rolls back the job row
     }
     save_job(j);
+    sys_log(j.id, fmt::format("Job listed on market {} (revision {}, timeout {} min): queued, waiting for a node",
+                              market->slug, j.revision, d->timeout_min));
     add_event(d->id, "JOB_LIST_CONFIRMED", fmt::format("Job {} listed on market {} (revision {}, {} min)", j.id,
                                                       market->slug, j.revision, d->timeout_min),
               tx_id);
@@ -620,6 +629,33 @@ void ControlPlane::tick() {
     const std::string reason = j->stop_reason.value_or("USER_STOP");
     end_job(*j, job_state::kStopped, reason == "STARTUP_TIMEOUT" ? reason : "NODE_LOST", std::nullopt,
             *j->stop_requested_at / 1000);
+    tx.commit();
+  }
+
+  // Nodes that stopped heartbeating: OFFLINE after 30 s; after 60 s more their jobs end NODE_LOST,
+  // billed up to the last heartbeat (strategies then replace them).
+  for (const std::string& id : ids("SELECT id FROM nodes WHERE status != 'OFFLINE' AND last_heartbeat_at <= ?",
+                                   t_ms - 30'000)) {
+    Tx tx(db_);
+    db_.prepare("UPDATE nodes SET status = 'OFFLINE' WHERE id = ?").bind(id).run();
+    for (const std::string& jid : ids("SELECT id FROM jobs WHERE node = ? AND state = 'RUNNING'", id)) {
+      auto j = load_job(jid);
+      if (j && j->deployment)
+        add_event(*j->deployment, "FRPS_TUNNEL_LOST", fmt::format("Node of job {} stopped heartbeating", jid));
+    }
+    tx.commit();
+  }
+  for (const std::string& id : ids(
+           "SELECT j.id FROM jobs j JOIN nodes n ON n.id = j.node WHERE j.state = 'RUNNING' AND n.last_heartbeat_at <= ?",
+           t_ms - 90'000)) {
+    Tx tx(db_);
+    auto j = load_job(id);
+    if (!j || j->state != job_state::kRunning) continue;
+    Stmt hb = db_.prepare("SELECT last_heartbeat_at FROM nodes WHERE id = ?");
+    hb.bind(*j->node);
+    const int64_t last = hb.step() ? hb.i64(0) : t_ms;
+    sys_log(id, "The node stopped heartbeating 90 s ago: job lost", "error");
+    end_job(*j, job_state::kStopped, "NODE_LOST", std::nullopt, last / 1000);
     tx.commit();
   }
 

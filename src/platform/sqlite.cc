@@ -26,6 +26,11 @@ void Stmt::bind_one(int i, std::nullptr_t) {
   if (sqlite3_bind_null(st_, i) != SQLITE_OK) fail(db_, "bind");
 }
 
+void Stmt::reset() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
 bool Stmt::step() {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;

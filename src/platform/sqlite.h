@@ -41,6 +41,8 @@ class Stmt {
     (bind_one(i++, args), ...);
     return *this;
   }
+  // Ready to run again with new bindings.
+  void reset();
   // Runs one step: true while a row is available.
   bool step();
   // Runs to completion (INSERT/UPDATE/DELETE); returns the number of changed rows.

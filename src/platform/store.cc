@@ -51,6 +51,18 @@ CREATE TABLE claim_codes(code TEXT PRIMARY KEY, amount INTEGER NOT NULL, created
   claimed_by TEXT, claimed_at INTEGER, created_at INTEGER NOT NULL);
 CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql",
+    R"sql(
+CREATE TABLE nodes(id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, version TEXT NOT NULL,
+  markets TEXT NOT NULL, resources TEXT NOT NULL, address TEXT NOT NULL, token_hash TEXT, local INTEGER NOT NULL,
+  draining INTEGER NOT NULL DEFAULT 0, last_heartbeat_at INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE join_tokens(hash TEXT PRIMARY KEY, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE TABLE logs(job TEXT NOT NULL, seq INTEGER NOT NULL, deployment TEXT, op TEXT, type TEXT NOT NULL,
+  stream TEXT, ts INTEGER NOT NULL, message TEXT NOT NULL, progress TEXT, PRIMARY KEY(job, seq));
+CREATE INDEX logs_deployment ON logs(deployment, ts);
+ALTER TABLE jobs ADD COLUMN upstreams TEXT;
+ALTER TABLE jobs ADD COLUMN last_heartbeat_at INTEGER;
+)sql",
 };
 
 struct SeedMarket {

@@ -77,6 +77,7 @@ Status load_job_definition(std::string_view folder, const Folder& files, std::st
 // A variant as listed in info.json.
 struct VariantInfo {
   std::string id, name, description, file;
+  bool listed = true;
 };
 
 // Parses one folder into its group and templates (appended to `out`, in info.json order).
@@ -163,8 +164,33 @@ Status load_folder(const std::string& folder, const Folder& files, TemplateGroup
     INFERA_RETURN_IF_ERROR(load_job_definition(folder, files, name, scratch));
   }
 
-  for (const VariantInfo& vi : variants) {
+  // Files no variant names ("file only", e.g. job-definition-8b.json) are templates too, unlisted
+  // in the grouped catalogue: parent + "-" + the file's suffix.
+  std::vector<VariantInfo> all = variants;
+  const bool has_variants = !variants.empty() && !variants[0].id.empty();
+  for (const auto& [name, bytes] : files) {
+    if (!has_variants || !is_job_definition_file(name)) continue;
+    bool named = false;
+    for (const VariantInfo& vi : variants) named = named || vi.file == name;
+    if (named) continue;
+    std::string suffix = name.substr(std::string("job-definition").size());
+    suffix = suffix.substr(0, suffix.size() - 5);  // ".json"
+    if (!suffix.empty() && (suffix[0] == '-' || suffix[0] == '_')) suffix.erase(0, 1);
+    if (suffix.empty()) continue;
+    std::string title = suffix;
+    try {
+      const auto jd = nlohmann::json::parse(bytes);
+      const auto& cmd = jd.at("ops").at(0).at("args").at("cmd");
+      for (size_t i = 0; i + 1 < cmd.size(); ++i)
+        if (cmd[i] == "--served-model-name") title = cmd[i + 1].get<std::string>();
+    } catch (const std::exception&) {
+    }
+    all.push_back({suffix, title, "", name});
+    all.back().listed = false;
+  }
+  for (const VariantInfo& vi : all) {
     Template t;
+    t.listed = vi.listed;
     t.parent = group.id;
     t.variant = vi.id;
     std::replace(t.variant.begin(), t.variant.end(), '.', '-');
@@ -213,7 +239,7 @@ Result<TemplateCatalog> TemplateCatalog::from_files(
       if (!ids.insert(t.id).second) {
         return error("templates/{}/{}: duplicate template id \"{}\"", t.parent, kInfoFile, t.id);
       }
-      catalog.groups_[g].variants.push_back(&t);
+      if (t.listed) catalog.groups_[g].variants.push_back(&t);
     }
   }
   return catalog;

@@ -22,6 +22,7 @@ struct Template {
   std::string id;            // "deepseek-r1-qwen-1-5b": parent + "-" + variant, or parent alone
   std::string parent;        // "deepseek-r1-qwen"
   std::string variant;       // "1-5b" (the info.json variant id with '.' → '-'), or ""
+  bool listed = true;        // false: a job-definition file no info.json variant names ("file only")
   std::string name;          // the parent's name
   std::string variant_name;  // "1.5B Model", or ""
   std::string description;   // the variant's description, else the parent's, else ""
