@@ -1,38 +1,74 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install dependencies, build, write a random-weight
-# DeepSeek-R1-Distill-Qwen-shaped model with the real R1 vocabulary, generate from it, then serve it
-# on the OpenAI-compatible endpoint and send the tutorial's request with curl.
-# (The platform, with the DeepSeek-R1 template deployed behind an endpoint, replaces this
-# once it exists.) INFERA_KEEP_SERVING=1 leaves the server running in the foreground.
+# The main job on a fresh machine: install dependencies, build, start the platform with its local
+# node, deploy the DeepSeek-R1 template (SIMPLE, 1 replica, 60 min) on the local-cpu market, wait
+# until its endpoint is ready, print the endpoint URL and send the tutorial's curl through it.
+#
+#   bash scripts/run-main.sh [--model PATH]
+#
+# The model behind the template's deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B is, in order: PATH
+# (a GGUF file or Hugging Face folder of the real model), the Hugging Face cache when it holds the
+# model, else a generated demo model with RANDOM weights (said plainly: it answers random text).
+# INFERA_KEEP_SERVING=1 keeps the platform running in the foreground afterwards (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+model_path=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model_path="$2"; shift 2 ;;
+    *) echo "usage: $0 [--model PATH]" >&2; exit 2 ;;
+  esac
+done
+
 bash scripts/install-deps.sh
 cmake --preset release
 cmake --build --preset release -j "$(nproc)"
-mkdir -p out
-bin=build/release/bin/infera
-preset=${INFERA_PRESET:-tiny}
-model=out/r1-qwen-${preset}-q8_0.gguf
-if [ ! -f "$model" ]; then
-  tok=tests/fixtures/tokenizers/deepseek-r1-distill-qwen/tokenizer.json
-  [ "$preset" = tiny ] && tok=tests/fixtures/models/tiny-qwen2-hf/tokenizer.json
-  "$bin" make-model --arch qwen2 --preset "$preset" --dtype q8_0 --tokenizer "$tok" --out "$model"
-fi
-"$bin" inspect "$model" > out/inspect.txt && head -n 30 out/inspect.txt
-# The tutorial's health-check message, rendered with the model's own chat template (the R1 one),
-# tokenized, and answered. The weights are random, so the text is too; the pipeline is the real one.
-"$bin" chat-template --model "$model" --add-generation-prompt \
-  --messages-json <(echo '[{"role":"user","content":"Respond with a single word: Ready"}]'); echo
-"$bin" run --model "$model" --chat "Respond with a single word: Ready" -n 32 --temp 0.6 --top-p 0.95 --seed 1
+bin=$PWD/build/release/bin/infera
+data=$PWD/out/platform
+models=$data/models
+repo=deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
+port=${INFERA_PORT:-8080}
+mkdir -p "$models"
 
-# The tutorial's request against `infera serve` (port 9000, as the DeepSeek-R1 template uses).
-port=${INFERA_PORT:-9000}
-"$bin" serve --model "$model" --served-model-name DeepSeek-R1-Distill-Qwen-1.5B --port "$port" --host 127.0.0.1 \
-  --max-model-len 8192 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-curl -s "http://127.0.0.1:$port/v1/chat/completions" -H "Content-Type: application/json" -d '{
+hf_cache=${HF_HUB_CACHE:-${HF_HOME:-$HOME/.cache/huggingface}/hub}
+if [ -n "$model_path" ]; then
+  "$bin" model import "$model_path" --as "$repo" --models-dir "$models"
+elif [ -f "$hf_cache/models--deepseek-ai--DeepSeek-R1-Distill-Qwen-1.5B/refs/main" ]; then
+  rm -rf "${models:?}/$repo"
+  echo "run-main: using $repo from the Hugging Face cache ($hf_cache)"
+elif [ ! -e "$models/$repo" ] || [ -f "$models/$repo/INFERA_DEMO_RANDOM_WEIGHTS" ]; then
+  demo=$PWD/out/demo-r1-qwen-tiny-q8_0.gguf
+  if [ ! -f "$demo" ]; then
+    "$bin" make-model --arch qwen2 --preset tiny --dtype q8_0 \
+      --tokenizer tests/fixtures/models/tiny-qwen2-hf/tokenizer.json --out "$demo"
+  fi
+  "$bin" model import "$demo" --as "$repo" --models-dir "$models" --demo
+  echo "run-main: NOTE: no real weights here (no --model PATH, nothing in the Hugging Face cache), so the"
+  echo "run-main: deployment serves a generated demo model with RANDOM weights: its answers are random text."
+fi
+
+# A fixed admin key for this data dir (the platform prints a fresh one only on its first start).
+[ -f "$data/admin-key" ] || echo "inf_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" > "$data/admin-key"
+export INFERA_ADMIN_KEY=$(cat "$data/admin-key") INFERA_API_KEY=$(cat "$data/admin-key")
+export INFERA_PLATFORM_URL=http://127.0.0.1:$port
+
+"$bin" platform --port "$port" --data-dir "$data" --models-dir "$models" > "$data/platform.log" 2>&1 &
+platform=$!
+trap 'kill $platform 2>/dev/null || true; wait $platform 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "$INFERA_PLATFORM_URL/health" >/dev/null && break; sleep 0.1; done
+
+# The tutorial: DeepSeek-R1 template, local-cpu market, SIMPLE, 1 replica, 60 minutes; it starts itself.
+"$bin" deploy create --template deepseek-r1-qwen-1-5b --market local-cpu --strategy SIMPLE --replicas 1 \
+  --timeout 60m --wait-ready --json > "$data/deployment.json"
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$data/deployment.json")
+url=$("$bin" deploy endpoint "$id")
+echo
+echo "deployment $id is ready; its logs:"
+"$bin" deploy logs "$id" | cut -c1-200
+echo
+echo "Endpoint URL: $url"
+echo "curl ${url}v1/chat/completions -H 'Content-Type: application/json' -d '{...the tutorial request...}'"
+echo
+curl -s "${url}v1/chat/completions" -H "Content-Type: application/json" -d '{
   "messages": [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Give me a short fun fact about the roman empire"}
@@ -41,7 +77,13 @@ curl -s "http://127.0.0.1:$port/v1/chat/completions" -H "Content-Type: applicati
   "temperature": 0.7
 }'
 echo
+echo
+echo "platform API: $INFERA_PLATFORM_URL/api (admin key in $data/admin-key); CLI: $bin deploy list"
 if [ "${INFERA_KEEP_SERVING:-0}" = 1 ]; then
-  echo "serving on http://127.0.0.1:$port/v1 (Ctrl-C to stop)"
-  wait "$server"
+  echo "serving; Ctrl-C stops the deployment's replica and the platform"
+  wait $platform
+else
+  "$bin" deploy stop "$id" > /dev/null
+  sleep 2
+  "$bin" deploy get "$id" | head -3
 fi

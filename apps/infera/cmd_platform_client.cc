@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -299,6 +300,69 @@ void add_deploy(CLI::App& app, int* exit_code) {
   simple("endpoint", "Print a deployment's endpoint URL(s)", "GET", "", [](const json& d) {
     for (const json& e : d["endpoints"]) std::printf("%s\n", str(e, "url").c_str());
   });
+
+  // logs
+  {
+    struct A {
+      Common o;
+      std::string id, job, op;
+      bool follow = false;
+    };
+    auto a = std::make_shared<A>();
+    CLI::App* c = deploy->add_subcommand("logs", "Show (or follow) a deployment's logs");
+    add_common(c, a->o);
+    c->add_option("id", a->id, "deployment id")->required();
+    c->add_option("--job", a->job, "only this job");
+    c->add_option("--op", a->op, "only this op");
+    c->add_flag("-f,--follow", a->follow, "keep streaming new lines");
+    c->callback([a, exit_code] {
+      auto print = [a](const json& l) {
+        if (!a->op.empty() && l.value("opId", json()).is_string() && l["opId"] != a->op) return;
+        std::string who = l.value("opId", json()).is_string() ? l["opId"].get<std::string>() + " " + l.value("stream", "")
+                                                               : std::string("system");
+        while (!who.empty() && who.back() == ' ') who.pop_back();
+        const int64_t ts = l.value("timestamp", int64_t{0});
+        std::time_t secs = static_cast<std::time_t>(ts / 1000);
+        std::tm tm{};
+        gmtime_r(&secs, &tm);
+        std::printf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ [%s%s] %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                    tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ts % 1000),
+                    a->job.empty() ? (l.value("job", std::string("")).substr(0, 8) + " ").c_str() : "", who.c_str(),
+                    l.value("message", std::string("")).c_str());
+        std::fflush(stdout);
+      };
+      const std::string base = "/deployments/" + a->id + (a->job.empty() ? "" : "/jobs/" + a->job) + "/logs";
+      if (a->follow) {
+        Status s = follow_sse(resolve_target({a->o.platform, a->o.api_key}), base + "?follow=true",
+                              [&](const std::string&, const std::string& event, const std::string& data) {
+                                if (event == "end") return false;
+                                try {
+                                  json l = json::parse(data);
+                                  if (a->o.json_out) std::printf("%s\n", l.dump().c_str());
+                                  else print(l);
+                                } catch (const std::exception&) {
+                                }
+                                return true;
+                              });
+        if (!s) *exit_code = fail(s.message());
+        return;
+      }
+      int64_t since = 0;
+      for (;;) {
+        json page;
+        *exit_code = call(Common{a->o.platform, a->o.api_key, false}, "GET",
+                          base + "?limit=10000&since_seq=" + std::to_string(since), nullptr,
+                          [&](const json& r) { page = r; });
+        if (*exit_code != 0 || page.is_null()) return;
+        for (const json& l : page["logs"]) {
+          if (a->o.json_out) std::printf("%s\n", l.dump().c_str());
+          else print(l);
+        }
+        if (a->job.empty() || page["logs"].size() < 10000) return;
+        since = page["next_seq"];
+      }
+    });
+  }
 
   // updates
   {

@@ -86,6 +86,68 @@ Result<ApiResponse> call_api(const PlatformTarget& t, const std::string& method,
   return r;
 }
 
+namespace {
+struct SseState {
+  std::string buf, id, event, data;
+  const std::function<bool(const std::string&, const std::string&, const std::string&)>* on_event;
+  bool stop = false;
+};
+
+size_t sse_write(char* p, size_t size, size_t n, void* user) {
+  auto* st = static_cast<SseState*>(user);
+  st->buf.append(p, size * n);
+  size_t nl;
+  while ((nl = st->buf.find('\n')) != std::string::npos) {
+    std::string line = st->buf.substr(0, nl);
+    st->buf.erase(0, nl + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {
+      if (!st->data.empty() || !st->event.empty()) {
+        if (!(*st->on_event)(st->id, st->event, st->data)) {
+          st->stop = true;
+          return 0;  // aborts the transfer
+        }
+      }
+      st->event.clear();
+      st->data.clear();
+    } else if (line.rfind("data:", 0) == 0) {
+      st->data += line.substr(line.size() > 5 && line[5] == ' ' ? 6 : 5);
+    } else if (line.rfind("id:", 0) == 0) {
+      st->id = line.substr(line.size() > 3 && line[3] == ' ' ? 4 : 3);
+    } else if (line.rfind("event:", 0) == 0) {
+      st->event = line.substr(line.size() > 6 && line[6] == ' ' ? 7 : 6);
+    }
+  }
+  return size * n;
+}
+}  // namespace
+
+Status follow_sse(const PlatformTarget& t, const std::string& path,
+                  const std::function<bool(const std::string&, const std::string&, const std::string&)>& on_event) {
+  CURL* c = curl_easy_init();
+  if (!c) return error("libcurl failed to initialise");
+  SseState st;
+  st.on_event = &on_event;
+  std::string url = t.url + "/api" + path;
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: text/event-stream");
+  if (!t.api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + t.api_key).c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  if (st.stop) return Status::ok();
+  if (rc != CURLE_OK) return error("stream from {} ended: {}", t.url, curl_easy_strerror(rc));
+  if (status != 200) return error("platform answered HTTP {}", status);
+  return Status::ok();
+}
+
 int exit_code_for(long status) {
   if (status >= 200 && status < 300) return 0;
   if (status == 404) return 3;

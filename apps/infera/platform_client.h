@@ -2,6 +2,7 @@
 // key from flags, then INFERA_PLATFORM_URL / INFERA_API_KEY, then the file `infera login` writes.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,10 @@ std::string credentials_path();
 // statuses are returned for the caller to map.
 Result<ApiResponse> call_api(const PlatformTarget& t, const std::string& method, const std::string& path,
                              const nlohmann::json& body = nullptr);
+
+// Follows an SSE route until it ends or `on_event` returns false. `on_event(id, event, data)`.
+Status follow_sse(const PlatformTarget& t, const std::string& path,
+                  const std::function<bool(const std::string&, const std::string&, const std::string&)>& on_event);
 
 // Exit code of the CLI for an HTTP status: 0 ok, 1 error, 3 not found, 4 wrong state, 5 credits.
 int exit_code_for(long status);

@@ -1002,6 +1002,7 @@ json ControlPlane::list_templates() {
   for (const Template& t : TemplateCatalog::builtin().templates()) {
     out.push_back(json{{"id", t.id},
                        {"parent", t.parent},
+                       {"listed", t.listed},
                        {"name", t.variant_name.empty() ? t.name : t.name + " - " + t.variant_name},
                        {"category", t.category},
                        {"icon", t.icon},

@@ -105,6 +105,7 @@ struct LogRecord {
   int64_t ts = 0;            // Unix ms
   std::string message;
   json progress;             // null, or {"kind","label","done","total"}
+  int64_t rowid = 0;         // store order across jobs (merged deployment view)
 };
 json to_json(const LogRecord& r);
 

@@ -16,6 +16,7 @@
 
 #include "http/http_fetch.h"
 #include "platform/job_definition.h"
+#include "platform/node_protocol.h"
 #include "platform/process.h"
 #include "platform/replica_command.h"
 
@@ -220,7 +221,7 @@ struct NodeAgent::JobRun {
         if (m->demo)
           log("This is a generated demo model with RANDOM weights: it answers with random text. Import real weights "
               "with `infera model import PATH --as " + sc.model + "`.", "error", id);
-        o->argv = {opt.infera_binary, "serve", "--model", m->path, "--host", "127.0.0.1", "--port",
+        o->argv = {opt.infera_binary, "serve", "--model", m->path, "--host", opt.bind_host, "--port",
                    std::to_string(o->local_port)};
         if (opt.serve_threads > 0) {
           o->argv.push_back("--threads");
@@ -372,6 +373,8 @@ struct NodeAgent::JobRun {
     return checks ? "ONLINE" : "UNKNOWN";
   }
 
+  std::optional<int> stopped_code;  // exit code of the last process reaped by stop_all
+
   void stop_all(const char* why) {
     log(fmt::format("Stopping ({}): SIGTERM, SIGKILL after {} s", why,
                     std::chrono::duration_cast<std::chrono::seconds>(opt.stop_grace).count()));
@@ -385,6 +388,7 @@ struct NodeAgent::JobRun {
         if (auto code = try_reap(o->child.pid)) {
           o->running = false;
           join_readers(*o);
+          stopped_code = *code;
           log(fmt::format("Process exited with code {}", *code), "info", o->id);
         } else {
           any = true;
@@ -432,7 +436,7 @@ struct NodeAgent::JobRun {
     for (;;) {
       if (stop_requested) {
         stop_all("stop requested");
-        finish(last_code, std::nullopt);
+        finish(stopped_code ? stopped_code : last_code, std::nullopt);
         return;
       }
       bool alive = false;
@@ -643,6 +647,71 @@ class LocalLink final : public NodeLink {
 };
 
 }  // namespace
+
+namespace {
+
+class HttpLink final : public NodeLink {
+ public:
+  HttpLink(std::string url, std::string join_token) : join_token_(std::move(join_token)) {
+    std::string base;
+    ok_ = http::parse_http_url(url, &host_, &port_, &base);
+  }
+
+  Result<json> call(const std::string& path, const json& body) {
+    if (!ok_) return error("--platform must be an http:// URL");
+    http::Headers h{{"Content-Type", "application/json"}};
+    if (!node_token_.empty()) h.emplace_back("Authorization", "Bearer " + node_token_);
+    auto r = http::fetch(host_, port_, "POST", "/api/nodes" + path, h, body.dump(), std::chrono::seconds(30));
+    if (!r) return r.status();
+    json j;
+    try {
+      j = json::parse(r->body);
+    } catch (const std::exception&) {
+      return error("platform answered {} with a body that is not JSON", r->status);
+    }
+    if (r->status != 200) return error("platform answered {}: {}", r->status, j.value("error", r->body));
+    return j;
+  }
+
+  Result<std::string> register_node(const std::string& name, const std::vector<std::string>& markets,
+                                    const json& resources, const std::string& address) override {
+    INFERA_ASSIGN_OR_RETURN(json j, call("/register", json{{"token", join_token_}, {"name", name}, {"markets", markets},
+                                                          {"resources", resources}, {"address", address}}));
+    node_token_ = j.value("node_token", "");
+    node_id_ = j.value("id", "");
+    return node_id_;
+  }
+  Result<NodeOrders> heartbeat(const NodeHeartbeat& hb) override {
+    INFERA_ASSIGN_OR_RETURN(json j, call("/" + node_id_ + "/heartbeat", to_json(hb)));
+    try {
+      return orders_from_json(j);
+    } catch (const std::exception& e) {
+      return error("malformed orders from the platform: {}", e.what());
+    }
+  }
+  Status report_exit(const std::string& job, std::optional<int> code, std::optional<std::string> reason) override {
+    auto r = call("/" + node_id_ + "/jobs/" + job + "/exit",
+                  json{{"exit_code", code ? json(*code) : json(nullptr)}, {"reason", reason ? json(*reason) : json(nullptr)}});
+    return r ? Status::ok() : r.status();
+  }
+  Status append_logs(const std::string& job, std::vector<LogRecord> records) override {
+    json logs = json::array();
+    for (const LogRecord& l : records) logs.push_back(to_json(l));
+    auto r = call("/" + node_id_ + "/jobs/" + job + "/logs", json{{"logs", logs}});
+    return r ? Status::ok() : r.status();
+  }
+
+ private:
+  std::string host_, join_token_, node_token_, node_id_;
+  uint16_t port_ = 0;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<NodeLink> make_http_link(const std::string& platform_url, const std::string& join_token) {
+  return std::make_unique<HttpLink>(platform_url, join_token);
+}
 
 std::unique_ptr<NodeLink> make_local_link(http::net::io_context& io, ControlPlane& cp, bool& alive) {
   return std::make_unique<LocalLink>(io, cp, alive);

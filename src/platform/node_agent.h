@@ -35,6 +35,7 @@ class NodeLink {
 
 struct NodeOptions {
   std::string name = "local";
+  std::string bind_host = "127.0.0.1";       // where replicas listen (0.0.0.0 on a remote node)
   std::vector<std::string> markets = {"local-cpu"};
   std::string address = "127.0.0.1";         // where the gateway reaches this node's replicas
   std::string models_dir;                     // the model store
@@ -70,6 +71,10 @@ class NodeAgent {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<JobRun>> jobs_;  // guarded by mu_
 };
+
+// NodeLink of `infera node run`: JSON over HTTP to the platform's /api/nodes routes. Registers with
+// a join token, then authenticates with the node token the platform returns.
+std::unique_ptr<NodeLink> make_http_link(const std::string& platform_url, const std::string& join_token);
 
 // NodeLink for the platform's own node: each call runs on the platform's io_context thread (the
 // only thread that touches the ControlPlane) and waits for it.

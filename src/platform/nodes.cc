@@ -105,8 +105,13 @@ NodeOrders ControlPlane::node_heartbeat(const NodeHeartbeat& hb) {
     auto j = load_job(id);
     if (!j || j->state != job_state::kRunning) continue;
     sys_log(id, "The node no longer runs this job (node restarted?)", "error");
+    // Billed up to the last sign of life: the last heartbeat that reported it (or its start).
+    Stmt lh = db_.prepare("SELECT last_heartbeat_at FROM jobs WHERE id = ?");
+    lh.bind(id);
+    int64_t last_ms = lh.step() && !lh.is_null(0) ? lh.i64(0) : *j->time_start * 1000;
+    if (j->stop_requested_at) last_ms = std::min(last_ms, *j->stop_requested_at);
     end_job(*j, job_state::kStopped, j->stop_requested_at ? j->stop_reason.value_or("USER_STOP") : "NODE_LOST",
-            std::nullopt, now() / 1000);
+            std::nullopt, last_ms / 1000);
     tx.commit();
   }
   for (int i = 0; !draining && i < hb.free_slots; ++i) {
@@ -293,6 +298,7 @@ std::vector<LogRecord> ControlPlane::logs_after(const std::string& deployment, c
   std::vector<LogRecord> out;
   while (s.step()) {
     out.push_back(read_log(s));
+    out.back().rowid = s.i64(8);
     *last_rowid = s.i64(8);
   }
   return out;
@@ -378,7 +384,7 @@ std::string ControlPlane::not_ready_message(const std::string& deployment, bool*
   if (!d || d->status == status::kArchived) return "";
   if (d->status == status::kStarting || d->status == status::kRunning) {
     *starting = true;
-    std::string detail;
+    std::string detail = d->status == status::kStarting ? " (scheduling the first job)" : " (no job listed yet)";
     for (const Job& j : deployment_jobs(d->id, true)) {
       std::string phase = j.phase;
       for (char& ch : phase) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

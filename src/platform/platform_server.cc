@@ -6,6 +6,7 @@
 
 #include "platform/gateway.h"
 #include "platform/listing.h"
+#include "platform/node_protocol.h"
 
 namespace infera::platform {
 
@@ -18,6 +19,9 @@ namespace {
 const std::string kJsonType = "application/json";
 const std::string kSseType = "text/event-stream";
 const std::string kTextType = "text/plain; version=0.0.4";
+// Named, not literals: GCC 12 mis-compiles literals converted inside co_await expressions.
+const std::string kSseConnected = ": connected\n\n";
+const std::string kSseKeepAlive = ": keep-alive\n\n";
 constexpr size_t kMaxApiBodyBytes = 1 << 20;       // REST API
 constexpr size_t kMaxBodyBytes = 10 << 20;         // gateway (§11.2)
 
@@ -239,6 +243,61 @@ struct PlatformServer::Impl {
     return Answer{404, error_body(fmt::format("No route {} /api/{}", m, fmt::join(seg, "/")))};
   }
 
+  // Node agent routes (§16): a join token registers; then the node's own token.
+  std::optional<Answer> node_route(const HttpRequest& req, const std::vector<std::string>& seg) {
+    if (req.method != "POST" || seg.size() < 2 || seg[0] != "nodes") return std::nullopt;
+    if (seg[1] == "join-tokens" || (seg.size() == 3 && seg[2] == "drain")) return std::nullopt;  // admin routes
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::parse_error& e) {
+      return Answer{400, error_body(fmt::format("Malformed JSON body: {}", e.what()))};
+    }
+    try {
+      if (seg.size() == 2 && seg[1] == "register") {
+        const std::string token = body.value("token", "");
+        if (!cp.check_join_token(token)) return Answer{401, error_body("Unauthorized: unknown or expired join token")};
+        std::vector<std::string> markets = body.value("markets", std::vector<std::string>{"local-cpu"});
+        for (const std::string& m : markets)
+          if (!cp.get_market(m)) return Answer{400, error_body(fmt::format("markets: unknown market {}", m))};
+        std::string id = cp.register_node(body.value("name", "node"), markets, body.value("resources", json::object()),
+                                          body.value("address", "127.0.0.1"), false, "0.1.0");
+        return Answer{200, json{{"id", id}, {"node_token", cp.issue_node_token(id)}}.dump()};
+      }
+      const std::string& node = seg[1];
+      std::string auth = req.header("authorization");
+      const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
+      if (!cp.node_token_valid(node, token)) return Answer{401, error_body("Unauthorized")};
+      if (seg.size() == 3 && seg[2] == "heartbeat") {
+        NodeHeartbeat hb = heartbeat_from_json(body);
+        hb.node = node;
+        return Answer{200, to_json(cp.node_heartbeat(hb)).dump()};
+      }
+      if (seg.size() == 5 && seg[2] == "jobs") {
+        auto j = cp.find_job(seg[3]);
+        if (!j || j->node != node) return Answer{404, error_body(fmt::format("Job {} not found on this node", seg[3]))};
+        if (seg[4] == "exit") {
+          std::optional<int> code;
+          std::optional<std::string> reason;
+          if (body.contains("exit_code") && body["exit_code"].is_number_integer()) code = body["exit_code"].get<int>();
+          if (body.contains("reason") && body["reason"].is_string()) reason = body["reason"].get<std::string>();
+          Status s = cp.report_job_exit(seg[3], code, reason);
+          if (!s) return Answer{400, error_body(s.message())};
+          return Answer{200, json{{"ok", true}}.dump()};
+        }
+        if (seg[4] == "logs") {
+          std::vector<LogRecord> recs;
+          for (const json& l : body.value("logs", json::array())) recs.push_back(log_from_json(l));
+          cp.append_logs(seg[3], std::move(recs));
+          return Answer{200, json{{"ok", true}}.dump()};
+        }
+      }
+    } catch (const json::exception& e) {
+      return Answer{400, error_body(fmt::format("Malformed node message: {}", e.what()))};
+    }
+    return Answer{404, error_body("No such node route")};
+  }
+
   // Routes that need no key.
   std::optional<Answer> public_route(const HttpRequest& req, const std::vector<std::string>& seg) {
     if (req.method != "GET") return std::nullopt;
@@ -277,7 +336,8 @@ struct PlatformServer::Impl {
     if (!dep.empty()) {
       auto snap = cp.stream_snapshot(c, dep);
       if (!snap) {
-        co_await out.send(snap.error().status, kJsonType, error_body(snap.error().message));
+        const std::string body = error_body(snap.error().message);
+        co_await out.send(snap.error().status, kJsonType, body);
         co_return;
       }
       if (!resumed)
@@ -286,7 +346,7 @@ struct PlatformServer::Impl {
     if (!co_await out.begin_stream(kSseType)) co_return;
     for (const std::string& s : first)
       if (!co_await out.write(s)) co_return;
-    if (!co_await out.write(": connected\n\n")) co_return;
+    if (!co_await out.write(kSseConnected)) co_return;
     auto last_write = std::chrono::steady_clock::now();
     net::steady_timer t(io);
     while (!stopped) {
@@ -301,11 +361,12 @@ struct PlatformServer::Impl {
         }
         json data = ch.data;
         data["deploymentId"] = ch.deployment;
-        if (!co_await out.write(fmt::format("id: {}\ndata: {}\n\n", ch.seq, data.dump()))) co_return;
+        const std::string event = fmt::format("id: {}\ndata: {}\n\n", ch.seq, data.dump());
+        if (!co_await out.write(event)) co_return;
         last_write = std::chrono::steady_clock::now();
       }
       if (std::chrono::steady_clock::now() - last_write >= opt.keep_alive) {
-        if (!co_await out.write(": keep-alive\n\n")) co_return;
+        if (!co_await out.write(kSseKeepAlive)) co_return;
         last_write = std::chrono::steady_clock::now();
       }
     }
@@ -372,7 +433,7 @@ struct PlatformServer::Impl {
       std::string chunk;
       for (const LogRecord& r : batch) {
         seq = std::max(seq, r.seq);
-        chunk += fmt::format("id: {}\ndata: {}\n\n", job.empty() ? rowid : r.seq, to_json(r).dump());
+        chunk += fmt::format("id: {}\ndata: {}\n\n", job.empty() ? r.rowid : r.seq, to_json(r).dump());
       }
       if (!chunk.empty()) {
         if (!co_await out.write(chunk)) co_return;
@@ -393,13 +454,20 @@ struct PlatformServer::Impl {
         }
       }
       if (std::chrono::steady_clock::now() - last_write >= opt.keep_alive) {
-        if (!co_await out.write(": keep-alive\n\n")) co_return;
+        if (!co_await out.write(kSseKeepAlive)) co_return;
         last_write = std::chrono::steady_clock::now();
       }
       t.expires_after(std::chrono::milliseconds(200));
       co_await t.async_wait(net::use_awaitable);
       if (out.peer_closed()) co_return;
     }
+  }
+
+  static bool is_follow(const HttpRequest& req, const std::vector<std::string>& seg) {
+    if (req.method != "GET" || seg.size() < 3 || seg[0] != "deployments" || seg.back() != "logs") return false;
+    if (seg.size() != 3 && !(seg.size() == 5 && seg[2] == "jobs")) return false;
+    auto q = parse_query(req.query);
+    return q["follow"] == "true" || q["follow"] == "1";
   }
 
   net::awaitable<void> handle(HttpRequest& req, HttpResponder& out) {
@@ -423,20 +491,28 @@ struct PlatformServer::Impl {
         seg.erase(seg.begin());
         if (auto pub = public_route(req, seg)) {
           a = std::move(*pub);
+        } else if (auto nr = node_route(req, seg)) {
+          a = std::move(*nr);
         } else {
           Reply<Caller> caller = opt.auth_none ? Reply<Caller>(cp.admin()) : cp.authenticate(req.header("authorization"));
           if (!caller) {
             a = Answer{caller.error().status, error_body(caller.error().message)};
           } else if (req.method == "GET" && seg.size() == 3 && seg[0] == "deployments" && seg[2] == "stream") {
-            co_await stream(req, out, *caller, seg[1]);
+            const std::string dep_id = seg[1];
+            const Caller who = *caller;
+            co_await stream(req, out, who, dep_id);
             co_return;
           } else if (req.method == "GET" && seg.size() == 1 && seg[0] == "stream") {
-            co_await stream(req, out, *caller, "");
+            const std::string all;  // every deployment of the caller
+            const Caller who = *caller;
+            co_await stream(req, out, who, all);
             co_return;
-          } else if (req.method == "GET" && seg.size() >= 3 && seg[0] == "deployments" && seg.back() == "logs" &&
-                     (seg.size() == 3 || (seg.size() == 5 && seg[2] == "jobs")) &&
-                     (parse_query(req.query)["follow"] == "true" || parse_query(req.query)["follow"] == "1")) {
-            co_await follow_logs(req, out, *caller, seg[1], seg.size() == 5 ? seg[3] : "", parse_query(req.query));
+          } else if (is_follow(req, seg)) {
+            const std::string dep_id = seg[1];
+            const std::string job_id = seg.size() == 5 ? seg[3] : std::string();
+            const std::map<std::string, std::string> q = parse_query(req.query);
+            const Caller who = *caller;
+            co_await follow_logs(req, out, who, dep_id, job_id, q);
             co_return;
           } else {
             json body = json::object();

@@ -27,6 +27,10 @@ Result<Child> spawn_process(const std::vector<std::string>& argv, const std::map
   for (char** e = environ; *e; ++e) {
     std::string kv = *e;
     std::string key = kv.substr(0, kv.find('='));
+    // Credentials of the platform and its clients are not the replica's (INFERA_API_KEY would make
+    // `infera serve` demand a key): an op that wants a key sets it in its own env.
+    if (key == "INFERA_API_KEY" || key == "INFERA_ADMIN_KEY" || key == "VLLM_API_KEY" || key == "INFERA_PLATFORM_URL")
+      continue;
     if (!env.count(key)) env_strings.push_back(kv);
   }
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

@@ -488,8 +488,12 @@ describe('1. tutorial walk via REST', () => {
   });
 
   it('the DeepSeek-R1 variants are exactly those of the §9.2 info.json (8b and 70b-awq are file only)', async () => {
-    const ids = s.templates.filter((x) => x.parent === 'deepseek-r1-qwen').map((x) => x.id).sort();
+    const mine = s.templates.filter((x) => x.parent === 'deepseek-r1-qwen');
+    const ids = mine.filter((x) => x.listed).map((x) => x.id).sort();
     assert.deepEqual(ids, ['deepseek-r1-qwen-14b', 'deepseek-r1-qwen-1-5b', 'deepseek-r1-qwen-32b', 'deepseek-r1-qwen-7b']);
+    // The catalogue also carries the file-only 8B and 70B definitions, deployable by id.
+    const unlisted = mine.filter((x) => !x.listed).map((x) => x.id).sort();
+    assert.deepEqual(unlisted, ['deepseek-r1-qwen-70b-awq', 'deepseek-r1-qwen-8b']);
     const g = await ctx.p.get('/api/jobs/templates/grouped', { key: null });
     assert.equal(g.status, 200);
     const grp = g.json.find((x) => x.id === 'deepseek-r1-qwen');
