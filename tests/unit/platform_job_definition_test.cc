@@ -619,7 +619,7 @@ TEST(Templates, CatalogueIds) {
   for (const Template& t : c.templates()) ids.push_back(t.id);
   EXPECT_EQ(ids, (std::vector<std::string>{"deepseek-r1-qwen-1-5b", "deepseek-r1-qwen-7b",
                                            "deepseek-r1-qwen-14b", "deepseek-r1-qwen-32b",
-                                           "deepseek-r1-qwen-8b", "deepseek-r1-qwen-70b-awq",
+                                           "deepseek-r1-qwen-70b-awq", "deepseek-r1-qwen-8b",
                                            "llama32-1b", "qwen25-coder"}));
   std::vector<std::string> groups;
   for (const TemplateGroup& g : c.groups()) {
@@ -648,10 +648,17 @@ TEST(Templates, DeepSeekSpecVariant) {
   EXPECT_EQ(t->icon, "https://avatars.githubusercontent.com/u/148330874?s=48&v=4");
   EXPECT_EQ(t->category, (std::vector<std::string>{"Official", "API", "LLM", "vLLM"}));
   const TemplateGroup& g = TemplateCatalog::builtin().groups()[0];
-  ASSERT_EQ(g.variants.size(), 6u);
+  // The spec's info.json lists four variants; the 8B and 70B files are "file only": deployable
+  // templates that the grouped catalogue does not list.
+  ASSERT_EQ(g.variants.size(), 4u);
   EXPECT_EQ(g.variants[0], t);
-  EXPECT_EQ(g.variants[4]->variant_name, "8B Llama Model");
-  EXPECT_EQ(g.variants[5]->variant_name, "70B Llama AWQ Model");
+  const Template* llama8 = TemplateCatalog::builtin().find("deepseek-r1-qwen-8b");
+  ASSERT_NE(llama8, nullptr);
+  EXPECT_FALSE(llama8->listed);
+  EXPECT_EQ(llama8->variant_name, "DeepSeek-R1-Distill-Llama-8B");
+  const Template* llama70 = TemplateCatalog::builtin().find("deepseek-r1-qwen-70b-awq");
+  ASSERT_NE(llama70, nullptr);
+  EXPECT_EQ(llama70->variant_name, "DeepSeek-R1-Distill-Llama-70B-AWQ");
   EXPECT_EQ(g.name, "DeepSeek R1 Qwen Models");
 }
 
