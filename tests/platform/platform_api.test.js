@@ -490,7 +490,7 @@ describe('1. tutorial walk via REST', () => {
   it('the DeepSeek-R1 variants are exactly those of the §9.2 info.json (8b and 70b-awq are file only)', async () => {
     const mine = s.templates.filter((x) => x.parent === 'deepseek-r1-qwen');
     const ids = mine.filter((x) => x.listed).map((x) => x.id).sort();
-    assert.deepEqual(ids, ['deepseek-r1-qwen-14b', 'deepseek-r1-qwen-1-5b', 'deepseek-r1-qwen-32b', 'deepseek-r1-qwen-7b']);
+    assert.deepEqual(ids, ['deepseek-r1-qwen-14b', 'deepseek-r1-qwen-1-5b', 'deepseek-r1-qwen-32b', 'deepseek-r1-qwen-7b'].sort());
     // The catalogue also carries the file-only 8B and 70B definitions, deployable by id.
     const unlisted = mine.filter((x) => !x.listed).map((x) => x.id).sort();
     assert.deepEqual(unlisted, ['deepseek-r1-qwen-70b-awq', 'deepseek-r1-qwen-8b']);
