@@ -25,6 +25,7 @@ struct PlatformArgs {
   bool no_local_node = false;
   int max_jobs = 4, serve_threads = 0;
   double health_interval_s = 5;
+  double node_offline_s = 30, node_lost_grace_s = 60;
 };
 
 std::string default_data_dir() {
@@ -49,6 +50,8 @@ int run_platform(const PlatformArgs& a) {
   cfg.public_url = a.public_url;
   while (!cfg.public_url.empty() && cfg.public_url.back() == '/') cfg.public_url.pop_back();
   cfg.local_cpu_price_per_hour = parse_usd(a.local_cpu_price);
+  cfg.node_offline_ms = static_cast<int64_t>(a.node_offline_s * 1000);
+  cfg.node_lost_grace_ms = static_cast<int64_t>(a.node_lost_grace_s * 1000);
   if (cfg.local_cpu_price_per_hour < 0) return fail("--local-cpu-price: expected a dollar amount such as 0.05");
   if (const char* k = std::getenv("INFERA_ADMIN_KEY"); k && *k) {
     if (std::string_view(k).size() < 16) return fail("INFERA_ADMIN_KEY must be at least 16 characters");
@@ -165,6 +168,10 @@ void add_platform(CLI::App& app, int* exit_code) {
   c->add_option("--serve-threads", a->serve_threads, "compute threads per replica (default: all cores)");
   c->add_option("--health-interval", a->health_interval_s, "seconds between start-up health checks")->capture_default_str();
   c->add_option("--model", a->deploy_model, "with --deploy: serve this local model file or folder");
+  c->add_option("--node-offline-after", a->node_offline_s, "seconds without a heartbeat before a node is OFFLINE")
+      ->capture_default_str()->check(CLI::Range(1.0, 3600.0));
+  c->add_option("--node-lost-grace", a->node_lost_grace_s, "further seconds before its jobs end NODE_LOST")
+      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   c->callback([a, exit_code] { *exit_code = run_platform(*a); });
 }
 

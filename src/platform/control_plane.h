@@ -64,6 +64,8 @@ struct PlatformConfig {
   Micros signup_grant = 10 * kMicrosPerDollar;       // "Free credits" of a new account
   Micros local_cpu_price_per_hour = 0;
   std::optional<std::string> admin_key;              // fixed admin API key (INFERA_ADMIN_KEY)
+  int64_t node_offline_ms = 30'000;                  // no heartbeat for this long: node OFFLINE
+  int64_t node_lost_grace_ms = 60'000;               // then this long more: its jobs end NODE_LOST
   // Tests: called between the steps of a task; throwing simulates a crash at that point.
   std::function<void(const std::string& step)> fault_hook;
 };

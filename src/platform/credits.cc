@@ -229,7 +229,11 @@ std::string ControlPlane::create_key_row(const std::string& account, const std::
 Reply<Caller> ControlPlane::authenticate(std::string_view header) {
   const ApiError unauthorized{401, "Unauthorized"};
   constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) return unauthorized;
+  // The scheme is case-insensitive (RFC 9110); the secret is not.
+  if (header.size() <= kBearer.size()) return unauthorized;
+  for (size_t i = 0; i < kBearer.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != std::tolower(static_cast<unsigned char>(kBearer[i])))
+      return unauthorized;
   std::string_view secret = header.substr(kBearer.size());
   while (!secret.empty() && secret.back() == ' ') secret.remove_suffix(1);
   if (secret.size() < 8 || secret.size() > 256) return unauthorized;

@@ -513,6 +513,35 @@ NodeAgent::NodeAgent(NodeLink& link, NodeOptions opt) : link_(link), opt_(std::m
 
 NodeAgent::~NodeAgent() { stop(); }
 
+namespace {
+// NVIDIA GPUs as nvidia-smi reports them; empty without a driver.
+json detect_gpus() {
+  json gpus = json::array();
+  const std::string smi = find_in_path("nvidia-smi");
+  if (smi.empty()) return gpus;
+  FILE* p = popen((smi + " --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits 2>/dev/null").c_str(), "r");
+  if (!p) return gpus;
+  char line[512];
+  while (std::fgets(line, sizeof(line), p)) {
+    std::string l = line;
+    std::vector<std::string> f;
+    size_t pos = 0;
+    while (pos <= l.size()) {
+      size_t c = l.find(',', pos);
+      if (c == std::string::npos) c = l.size();
+      std::string v = l.substr(pos, c - pos);
+      while (!v.empty() && (v.front() == ' ')) v.erase(0, 1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\n')) v.pop_back();
+      f.push_back(v);
+      pos = c + 1;
+    }
+    if (f.size() >= 3) gpus.push_back(json{{"model", f[0]}, {"vram_mb", std::atoll(f[1].c_str())}, {"driver", f[2]}});
+  }
+  pclose(p);
+  return gpus;
+}
+}  // namespace
+
 json NodeAgent::resources() const {
   struct sysinfo si {};
   sysinfo(&si);
@@ -524,10 +553,11 @@ json NodeAgent::resources() const {
               {"ram_mb", static_cast<uint64_t>(si.totalram) * si.mem_unit / (1024 * 1024)},
               {"ram_free_mb", static_cast<uint64_t>(si.freeram) * si.mem_unit / (1024 * 1024)},
               {"disk_free_mb", disk_free_mb},
-              {"gpus", json::array()}};
+              {"gpus", gpus_}};
 }
 
 Status NodeAgent::start() {
+  gpus_ = detect_gpus();
   auto id = link_.register_node(opt_.name, opt_.markets, resources(), opt_.address);
   if (!id) return id.status();
   node_id_ = *id;

@@ -66,6 +66,7 @@ class NodeAgent {
   NodeLink& link_;
   NodeOptions opt_;
   std::string node_id_;
+  json gpus_ = json::array();  // detected once at start
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::mutex mu_;

@@ -11,8 +11,6 @@
 namespace infera::platform {
 
 namespace {
-constexpr int64_t kNodeOfflineMs = 30'000;
-constexpr int64_t kNodeLostGraceMs = 60'000;
 constexpr int64_t kMaxLogLinesPerJob = 200'000;
 constexpr int64_t kJoinTokenTtlMs = 24 * 3600'000LL;
 }  // namespace

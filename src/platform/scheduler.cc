@@ -633,9 +633,10 @@ void ControlPlane::tick() {
   }
 
   // Nodes that stopped heartbeating: OFFLINE after 30 s; after 60 s more their jobs end NODE_LOST,
+  // (both configurable),
   // billed up to the last heartbeat (strategies then replace them).
   for (const std::string& id : ids("SELECT id FROM nodes WHERE status != 'OFFLINE' AND last_heartbeat_at <= ?",
-                                   t_ms - 30'000)) {
+                                   t_ms - cfg_.node_offline_ms)) {
     Tx tx(db_);
     db_.prepare("UPDATE nodes SET status = 'OFFLINE' WHERE id = ?").bind(id).run();
     for (const std::string& jid : ids("SELECT id FROM jobs WHERE node = ? AND state = 'RUNNING'", id)) {
@@ -647,14 +648,15 @@ void ControlPlane::tick() {
   }
   for (const std::string& id : ids(
            "SELECT j.id FROM jobs j JOIN nodes n ON n.id = j.node WHERE j.state = 'RUNNING' AND n.last_heartbeat_at <= ?",
-           t_ms - 90'000)) {
+           t_ms - cfg_.node_offline_ms - cfg_.node_lost_grace_ms)) {
     Tx tx(db_);
     auto j = load_job(id);
     if (!j || j->state != job_state::kRunning) continue;
     Stmt hb = db_.prepare("SELECT last_heartbeat_at FROM nodes WHERE id = ?");
     hb.bind(*j->node);
     const int64_t last = hb.step() ? hb.i64(0) : t_ms;
-    sys_log(id, "The node stopped heartbeating 90 s ago: job lost", "error");
+    sys_log(id, fmt::format("The node stopped heartbeating {} s ago: job lost",
+                            (cfg_.node_offline_ms + cfg_.node_lost_grace_ms) / 1000), "error");
     end_job(*j, job_state::kStopped, "NODE_LOST", std::nullopt, last / 1000);
     tx.commit();
   }

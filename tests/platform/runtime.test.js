@@ -892,11 +892,15 @@ describe('4. two replicas under load; kill -9 of one replica', () => {
       }
     };
     const workers = [worker(), worker(), worker(), worker()];
-    await sleep(1000);
+    // Load first (a count, not a time: sanitizer builds are several times slower), then the kill,
+    // then enough requests started more than a second after it.
+    await waitFor('4 requests before the kill', () => results.length >= 4, { timeout: 60_000, interval: 20 });
     ctx.victim = ctx.jobs[0];
     ctx.killAt = Date.now();
     process.kill(ctx.pids[ctx.victim.job], 'SIGKILL');
-    await sleep(3000);
+    await sleep(1000);
+    await waitFor('8 requests after the first second', () =>
+      results.filter((r) => r.t0 > ctx.killAt + 1000).length >= 8, { timeout: 60_000, interval: 20 });
     running = false;
     await Promise.all(workers);
     const before = results.filter((r) => r.t1 < ctx.killAt);
