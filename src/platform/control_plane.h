@@ -126,6 +126,7 @@ struct NodeJobReport {
   std::string phase;              // PREPARING, LOADING, STARTING, READY, UNHEALTHY
   std::string endpoint_status;    // ONLINE, OFFLINE, UNKNOWN
   json upstreams = json::object();  // "<op>:<port>" -> "host:port" the gateway proxies to
+  int health_failures = 0;          // continuous health checks failed in a row
 };
 
 struct NodeHeartbeat {

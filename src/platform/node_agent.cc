@@ -172,9 +172,11 @@ struct NodeAgent::JobRun {
     endpoint = e;
   }
 
+  std::atomic<int> health_failures{0};  // worst run of failed continuous checks over the ops
+
   NodeJobReport report() {
     std::lock_guard<std::mutex> l(mu);
-    return NodeJobReport{a.job, phase, endpoint, upstreams};
+    return NodeJobReport{a.job, phase, endpoint, upstreams, health_failures.load()};
   }
 
   Status prepare() {
@@ -492,6 +494,9 @@ struct NodeAgent::JobRun {
         } else if (any_continuous(*o)) {
           const bool ok = check(*o, true);
           o->continuous_failures = ok ? 0 : o->continuous_failures + 1;
+          int worst = 0;
+          for (const auto& other : ops) worst = std::max(worst, other->continuous_failures);
+          health_failures = worst;
           if (!ok && endpoint != "OFFLINE") set_state("UNHEALTHY", "OFFLINE");
           if (ok && phase == "UNHEALTHY") set_state("READY", endpoint_status());
           o->next_check = SteadyClock::now() + opt.continuous_interval;

@@ -5,7 +5,8 @@ namespace infera::platform {
 json to_json(const NodeHeartbeat& hb) {
   json jobs = json::array();
   for (const NodeJobReport& r : hb.jobs)
-    jobs.push_back(json{{"job", r.job}, {"phase", r.phase}, {"endpoint_status", r.endpoint_status}, {"upstreams", r.upstreams}});
+    jobs.push_back(json{{"job", r.job}, {"phase", r.phase}, {"endpoint_status", r.endpoint_status}, {"upstreams", r.upstreams},
+                        {"health_failures", r.health_failures}});
   return json{{"node", hb.node}, {"resources", hb.resources}, {"jobs", jobs}, {"free_slots", hb.free_slots}};
 }
 
@@ -16,7 +17,8 @@ NodeHeartbeat heartbeat_from_json(const json& j) {
   hb.free_slots = j.value("free_slots", 0);
   for (const json& r : j.value("jobs", json::array()))
     hb.jobs.push_back(NodeJobReport{r.at("job").get<std::string>(), r.at("phase").get<std::string>(),
-                                    r.at("endpoint_status").get<std::string>(), r.value("upstreams", json::object())});
+                                    r.at("endpoint_status").get<std::string>(), r.value("upstreams", json::object()),
+                                    r.value("health_failures", 0)});
   return hb;
 }
 

@@ -90,7 +90,21 @@ NodeOrders ControlPlane::node_heartbeat(const NodeHeartbeat& hb) {
       Status s = report_job_phase(r.job, r.phase, r.endpoint_status);
       (void)s;
     }
-    if (j->stop_requested_at) orders.stop.push_back(r.job);
+    if (j->stop_requested_at) {
+      orders.stop.push_back(r.job);
+    } else if (r.health_failures >= 3 && j->deployment) {
+      // INFINITE replaces a replica whose continuous checks failed 3 times in a row (90 s); the
+      // other strategies keep it and show DEGRADED.
+      auto d = load_deployment(*j->deployment);
+      if (d && d->strategy == strategy::kInfinite) {
+        Tx tx(db_);
+        auto fresh = load_job(r.job);
+        add_event(d->id, "JOB_UNHEALTHY", fmt::format("Job {} failed 3 health checks in a row; replacing it", r.job));
+        request_stop(*fresh, "FAILED");
+        tx.commit();
+        orders.stop.push_back(r.job);
+      }
+    }
   }
   // RUNNING here but not reported: the node lost it (e.g. it restarted). It ends now.
   Stmt mine = db_.prepare("SELECT id FROM jobs WHERE node = ? AND state = 'RUNNING'");

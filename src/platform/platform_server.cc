@@ -1,6 +1,7 @@
 #include "platform/platform_server.h"
 
 #include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,9 @@ namespace infera::platform {
 namespace net = http::net;
 using http::HttpRequest;
 using http::HttpResponder;
+
+// Every file under web/ (the dashboard): path relative to it -> bytes (cmake/embed_files.cmake).
+const std::vector<std::pair<std::string_view, std::string_view>>& embedded_web_files();
 
 namespace {
 
@@ -470,10 +474,40 @@ struct PlatformServer::Impl {
     return q["follow"] == "true" || q["follow"] == "1";
   }
 
+  // The dashboard: /assets/<file> from web/, every other GET path outside /api the SPA's index.html.
+  static std::optional<Answer> dashboard(const HttpRequest& req) {
+    if (req.method != "GET" && req.method != "HEAD") return std::nullopt;
+    const auto& files = embedded_web_files();
+    auto find = [&](std::string_view name) -> const std::string_view* {
+      for (const auto& [path, bytes] : files)
+        if (path == name) return &bytes;
+      return nullptr;
+    };
+    const std::string_view* index = find("index.html");
+    if (!index) return std::nullopt;
+    if (req.target.rfind("/assets/", 0) == 0) {
+      const std::string name = req.target.substr(8);
+      const std::string_view* f = name.find("..") == std::string::npos ? find(name) : nullptr;
+      if (!f) return Answer{404, error_body("No such asset")};
+      auto ends = [&](const char* ext) { return name.size() >= std::strlen(ext) && name.compare(name.size() - std::strlen(ext), std::string::npos, ext) == 0; };
+      const char* type = ends(".js") ? "text/javascript; charset=utf-8" : ends(".css") ? "text/css; charset=utf-8"
+                         : ends(".svg") ? "image/svg+xml" : ends(".png") ? "image/png" : ends(".html") ? "text/html; charset=utf-8"
+                         : ends(".json") ? "application/json" : "application/octet-stream";
+      return Answer{200, std::string(*f), type};
+    }
+    return Answer{200, std::string(*index), "text/html; charset=utf-8"};
+  }
+
   net::awaitable<void> handle(HttpRequest& req, HttpResponder& out) {
     if (auto g = gateway_target(req)) {
       co_await gateway.handle(req, out, g->first, g->second);
       co_return;
+    }
+    if (req.target.rfind("/api/", 0) != 0 && req.target != "/api" && req.target != "/health") {
+      if (auto page = dashboard(req)) {
+        co_await out.send(page->status, page->type, std::move(page->body));
+        co_return;
+      }
     }
     Answer a;
     try {

@@ -1,6 +1,6 @@
 // The template catalogue (spec platform.md §3.7, §8.4): one folder per template under templates/
 // with info.json, job-definition*.json and README.md, embedded into the binary at build time
-// (cmake/embed_templates.cmake), so nothing is read from disk at run time.
+// (cmake/embed_files.cmake), so nothing is read from disk at run time.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -14,7 +14,7 @@
 namespace infera::platform {
 
 // Every file under templates/: path relative to that folder ("deepseek-r1-qwen/info.json") → bytes,
-// sorted by path. Defined by the source that cmake/embed_templates.cmake generates.
+// sorted by path. Defined by the source that cmake/embed_files.cmake generates.
 const std::vector<std::pair<std::string_view, std::string_view>>& embedded_template_files();
 
 // One deployable template: one per variant, or one for a template without variants.

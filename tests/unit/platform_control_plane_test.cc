@@ -597,5 +597,85 @@ TEST_F(ControlPlaneTest, ClaimCodesWorkOnce) {
   EXPECT_EQ(cp_->claim(admin_, json{{"code", "nope"}}).error().status, 404);
 }
 
+
+TEST_F(ControlPlaneTest, NodeHeartbeatAssignsReportsAndEndsWhatTheNodeLost) {
+  const std::string node = cp_->register_node("n1", {"nvidia-4090"}, json::object(), "127.0.0.1", false, "test");
+  const std::string id = create(body("nvidia-4090", "SIMPLE", 1, 60));
+  cp_->tick();
+  NodeHeartbeat hb;
+  hb.node = node;
+  hb.free_slots = 2;
+  NodeOrders o = cp_->node_heartbeat(hb);
+  ASSERT_EQ(o.start.size(), 1u);
+  const std::string job = o.start[0].job;
+  EXPECT_EQ(o.start[0].job_definition["deployment_id"], id);
+  EXPECT_EQ(o.start[0].remaining_s, 3600);
+  // The node reports the job READY with its upstream: the gateway can route to it.
+  hb.free_slots = 1;
+  hb.jobs = {NodeJobReport{job, "READY", "ONLINE", json{{"Qwen1-5b:9000", "127.0.0.1:41000"}}, 0}};
+  clock_.advance_s(10);
+  o = cp_->node_heartbeat(hb);
+  EXPECT_TRUE(o.start.empty());
+  EXPECT_EQ(dep(id)["health"], "READY");
+  auto route = cp_->resolve_label(deployment_label("Qwen1-5b", 0, deployment_hash(id, admin_.account)));
+  ASSERT_TRUE(route.has_value());
+  auto ups = cp_->upstreams(*route);
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].port, 41000);
+  // A heartbeat without it (the node restarted): the job ends NODE_LOST, billed to its last heartbeat.
+  clock_.advance_s(50);
+  hb.jobs.clear();
+  cp_->node_heartbeat(hb);
+  Job j = *cp_->find_job(job);
+  EXPECT_EQ(j.end_reason, "NODE_LOST");
+  EXPECT_EQ(*j.time_end - *j.time_start, 10);
+  EXPECT_EQ(status(id), "STOPPED");
+}
+
+TEST_F(ControlPlaneTest, SilentNodeGoesOfflineThenItsJobsAreLost) {
+  const std::string node = cp_->register_node("n1", {"nvidia-4090"}, json::object(), "127.0.0.1", false, "test");
+  const std::string id = create(body("nvidia-4090", "INFINITE", 1, 60));
+  cp_->tick();
+  NodeHeartbeat hb;
+  hb.node = node;
+  hb.free_slots = 1;
+  const std::string job = cp_->node_heartbeat(hb).start.at(0).job;
+  advance_s(29);
+  EXPECT_EQ((*cp_->get_node(admin_, node))["status"], "ONLINE");
+  advance_s(1);
+  EXPECT_EQ((*cp_->get_node(admin_, node))["status"], "OFFLINE");
+  EXPECT_TRUE(has_event(id, "FRPS_TUNNEL_LOST"));
+  advance_s(59);
+  EXPECT_EQ(cp_->find_job(job)->state, "RUNNING");
+  advance_s(1);
+  EXPECT_EQ(cp_->find_job(job)->end_reason, "NODE_LOST");
+  EXPECT_EQ(*cp_->find_job(job)->time_end - *cp_->find_job(job)->time_start, 0);  // billed to the last heartbeat
+  advance_s(1);
+  EXPECT_EQ(active(id), 1);  // INFINITE lists a replacement
+}
+
+TEST_F(ControlPlaneTest, InfiniteReplacesAReplicaFailingItsHealthChecks) {
+  const std::string node = cp_->register_node("n1", {"nvidia-4090"}, json::object(), "127.0.0.1", false, "test");
+  const std::string id = create(body("nvidia-4090", "INFINITE", 1, 60));
+  cp_->tick();
+  NodeHeartbeat hb;
+  hb.node = node;
+  hb.free_slots = 1;
+  const std::string job = cp_->node_heartbeat(hb).start.at(0).job;
+  hb.free_slots = 0;
+  hb.jobs = {NodeJobReport{job, "READY", "ONLINE", json::object(), 0}};
+  cp_->node_heartbeat(hb);
+  hb.jobs = {NodeJobReport{job, "UNHEALTHY", "OFFLINE", json::object(), 2}};
+  EXPECT_TRUE(cp_->node_heartbeat(hb).stop.empty());
+  hb.jobs = {NodeJobReport{job, "UNHEALTHY", "OFFLINE", json::object(), 3}};
+  NodeOrders o = cp_->node_heartbeat(hb);
+  ASSERT_EQ(o.stop.size(), 1u);
+  ASSERT_TRUE(cp_->report_job_exit(job, 143).is_ok());
+  EXPECT_EQ(cp_->find_job(job)->end_reason, "FAILED");
+  EXPECT_TRUE(has_event(id, "JOB_UNHEALTHY"));
+  advance_s(1);
+  EXPECT_EQ(active(id), 1);
+}
+
 }  // namespace
 }  // namespace infera::platform
