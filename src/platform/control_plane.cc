@@ -215,12 +215,14 @@ void ControlPlane::add_event(const std::string& dep, const std::string& type, co
   feed_.push(dep, std::move(data));
 }
 
-void ControlPlane::add_task(const Task& t, const std::string& idem_key) {
+void ControlPlane::add_task(const Task& task, const std::string& idem_key) {
+  Task t = task;
+  if (t.id.empty()) t.id = random_id();
+  t.created_at = now();
   int n = db_.prepare(
                  "INSERT OR IGNORE INTO tasks(id, deployment, type, job, limit_n, active_revision, due_at, status, "
                  "attempts, idem_key, created_at) VALUES(?,?,?,?,?,?,?,'PENDING',0,?,?)")
-              .bind(t.id.empty() ? random_id() : t.id, t.deployment, t.type, t.job, t.limit, t.active_revision,
-                    t.due_at, idem_key, now())
+              .bind(t.id, t.deployment, t.type, t.job, t.limit, t.active_revision, t.due_at, idem_key, t.created_at)
               .run();
   if (n == 1) {
     json data = to_json(t);
@@ -977,13 +979,28 @@ Reply<std::vector<json>> ControlPlane::stream_snapshot(const Caller& c, const st
 
 // --- catalogue ---
 
+int ControlPlane::available_nodes(const Market& m) {
+  // ONLINE, not draining, serving the market by slug or address.
+  Stmt s = db_.prepare("SELECT markets FROM nodes WHERE status = 'ONLINE' AND draining = 0");
+  int n = 0;
+  while (s.step()) {
+    json markets = json::parse(s.text(0));
+    for (const json& x : markets)
+      if (x == m.slug || x == m.address) {
+        ++n;
+        break;
+      }
+  }
+  return n;
+}
+
 json ControlPlane::list_markets() {
   json out = json::array();
   for (const Market& m : all_markets()) {
     Stmt q = db_.prepare("SELECT COUNT(*) FROM jobs WHERE market = ? AND state = 'QUEUED'");
     q.bind(m.address);
     q.step();
-    out.push_back(to_json(m, 0, static_cast<int>(q.i64(0))));
+    out.push_back(to_json(m, available_nodes(m), static_cast<int>(q.i64(0))));
   }
   return out;
 }
@@ -994,7 +1011,7 @@ Reply<json> ControlPlane::get_market(const std::string& key) {
   Stmt q = db_.prepare("SELECT COUNT(*) FROM jobs WHERE market = ? AND state = 'QUEUED'");
   q.bind(m->address);
   q.step();
-  return to_json(*m, 0, static_cast<int>(q.i64(0)));
+  return to_json(*m, available_nodes(*m), static_cast<int>(q.i64(0)));
 }
 
 json ControlPlane::list_templates() {

@@ -286,6 +286,7 @@ class ControlPlane {
   void save_job(const Job& j);
   std::vector<Job> deployment_jobs(const std::string& dep, bool active_only);
   std::optional<Market> load_market(const std::string& address_or_slug);
+  int available_nodes(const Market& m);
   std::vector<Market> all_markets();
   std::optional<Revision> load_revision(const std::string& dep, int rev);
   int active_job_count(const std::string& dep);
