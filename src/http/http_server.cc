@@ -20,6 +20,8 @@ const char* kCors[][2] = {{"access-control-allow-origin", "*"},
                           {"access-control-allow-methods", "*"},
                           {"access-control-allow-headers", "*"}};
 
+const std::string kContentType = "Content-Type";
+
 template <typename Res>
 void set_headers(Res& res, const Headers& headers) {
   bool server = false, cors = false;
@@ -63,33 +65,18 @@ class Responder final : public HttpResponder {
     co_return !failed_;
   }
 
+  // The content-type forms are the header forms with one header (built outside co_await: GCC 12
+  // mis-compiles initializer lists inside it).
   net::awaitable<void> send(int status, const std::string& content_type, std::string body) override {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
-    res.set(bhttp::field::server, "infera");
-    if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
-    for (auto& h : kCors) res.set(h[0], h[1]);
-    res.keep_alive(keep_alive_);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    s_.expires_after(std::chrono::seconds(60));
-    auto [ec, n] = co_await bhttp::async_write(s_, res, kTuple);
-    failed_ = failed_ || ec;
-    done_ = true;
+    Headers h;
+    if (!content_type.empty()) h.emplace_back(kContentType, content_type);
+    co_await send(status, h, std::move(body));
   }
 
   net::awaitable<bool> begin_stream(const std::string& content_type) override {
-    bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version_};
-    res.set(bhttp::field::server, "infera");
-    res.set(bhttp::field::content_type, content_type);
-    for (auto& h : kCors) res.set(h[0], h[1]);
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    bhttp::response_serializer<bhttp::empty_body> sr{res};
-    s_.expires_after(std::chrono::seconds(60));
-    auto [ec, n] = co_await bhttp::async_write_header(s_, sr, kTuple);
-    streaming_ = true;
-    failed_ = failed_ || ec;
-    co_return !failed_;
+    Headers h;
+    h.emplace_back(kContentType, content_type);
+    co_return co_await begin_stream(200, h);
   }
 
   net::awaitable<bool> write(const std::string& data) override {

@@ -913,22 +913,6 @@ Reply<json> ControlPlane::list_events(const Caller& c, const std::string& id, co
   return paginate(std::move(items), q, "events");
 }
 
-namespace {
-Task read_task(Stmt& s) {
-  Task t;
-  t.id = s.text(0);
-  t.deployment = s.text(1);
-  t.type = s.text(2);
-  t.job = s.opt_text(3);
-  if (auto l = s.opt_i64(4)) t.limit = static_cast<int>(*l);
-  if (auto r = s.opt_i64(5)) t.active_revision = static_cast<int>(*r);
-  t.due_at = s.i64(6);
-  t.status = s.text(7);
-  t.attempts = static_cast<int>(s.i64(8));
-  t.created_at = s.i64(9);
-  return t;
-}
-}  // namespace
 
 Reply<json> ControlPlane::list_tasks(const Caller& c, const std::string& id, const ListQuery& q) {
   auto d = owned(c, id);

@@ -289,6 +289,9 @@ class ControlPlane {
   int available_nodes(const Market& m);
   std::vector<Market> all_markets();
   std::optional<Revision> load_revision(const std::string& dep, int rev);
+  // A tasks row selected as "id, deployment, type, job, limit_n, active_revision, due_at, status,
+  // attempts, created_at".
+  static Task read_task(Stmt& s);
   int active_job_count(const std::string& dep);
 
   // building blocks (each inside the caller's transaction)

@@ -42,20 +42,6 @@ bool user_reason(const std::optional<std::string>& r) {
   return r && (*r == "USER_STOP" || *r == "SCALE_DOWN" || *r == "ROTATION" || *r == "REVISION_CHANGE" || *r == "EXPIRED");
 }
 
-Task read_task_row(Stmt& s) {
-  Task t;
-  t.id = s.text(0);
-  t.deployment = s.text(1);
-  t.type = s.text(2);
-  t.job = s.opt_text(3);
-  if (auto l = s.opt_i64(4)) t.limit = static_cast<int>(*l);
-  if (auto r = s.opt_i64(5)) t.active_revision = static_cast<int>(*r);
-  t.due_at = s.i64(6);
-  t.status = s.text(7);
-  t.attempts = static_cast<int>(s.i64(8));
-  t.created_at = s.i64(9);
-  return t;
-}
 
 }  // namespace
 
@@ -667,7 +653,7 @@ void ControlPlane::tick() {
       "WHERE status = 'PENDING' AND due_at <= ?1 OR status = 'PROCESSING' AND lease_until <= ?1 ORDER BY due_at, rowid");
   due.bind(t_ms);
   std::vector<Task> tasks;
-  while (due.step()) tasks.push_back(read_task_row(due));
+  while (due.step()) tasks.push_back(read_task(due));
   for (Task& t : tasks) {
     if (t.status == "PROCESSING") db_.prepare("UPDATE tasks SET status = 'PENDING' WHERE id = ?").bind(t.id).run();
     run_task(t);

@@ -302,6 +302,21 @@ std::optional<Revision> ControlPlane::load_revision(const std::string& dep, int 
   return r;
 }
 
+Task ControlPlane::read_task(Stmt& s) {
+  Task t;
+  t.id = s.text(0);
+  t.deployment = s.text(1);
+  t.type = s.text(2);
+  t.job = s.opt_text(3);
+  if (auto l = s.opt_i64(4)) t.limit = static_cast<int>(*l);
+  if (auto r = s.opt_i64(5)) t.active_revision = static_cast<int>(*r);
+  t.due_at = s.i64(6);
+  t.status = s.text(7);
+  t.attempts = static_cast<int>(s.i64(8));
+  t.created_at = s.i64(9);
+  return t;
+}
+
 std::optional<Job> ControlPlane::find_job(const std::string& job) { return load_job(job); }
 std::optional<Deployment> ControlPlane::find_deployment(const std::string& id) { return load_deployment(id); }
 std::optional<Revision> ControlPlane::find_revision(const std::string& d, int r) { return load_revision(d, r); }
