@@ -18,7 +18,7 @@ struct EvalArgs {
 int run_eval(const EvalArgs& a) {
   auto ids = parse_token_ids(a.token_ids);
   if (!ids) return fail(ids.error());
-  auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
+  auto backend = make_cpu_backend(a.threads > 0 ? a.threads : default_thread_count());
   auto m = load_model(a.model, *backend);
   if (!m) return fail(m.error());
   Model& model = *m->model;

@@ -54,7 +54,7 @@ int run_generate(const RunArgs& a) {
   if (ids->empty()) return fail("the prompt encodes to no tokens");
   if (a.n_predict < 0) return fail("-n must be >= 0");
   if (a.temp < 0 || a.top_p <= 0 || a.top_p > 1) return fail("--temp must be >= 0 and --top-p in (0, 1]");
-  auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
+  auto backend = make_cpu_backend(a.threads > 0 ? a.threads : default_thread_count());
   auto m = load_model(a.model, *backend);
   if (!m) return fail(m.error());
   Model& model = *m->model;

@@ -62,7 +62,7 @@ server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& 
 }
 
 int run_serve(const ServeArgs& a) {
-  auto backend = make_cpu_reference_backend(a.threads > 0 ? a.threads : default_thread_count());
+  auto backend = make_cpu_backend(a.threads > 0 ? a.threads : default_thread_count());
   auto m = load_model(a.model, *backend);
   if (!m) return fail(m.error());
   auto tok = Tokenizer::load(a.model);

@@ -8,9 +8,20 @@
 #include <span>
 #include <string_view>
 
+#include "kernels/cpu/cpu_features.h"
 #include "tensor/tensor_view.h"
 
 namespace infera {
+
+struct AttentionArgs {
+  const float* q = nullptr;  // [n, n_head * head_dim], rotated
+  const float* k = nullptr;  // position p's keys at k + p * kv_stride: [n_head_kv * head_dim]
+  const float* v = nullptr;  // likewise for values
+  int64_t kv_stride = 0;
+  int64_t n = 0, pos0 = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+  float scale = 1;
+  float* out = nullptr;  // [n, n_head * head_dim]
+};
 
 class Backend {
  public:
@@ -24,10 +35,19 @@ class Backend {
   // out[t, :] = row ids[t] of w, dequantized. w: ne = {n_embd, n_rows}; out: [ids.size(), n_embd].
   // Ids must be in range (callers validate user input).
   virtual void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) = 0;
+
+  // Causal grouped-query attention of n query tokens at positions pos0 .. pos0 + n - 1 over the
+  // cached keys and values of positions 0 .. pos0 + t (query t sees itself and everything before).
+  virtual void attention(const AttentionArgs& a) = 0;
 };
+
 
 // Reference CPU backend: dequantizes each weight row once and dots it with every token, splitting
 // rows over n_threads threads. Results do not depend on the thread count.
 std::unique_ptr<Backend> make_cpu_reference_backend(int n_threads);
+
+// The CPU backend: the kernel set of `isa` (cpu/kernels.h), rows split over n_threads threads, prompt
+// batches tiled so each tile's activations stay in cache. Results do not depend on the thread count.
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, cpu::Isa isa = cpu::default_isa());
 
 }  // namespace infera

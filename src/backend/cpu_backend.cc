@@ -1,14 +1,38 @@
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "backend/backend.h"
 #include "base/check.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/kernels.h"
 #include "kernels/reference/ops.h"
 #include "tensor/quant.h"
 
 namespace infera {
 
 namespace {
+
+void get_rows_dequant(const TensorView& w, std::span<const int32_t> ids, float* out) {
+  const int64_t n = w.ne[0];
+  for (size_t t = 0; t < ids.size(); ++t) {
+    CHECK(ids[t] >= 0 && ids[t] < w.n_rows());
+    dequantize_row(w.type, w.row(ids[t]), out + static_cast<int64_t>(t) * n, n);
+  }
+}
+
+// One (query token, head) pair of causal attention; scores: scratch of at least n_keys floats.
+template <typename Dot, typename Axpy>
+void attend_one(const AttentionArgs& a, int64_t t, int64_t h, float* scores, Dot dot, Axpy axpy) {
+  const int64_t hd = a.head_dim, q_dim = a.n_head * hd, kvh = h / (a.n_head / a.n_head_kv);
+  const int64_t n_keys = a.pos0 + t + 1;
+  const float* qh = a.q + t * q_dim + h * hd;
+  for (int64_t j = 0; j < n_keys; ++j) scores[j] = dot(qh, a.k + j * a.kv_stride + kvh * hd, hd) * a.scale;
+  ref::softmax(scores, n_keys);
+  float* o = a.out + t * q_dim + h * hd;
+  std::fill_n(o, hd, 0.0f);
+  for (int64_t j = 0; j < n_keys; ++j) axpy(scores[j], a.v + j * a.kv_stride + kvh * hd, o, hd);
+}
 
 class CpuReferenceBackend final : public Backend {
  public:
@@ -27,21 +51,108 @@ class CpuReferenceBackend final : public Backend {
   }
 
   void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) override {
-    const int64_t n = w.ne[0];
-    for (size_t t = 0; t < ids.size(); ++t) {
-      CHECK(ids[t] >= 0 && ids[t] < w.n_rows());
-      dequantize_row(w.type, w.row(ids[t]), out + static_cast<int64_t>(t) * n, n);
-    }
+    get_rows_dequant(w, ids, out);
+  }
+
+  void attention(const AttentionArgs& a) override {
+    std::vector<float> scores(static_cast<size_t>(a.pos0 + a.n));
+    auto axpy = [](float s, const float* x, float* y, int64_t n) {
+      for (int64_t d = 0; d < n; ++d) y[d] += s * x[d];
+    };
+    for (int64_t t = 0; t < a.n; ++t)
+      for (int64_t h = 0; h < a.n_head; ++h) attend_one(a, t, h, scores.data(), ref::dot, axpy);
   }
 
  private:
   ThreadPool pool_;
 };
 
+// Activations of one prompt tile are kept under this many bytes so that every weight row of the
+// tile finds them in L2.
+constexpr int64_t kTileBytes = 512 * 1024;
+// Output rows are handed to threads in multiples of this (keeps each thread's writes apart).
+constexpr int64_t kRowQuantum = 16;
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(int n_threads, cpu::Isa isa)
+      : pool_(n_threads), k_(cpu::kernels_for(isa)), name_("cpu-" + std::string(cpu::isa_name(isa))) {}
+  std::string_view name() const override { return name_; }
+
+  void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
+    const int64_t n_in = w.ne[0], n_out = w.n_rows();
+    const int ti = cpu::dtype_index(w.type);
+    CHECK(ti < cpu::kMaxDType);
+    const cpu::RowsFn fn = k_.rows[ti];
+    if (!fn) return matmul_dequant(w, x, n_tok, y);
+    const void* xa = x;
+    int64_t x_row_bytes = n_in * static_cast<int64_t>(sizeof(float));
+    if (k_.act[ti] == cpu::ActForm::kQ8A) {
+      CHECK(n_in % 32 == 0);
+      x_row_bytes = n_in / 32 * static_cast<int64_t>(sizeof(cpu::BlockQ8A));
+      act_.resize(static_cast<size_t>(n_tok * x_row_bytes));
+      auto* q = reinterpret_cast<cpu::BlockQ8A*>(act_.data());
+      const auto quantize = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) k_.quantize_q8a(x + t * n_in, q + t * (n_in / 32), n_in);
+      };
+      if (n_tok >= 8) pool_.parallel_for(n_tok, quantize);
+      else quantize(0, n_tok);
+      xa = act_.data();
+    }
+    const int64_t tile = std::max<int64_t>(4, kTileBytes / x_row_bytes / 4 * 4);
+    const int64_t quanta = (n_out + kRowQuantum - 1) / kRowQuantum;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
+      const int64_t nt = std::min(tile, n_tok - t0);
+      const void* xt = static_cast<const uint8_t*>(xa) + t0 * x_row_bytes;
+      pool_.parallel_for(quanta, [&](int64_t q0, int64_t q1) {
+        fn(w.data, n_in, q0 * kRowQuantum, std::min(n_out, q1 * kRowQuantum), xt, x_row_bytes, nt, y + t0 * n_out,
+           n_out);
+      });
+    }
+  }
+
+  void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) override {
+    get_rows_dequant(w, ids, out);
+  }
+
+  void attention(const AttentionArgs& a) override {
+    const int64_t pairs = a.n * a.n_head;
+    pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
+      std::vector<float> scores(static_cast<size_t>(a.pos0 + a.n));
+      for (int64_t p = p0; p < p1; ++p) attend_one(a, p / a.n_head, p % a.n_head, scores.data(), k_.dot_f32, k_.axpy_f32);
+    });
+  }
+
+ private:
+  // Types without a kernel of their own (Q2_K, Q3_K): each row dequantized to f32, then the f32 kernel.
+  void matmul_dequant(const TensorView& w, const float* x, int64_t n_tok, float* y) {
+    const int64_t n_in = w.ne[0], n_out = w.n_rows();
+    const cpu::RowsFn f32 = k_.rows[cpu::dtype_index(DType::F32)];
+    pool_.parallel_for(n_out, [&](int64_t r0, int64_t r1) {
+      std::vector<float> row(static_cast<size_t>(n_in));
+      for (int64_t r = r0; r < r1; ++r) {
+        dequantize_row(w.type, w.row(r), row.data(), n_in);
+        // The dequantized row is row 0 of a one-row f32 matrix whose output column starts at y + r.
+        f32(reinterpret_cast<const uint8_t*>(row.data()), n_in, 0, 1, x, n_in * static_cast<int64_t>(sizeof(float)),
+            n_tok, y + r, n_out);
+      }
+    });
+  }
+
+  ThreadPool pool_;
+  const cpu::Kernels& k_;
+  std::string name_;
+  std::vector<uint8_t> act_;
+};
+
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_reference_backend(int n_threads) {
   return std::make_unique<CpuReferenceBackend>(n_threads);
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, cpu::Isa isa) {
+  return std::make_unique<CpuBackend>(n_threads, isa);
 }
 
 }  // namespace infera

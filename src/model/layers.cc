@@ -47,7 +47,6 @@ void add_bias(float* y, const std::vector<float>& b, int64_t n) {
 void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int64_t layer, const float* h,
                int64_t n, const std::vector<float>& rope, KvCache& kv, float* out) {
   const int64_t hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
-  const int64_t group = c.n_head / c.n_head_kv;
   const bool neox = c.rope_style == RopeStyle::kNeox;
   const int64_t half = c.n_rot / 2;
   std::vector<float> q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
@@ -65,25 +64,20 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
     std::copy_n(k.data() + t * kv_dim, kv_dim, kv.k_at(layer, kv.n_past + t));
     std::copy_n(v.data() + t * kv_dim, kv_dim, kv.v_at(layer, kv.n_past + t));
   }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> att(static_cast<size_t>(q_dim * n));  // [n, q_dim]
-  std::vector<float> scores(static_cast<size_t>(kv.n_past + n));
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t n_keys = kv.n_past + t + 1;  // causal: keys 0 .. own position
-    for (int64_t hh = 0; hh < c.n_head; ++hh) {
-      const int64_t kvh = hh / group;
-      const float* qh = q.data() + t * q_dim + hh * hd;
-      for (int64_t j = 0; j < n_keys; ++j) scores[j] = ref::dot(qh, kv.k_at(layer, j) + kvh * hd, hd) * scale;
-      ref::softmax(scores.data(), n_keys);
-      float* o = att.data() + t * q_dim + hh * hd;
-      std::fill_n(o, hd, 0.0f);
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* vj = kv.v_at(layer, j) + kvh * hd;
-        const float s = scores[j];
-        for (int64_t d = 0; d < hd; ++d) o[d] += s * vj[d];
-      }
-    }
-  }
+  AttentionArgs a;
+  a.q = q.data();
+  a.k = kv.k_at(layer, 0);
+  a.v = kv.v_at(layer, 0);
+  a.kv_stride = kv_dim;
+  a.n = n;
+  a.pos0 = kv.n_past;
+  a.n_head = c.n_head;
+  a.n_head_kv = c.n_head_kv;
+  a.head_dim = hd;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  a.out = att.data();
+  be.attention(a);
   be.matmul(w.wo, att.data(), n, out);  // [n, n_embd]
 }
 

@@ -36,24 +36,36 @@ struct Case {
   std::string model_file, ref_name;
 };
 
-std::string case_name(const testing::TestParamInfo<Case>& i) {
-  std::string s = i.param.model_file;
+// Which backend runs the case: the reference backend, or the CPU backend forced to one ISA level.
+using Param = std::tuple<Case, std::string>;
+
+std::unique_ptr<Backend> backend_for(const std::string& name) {
+  if (name == "reference") return make_cpu_reference_backend(2);
+  const auto isa = cpu::parse_isa(name);
+  if (!isa || !cpu::isa_supported(*isa)) return nullptr;
+  return make_cpu_backend(2, *isa);
+}
+
+std::string case_name(const testing::TestParamInfo<Param>& i) {
+  std::string s = std::get<0>(i.param).model_file + "_" + std::get<1>(i.param);
   for (char& c : s)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return s;
 }
 
-class Conformance : public testing::TestWithParam<Case> {};
+class Conformance : public testing::TestWithParam<Param> {};
 
 TEST_P(Conformance, LogitsWithinToleranceAndGreedyFollowsReference) {
-  const Reference ref = load_reference(GetParam().model_file, GetParam().ref_name);
+  const Case& c = std::get<0>(GetParam());
+  auto backend = backend_for(std::get<1>(GetParam()));
+  if (!backend) GTEST_SKIP() << std::get<1>(GetParam()) << " is not supported by this CPU";
+  const Reference ref = load_reference(c.model_file, c.ref_name);
   const std::vector<int32_t> prompt = ref.json["prompt_ids"].get<std::vector<int32_t>>();
   const int64_t n_vocab = ref.json["n_vocab"].get<int64_t>();
   const double std_dev = ref.json["stats"]["logits_std"].get<double>();
   const double T = ref.json["suggested_tolerance"]["max_abs_over_std"].get<double>();
   ASSERT_EQ(ref.logits.size(), prompt.size() * static_cast<size_t>(n_vocab));
 
-  auto backend = make_cpu_reference_backend(2);
   auto m = load_model(ref.model, *backend);
   ASSERT_TRUE(m.ok()) << m.error();
   Model& model = *m->model;
@@ -102,7 +114,7 @@ TEST_P(Conformance, LogitsWithinToleranceAndGreedyFollowsReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, Conformance,
-    testing::Values(Case{"tiny-qwen2-f32.gguf", "tiny-qwen2-f32"}, Case{"tiny-qwen2-f16.gguf", "tiny-qwen2-f16"},
+    testing::Combine(testing::Values(Case{"tiny-qwen2-f32.gguf", "tiny-qwen2-f32"}, Case{"tiny-qwen2-f16.gguf", "tiny-qwen2-f16"},
                     Case{"tiny-qwen2-bf16.gguf", "tiny-qwen2-bf16"}, Case{"tiny-qwen2-q8_0.gguf", "tiny-qwen2-q8_0"},
                     Case{"tiny-qwen2-q4_0.gguf", "tiny-qwen2-q4_0"}, Case{"tiny-qwen2-q4_1.gguf", "tiny-qwen2-q4_1"},
                     Case{"tiny-qwen2-q5_0.gguf", "tiny-qwen2-q5_0"}, Case{"tiny-qwen2-q5_1.gguf", "tiny-qwen2-q5_1"},
@@ -114,6 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"tiny-llama-q4_k_m.gguf", "tiny-llama-q4_k_m"},
                     // The HF twin (BF16 safetensors) against its BF16 GGUF twin's reference.
                     Case{"tiny-qwen2-hf", "tiny-qwen2-bf16"}),
+                     testing::Values("reference", "scalar", "avx2", "avx512")),
     case_name);
 
 // The HF folder and the BF16 GGUF hold the same values: our engine must give the same logits

@@ -1,0 +1,123 @@
+// AVX2 + FMA + F16C kernels (x86 CPUs without AVX-512 VNNI). Compiled with those flags and entered
+// only through the table after CPUID said yes. The byte dot product is VPMADDUBSW + VPMADDWD (no
+// overflow: codes are at most 128 and activations at most 127 in magnitude, so each 16-bit pair sum
+// stays below 32768).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/simd_common.h"
+#include "tensor/blocks.h"
+
+namespace infera::cpu {
+
+namespace {
+
+inline __m256i high_bits32(const uint8_t* qh4) {  // bit i of 32 -> 0x10 in byte i
+  uint32_t h;
+  std::memcpy(&h, qh4, 4);
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(h)),
+                                             _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                               0x0101010101010101, 0x0000000000000000));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+  const __m256i pairs = _mm256_maddubs_epi16(u, s);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+#include "kernels/cpu/q8a_rows_inl.h"
+
+template <DType T>
+inline __m256 load8(const uint8_t* w, int64_t i) {
+  if constexpr (T == DType::F32) return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i);
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i));
+  if constexpr (T == DType::F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <DType T>
+inline float load1(const uint8_t* w, int64_t i) {
+  if constexpr (T == DType::F32) return reinterpret_cast<const float*>(w)[i];
+  uint16_t h;
+  std::memcpy(&h, w + 2 * i, 2);
+  if constexpr (T == DType::F16) return _cvtsh_ss(h);
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <DType T, int NT>
+void dot_row_float(const uint8_t* w, const float* const* x, int64_t n, float* out) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 wv = load8<T>(w, i);
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), acc[t]);
+  }
+  for (int t = 0; t < NT; ++t) {
+    float s = hsum256(acc[t]);
+    for (int64_t j = i; j < n; ++j) s += load1<T>(w, j) * x[t][j];
+    out[t] = s;
+  }
+}
+
+template <DType T>
+void rows_float(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t rb = row_bytes(T, n_in);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t t = 0; t < n_tok; t += 4) {
+      const float* xs[4];
+      const int nt = static_cast<int>(n_tok - t < 4 ? n_tok - t : 4);
+      for (int i = 0; i < nt; ++i) xs[i] = reinterpret_cast<const float*>(xb + (t + i) * x_row_bytes);
+      float out[4];
+      switch (nt) {
+        case 4: dot_row_float<T, 4>(w + r * rb, xs, n_in, out); break;
+        case 3: dot_row_float<T, 3>(w + r * rb, xs, n_in, out); break;
+        case 2: dot_row_float<T, 2>(w + r * rb, xs, n_in, out); break;
+        default: dot_row_float<T, 1>(w + r * rb, xs, n_in, out); break;
+      }
+      for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
+    }
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float s = hsum256(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+void fill_avx2_kernels(Kernels& k) {
+  fill_scalar_kernels(k);  // activation quantization stays scalar (it is bit-exact either way)
+  k.isa = Isa::kAvx2;
+  k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
+  k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
+  k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
+  set_q8a_rows(k);
+  k.dot_f32 = dot_f32;
+  k.axpy_f32 = axpy_f32;
+}
+
+}  // namespace infera::cpu

@@ -1,0 +1,227 @@
+// Portable kernels: the scalar twins. Each quantized type is read one 32-element sub-block at a time
+// as unsigned integer codes u[i], an offset o (the value is u - o), one or two scales (two when the
+// type scales each 16 elements) and a min term, and dotted with a Q8A activation block in exact
+// integer arithmetic. The SIMD kernels compute the same integers; only the order of the f32 sums
+// differs, so tests compare them to these within a few ulps of the magnitude.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/half.h"
+#include "kernels/cpu/kernels.h"
+#include "tensor/blocks.h"
+#include "tensor/quant.h"
+
+namespace infera::cpu {
+
+namespace {
+
+// One 32-element sub-block of a weight row, decoded to integers.
+struct SubBlock {
+  int u[32];
+  int offset = 0;             // value = scale * (u - offset) + min
+  float scale[2] = {0, 0};    // for elements 0..15 and 16..31
+  float min = 0;              // added per element (Q4_1, Q5_1) or subtracted (K types: -dmin * m)
+};
+
+template <typename B>
+B load(const uint8_t* p) {
+  B b;
+  std::memcpy(&b, p, sizeof(B));
+  return b;
+}
+
+void k_scale_min(const uint8_t s[12], int j, int* sc, int* mn) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *mn = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+void q5_codes(const uint8_t qh[4], const uint8_t qs[16], int u[32]) {
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  for (int i = 0; i < 16; ++i) {
+    u[i] = (qs[i] & 0xF) | static_cast<int>(((h >> i) & 1u) << 4);
+    u[i + 16] = (qs[i] >> 4) | static_cast<int>(((h >> (i + 16)) & 1u) << 4);
+  }
+}
+
+// Sub-block j of the row starting at w (j counts 32-element groups from the row start).
+SubBlock decode(DType t, const uint8_t* w, int64_t j) {
+  SubBlock s;
+  switch (t) {
+    case DType::Q8_0: {
+      const auto b = load<BlockQ8_0>(w + j * sizeof(BlockQ8_0));
+      for (int i = 0; i < 32; ++i) s.u[i] = b.qs[i];
+      s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
+      break;
+    }
+    case DType::Q4_0: {
+      const auto b = load<BlockQ4_0>(w + j * sizeof(BlockQ4_0));
+      for (int i = 0; i < 16; ++i) s.u[i] = b.qs[i] & 0xF, s.u[i + 16] = b.qs[i] >> 4;
+      s.offset = 8;
+      s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
+      break;
+    }
+    case DType::Q4_1: {
+      const auto b = load<BlockQ4_1>(w + j * sizeof(BlockQ4_1));
+      for (int i = 0; i < 16; ++i) s.u[i] = b.qs[i] & 0xF, s.u[i + 16] = b.qs[i] >> 4;
+      s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
+      s.min = fp16_to_f32(b.m);
+      break;
+    }
+    case DType::Q5_0: {
+      const auto b = load<BlockQ5_0>(w + j * sizeof(BlockQ5_0));
+      q5_codes(b.qh, b.qs, s.u);
+      s.offset = 16;
+      s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
+      break;
+    }
+    case DType::Q5_1: {
+      const auto b = load<BlockQ5_1>(w + j * sizeof(BlockQ5_1));
+      q5_codes(b.qh, b.qs, s.u);
+      s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
+      s.min = fp16_to_f32(b.m);
+      break;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const int64_t sb = j / 8, k = j % 8, c = k / 2, half = k % 2;
+      const uint8_t* p = w + sb * (five ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
+      uint16_t d, dmin;
+      std::memcpy(&d, p, 2);
+      std::memcpy(&dmin, p + 2, 2);
+      const uint8_t* scales = p + 4;
+      const uint8_t* qh = p + 16;
+      const uint8_t* qs = p + (five ? 48 : 16);
+      int sc, mn;
+      k_scale_min(scales, static_cast<int>(k), &sc, &mn);
+      for (int i = 0; i < 32; ++i) {
+        const uint8_t q = qs[32 * c + i];
+        s.u[i] = half ? (q >> 4) : (q & 0xF);
+        if (five) s.u[i] |= ((qh[i] >> k) & 1) << 4;
+      }
+      s.scale[0] = s.scale[1] = fp16_to_f32(d) * static_cast<float>(sc);
+      s.min = -fp16_to_f32(dmin) * static_cast<float>(mn);
+      break;
+    }
+    case DType::Q6_K: {
+      const int64_t sb = j / 8, k = j % 8, n = k / 4, g = k % 4;
+      const auto b = load<BlockQ6_K>(w + sb * sizeof(BlockQ6_K));
+      for (int i = 0; i < 32; ++i) {
+        const uint8_t lb = b.ql[64 * n + i + 32 * (g & 1)];
+        const int low = g < 2 ? (lb & 0xF) : (lb >> 4);
+        const int high = (b.qh[32 * n + i] >> (2 * g)) & 3;
+        s.u[i] = low | (high << 4);
+      }
+      s.offset = 32;
+      const float d = fp16_to_f32(b.d);
+      s.scale[0] = d * static_cast<float>(b.scales[2 * k]);
+      s.scale[1] = d * static_cast<float>(b.scales[2 * k + 1]);
+      break;
+    }
+    default: break;
+  }
+  return s;
+}
+
+float dot_q8a(DType t, const uint8_t* w, const BlockQ8A* x, int64_t nb) {
+  float acc = 0;
+  for (int64_t j = 0; j < nb; ++j) {
+    const SubBlock s = decode(t, w, j);
+    int32_t lo = 0, hi = 0;
+    for (int i = 0; i < 16; ++i) lo += (s.u[i] - s.offset) * x[j].qs[i];
+    for (int i = 16; i < 32; ++i) hi += (s.u[i] - s.offset) * x[j].qs[i];
+    acc += x[j].d * (s.scale[0] * static_cast<float>(lo) + s.scale[1] * static_cast<float>(hi)) + s.min * x[j].s;
+  }
+  return acc;
+}
+
+template <DType T>
+void rows_q8a(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+              int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t rb = row_bytes(T, n_in), nb = n_in / 32;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const auto* xt = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_row_bytes);
+      y[t * ldy + r] = dot_q8a(T, w + r * rb, xt, nb);
+    }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += a[i + l] * b[i + l];
+  for (; i < n; ++i) lane[i % 8] += a[i] * b[i];
+  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+
+// F32 / F16 / BF16 weights: dequantize the row (exact) and dot it with each f32 activation row.
+template <DType T>
+void rows_float(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t rb = row_bytes(T, n_in);
+  std::vector<float> row(static_cast<size_t>(n_in));
+  for (int64_t r = r0; r < r1; ++r) {
+    dequantize_row(T, w + r * rb, row.data(), n_in);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const auto* xt = reinterpret_cast<const float*>(static_cast<const uint8_t*>(x) + t * x_row_bytes);
+      y[t * ldy + r] = dot_f32(row.data(), xt, n_in);
+    }
+  }
+}
+
+void quantize_q8a(const float* x, BlockQ8A* out, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    BlockQ8A& o = out[b];
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      o.qs[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+      sum += o.qs[i];
+    }
+    for (int l = 0; l < 8; ++l) o.negc8[l] = -8 * (o.qs[4 * l] + o.qs[4 * l + 1] + o.qs[4 * l + 2] + o.qs[4 * l + 3]);
+    o.d = d;
+    o.s = d * static_cast<float>(sum);
+  }
+}
+
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+void fill_scalar_kernels(Kernels& k) {
+  k.isa = Isa::kScalar;
+  for (ActForm& a : k.act) a = ActForm::kF32;
+  k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
+  k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
+  k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
+  auto q = [&](DType t, RowsFn fn) {
+    k.rows[dtype_index(t)] = fn;
+    k.act[dtype_index(t)] = ActForm::kQ8A;
+  };
+  q(DType::Q8_0, rows_q8a<DType::Q8_0>);
+  q(DType::Q4_0, rows_q8a<DType::Q4_0>);
+  q(DType::Q4_1, rows_q8a<DType::Q4_1>);
+  q(DType::Q5_0, rows_q8a<DType::Q5_0>);
+  q(DType::Q5_1, rows_q8a<DType::Q5_1>);
+  q(DType::Q4_K, rows_q8a<DType::Q4_K>);
+  q(DType::Q5_K, rows_q8a<DType::Q5_K>);
+  q(DType::Q6_K, rows_q8a<DType::Q6_K>);
+  k.quantize_q8a = quantize_q8a;
+  k.dot_f32 = dot_f32;
+  k.axpy_f32 = axpy_f32;
+}
+
+}  // namespace infera::cpu

@@ -1,0 +1,227 @@
+// Quantized-row kernels over Q8A activations, written once with 256-bit AVX2 intrinsics and
+// included by each x86 kernel translation unit (kernels_avx2.cc, kernels_avx512.cc), which first
+// define, for their instruction set:
+//   __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8);  // acc + lane sums of 4 u8*s8 products
+//   __m256i high_bits32(const uint8_t* qh4);              // bit i of 32 -> 0x10 in byte i
+// Include inside an anonymous namespace only.
+//
+// Each 32-element sub-block is decoded into 32 unsigned byte codes and dotted with the activation
+// bytes; the code offset (Q4_0's 8, ...) is folded in by starting the accumulator at the activation
+// block's precomputed lane correction. Up to four activation rows share each decoded sub-block.
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t rd16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i nibbles(const uint8_t* qs16) {  // 16 bytes -> 32 codes: low nibbles, then high nibbles
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs16));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+// A decoded sub-block: codes, per-lane f32 scale (lanes 0-3 cover elements 0-15, 4-7 cover 16-31),
+// and the min term's weight (multiplies the activation block's s).
+struct Sub {
+  __m256i u;
+  __m256 ws;
+  float min;
+};
+
+// Per-type decoders. kSub: sub-blocks per block; kShift: code offset as 8 << kShift (-1: none);
+// kSigned: the codes are signed bytes (Q8_0).
+struct Q8_0T {
+  static constexpr int kSub = 1, kShift = -1;
+  static constexpr bool kSigned = true, kMin = false;
+  static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  struct Ctx {
+    const uint8_t* b;
+  };
+  static Ctx prepare(const uint8_t* b) { return {b}; }
+  static Sub sub(const Ctx& c, int) {
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.b + 2)), _mm256_set1_ps(f16(rd16(c.b))), 0};
+  }
+};
+struct Q4_0T {
+  static constexpr int kSub = 1, kShift = 0;
+  static constexpr bool kSigned = false, kMin = false;
+  static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  struct Ctx {
+    const uint8_t* b;
+  };
+  static Ctx prepare(const uint8_t* b) { return {b}; }
+  static Sub sub(const Ctx& c, int) { return {nibbles(c.b + 2), _mm256_set1_ps(f16(rd16(c.b))), 0}; }
+};
+struct Q4_1T {
+  static constexpr int kSub = 1, kShift = -1;
+  static constexpr bool kSigned = false, kMin = true;
+  static constexpr size_t kBytes = sizeof(BlockQ4_1);
+  struct Ctx {
+    const uint8_t* b;
+  };
+  static Ctx prepare(const uint8_t* b) { return {b}; }
+  static Sub sub(const Ctx& c, int) {
+    return {nibbles(c.b + 4), _mm256_set1_ps(f16(rd16(c.b))), f16(rd16(c.b + 2))};
+  }
+};
+struct Q5_0T {
+  static constexpr int kSub = 1, kShift = 1;
+  static constexpr bool kSigned = false, kMin = false;
+  static constexpr size_t kBytes = sizeof(BlockQ5_0);
+  struct Ctx {
+    const uint8_t* b;
+  };
+  static Ctx prepare(const uint8_t* b) { return {b}; }
+  static Sub sub(const Ctx& c, int) {
+    return {_mm256_or_si256(nibbles(c.b + 6), high_bits32(c.b + 2)), _mm256_set1_ps(f16(rd16(c.b))), 0};
+  }
+};
+struct Q5_1T {
+  static constexpr int kSub = 1, kShift = -1;
+  static constexpr bool kSigned = false, kMin = true;
+  static constexpr size_t kBytes = sizeof(BlockQ5_1);
+  struct Ctx {
+    const uint8_t* b;
+  };
+  static Ctx prepare(const uint8_t* b) { return {b}; }
+  static Sub sub(const Ctx& c, int) {
+    return {_mm256_or_si256(nibbles(c.b + 8), high_bits32(c.b + 4)), _mm256_set1_ps(f16(rd16(c.b))),
+            f16(rd16(c.b + 2))};
+  }
+};
+template <bool kFive>
+struct QK45T {
+  static constexpr int kSub = 8, kShift = -1;
+  static constexpr bool kSigned = false, kMin = true;
+  static constexpr size_t kBytes = kFive ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  struct Ctx {
+    const uint8_t* qs;
+    __m256i qh;
+    float sc[8], mn[8];
+  };
+  static Ctx prepare(const uint8_t* b) {
+    Ctx c;
+    const float d = f16(rd16(b)), dmin = f16(rd16(b + 2));
+    int s[8], m[8];
+    k_scales_mins(b + 4, s, m);
+    for (int j = 0; j < 8; ++j) c.sc[j] = d * static_cast<float>(s[j]), c.mn[j] = -dmin * static_cast<float>(m[j]);
+    c.qs = b + (kFive ? 48 : 16);
+    c.qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16)) : _mm256_setzero_si256();
+    return c;
+  }
+  static Sub sub(const Ctx& c, int k) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.qs + 32 * (k / 2)));
+    const __m256i m = _mm256_set1_epi8(0x0F);
+    __m256i u = (k & 1) ? _mm256_and_si256(_mm256_srli_epi16(q, 4), m) : _mm256_and_si256(q, m);
+    if constexpr (kFive) {
+      const __m256i h = _mm256_and_si256(_mm256_srl_epi16(c.qh, _mm_cvtsi32_si128(k)), _mm256_set1_epi8(1));
+      u = _mm256_or_si256(u, _mm256_slli_epi16(h, 4));
+    }
+    return {u, _mm256_set1_ps(c.sc[k]), c.mn[k]};
+  }
+};
+struct Q6_KT {
+  static constexpr int kSub = 8, kShift = 2;
+  static constexpr bool kSigned = false, kMin = false;
+  static constexpr size_t kBytes = sizeof(BlockQ6_K);
+  struct Ctx {
+    const uint8_t* b;
+    float s[16];
+  };
+  static Ctx prepare(const uint8_t* b) {
+    Ctx c;
+    c.b = b;
+    const float d = f16(rd16(b + offsetof(BlockQ6_K, d)));
+    const auto* sc = reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6_K, scales));
+    for (int i = 0; i < 16; ++i) c.s[i] = d * static_cast<float>(sc[i]);
+    return c;
+  }
+  static Sub sub(const Ctx& c, int k) {
+    const int n = k / 4, g = k % 4;
+    const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.b + 64 * n + 32 * (g & 1)));
+    const __m256i m = _mm256_set1_epi8(0x0F);
+    const __m256i low = g < 2 ? _mm256_and_si256(l, m) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.b + offsetof(BlockQ6_K, qh) + 32 * n));
+    const __m256i high = _mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+    const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+    const __m256 ws = _mm256_set_m128(_mm_set1_ps(c.s[2 * k + 1]), _mm_set1_ps(c.s[2 * k]));
+    return {u, ws, 0};
+  }
+};
+
+// NT activation rows against one weight row of nb sub-blocks.
+template <class T, int NT>
+void dot_row(const uint8_t* w, const BlockQ8A* const* x, int64_t n_blocks, float* out) {
+  __m256 acc[NT];
+  float macc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), macc[t] = 0;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const typename T::Ctx c = T::prepare(w + b * T::kBytes);
+    for (int k = 0; k < T::kSub; ++k) {
+      const Sub s = T::sub(c, k);
+      const int64_t j = b * T::kSub + k;
+      __m256i ua = s.u;
+      if constexpr (T::kSigned) ua = _mm256_abs_epi8(s.u);
+      for (int t = 0; t < NT; ++t) {
+        const BlockQ8A& xb = x[t][j];
+        __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+        __m256i init = _mm256_setzero_si256();
+        if constexpr (T::kSigned) xq = _mm256_sign_epi8(xq, s.u);
+        if constexpr (T::kShift >= 0)
+          init = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.negc8)), T::kShift);
+        const __m256i dot = dpbusd(init, ua, xq);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(s.ws, _mm256_set1_ps(xb.d)), acc[t]);
+        if constexpr (T::kMin) macc[t] += s.min * xb.s;
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum256(acc[t]) + macc[t];
+}
+
+template <class T>
+void rows_q8a(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+              int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nblk = n_in / (32 * T::kSub), rb = nblk * static_cast<int64_t>(T::kBytes);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * rb;
+    int64_t t = 0;
+    for (; t < n_tok; t += 4) {
+      const BlockQ8A* xs[4];
+      const int nt = static_cast<int>(n_tok - t < 4 ? n_tok - t : 4);
+      for (int i = 0; i < nt; ++i) xs[i] = reinterpret_cast<const BlockQ8A*>(xb + (t + i) * x_row_bytes);
+      float out[4];
+      switch (nt) {
+        case 4: dot_row<T, 4>(wr, xs, nblk, out); break;
+        case 3: dot_row<T, 3>(wr, xs, nblk, out); break;
+        case 2: dot_row<T, 2>(wr, xs, nblk, out); break;
+        default: dot_row<T, 1>(wr, xs, nblk, out); break;
+      }
+      for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
+    }
+  }
+}
+
+
+void set_q8a_rows(Kernels& k) {
+  auto q = [&](DType t, RowsFn fn) {
+    k.rows[dtype_index(t)] = fn;
+    k.act[dtype_index(t)] = ActForm::kQ8A;
+  };
+  q(DType::Q8_0, rows_q8a<Q8_0T>);
+  q(DType::Q4_0, rows_q8a<Q4_0T>);
+  q(DType::Q4_1, rows_q8a<Q4_1T>);
+  q(DType::Q5_0, rows_q8a<Q5_0T>);
+  q(DType::Q5_1, rows_q8a<Q5_1T>);
+  q(DType::Q4_K, rows_q8a<QK45T<false>>);
+  q(DType::Q5_K, rows_q8a<QK45T<true>>);
+  q(DType::Q6_K, rows_q8a<Q6_KT>);
+}

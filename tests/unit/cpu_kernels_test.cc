@@ -1,0 +1,191 @@
+// Every CPU kernel path against its scalar twin (same integers, different f32 summation order) and
+// the integer-activation path against exact f32 math on the dequantized weights (bounded by the
+// activation quantization error). Each ISA level the CPU supports is forced in turn.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backend/backend.h"
+#include "kernels/cpu/kernels.h"
+#include "tensor/quant.h"
+
+namespace infera::cpu {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                        DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> deq;  // the exact values the bytes hold
+  TensorView view;
+};
+
+Weights make_weights(DType t, int64_t n_in, int64_t n_out, uint32_t seed) {
+  Weights w;
+  const auto src = randn(static_cast<size_t>(n_in * n_out), seed, 0.05f);
+  const int64_t rb = row_bytes(t, n_in);
+  w.bytes.resize(static_cast<size_t>(rb * n_out));
+  w.deq.resize(src.size());
+  for (int64_t r = 0; r < n_out; ++r) {
+    quantize_row(t, src.data() + r * n_in, w.bytes.data() + r * rb, n_in);
+    dequantize_row(t, w.bytes.data() + r * rb, w.deq.data() + r * n_in, n_in);
+  }
+  w.view.type = t;
+  w.view.n_dims = 2;
+  w.view.ne = {n_in, n_out, 1, 1};
+  w.view.data = w.bytes.data();
+  w.view.nbytes = w.bytes.size();
+  return w;
+}
+
+// y = W x through a backend.
+std::vector<float> run(Backend& be, const Weights& w, const std::vector<float>& x, int64_t n_tok) {
+  std::vector<float> y(static_cast<size_t>(n_tok * w.view.ne[1]));
+  be.matmul(w.view, x.data(), n_tok, y.data());
+  return y;
+}
+
+TEST(CpuKernels, QuantizeQ8AIsBitIdenticalOnEveryPath) {
+  auto x = randn(32 * 40, 7);
+  x[5] = 0;
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block
+  std::vector<BlockQ8A> want(40), got(40);
+  kernels_for(Isa::kScalar).quantize_q8a(x.data(), want.data(), static_cast<int64_t>(x.size()));
+  for (Isa isa : kIsas) {
+    if (!isa_supported(isa)) continue;
+    kernels_for(isa).quantize_q8a(x.data(), got.data(), static_cast<int64_t>(x.size()));
+    for (size_t b = 0; b < want.size(); ++b) {
+      ASSERT_EQ(std::memcmp(&want[b], &got[b], sizeof(BlockQ8A)), 0) << isa_name(isa) << " block " << b;
+    }
+  }
+  EXPECT_EQ(want[2].d, 0.0f);
+  int sum = 0;
+  for (int i = 0; i < 32; ++i) sum += want[0].qs[i];
+  EXPECT_FLOAT_EQ(want[0].s, want[0].d * static_cast<float>(sum));
+}
+
+// Shapes: row lengths that exercise tails (F types: not a multiple of 16), every token-group size
+// (1..4 and more than a tile), row counts that do not divide into the threads' quanta.
+TEST(CpuKernels, EveryPathMatchesScalarTwinAndExactMath) {
+  auto scalar = make_cpu_backend(1, Isa::kScalar);
+  for (DType t : kTypes) {
+    const int64_t blk = dtype_info(t).block_elems;
+    for (int64_t n_in : {blk == 256 ? int64_t{256} : int64_t{32}, int64_t{512}, int64_t{1536}}) {
+      for (int64_t n_out : {int64_t{1}, int64_t{37}, int64_t{130}}) {
+        const Weights w = make_weights(t, n_in, n_out, static_cast<uint32_t>(n_in * 131 + n_out));
+        for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{9}}) {
+          const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok + 17));
+          const auto want = run(*scalar, w, x, n_tok);
+          // Exact math on the dequantized weights; the magnitude bounds the rounding tolerance.
+          for (int64_t tk = 0; tk < n_tok; ++tk)
+            for (int64_t r = 0; r < n_out; ++r) {
+              double exact = 0, mag = 0;
+              for (int64_t i = 0; i < n_in; ++i) {
+                exact += double(w.deq[r * n_in + i]) * x[tk * n_in + i];
+                mag += std::fabs(double(w.deq[r * n_in + i]) * x[tk * n_in + i]);
+              }
+              const bool quantized_act = kernels_for(Isa::kScalar).act[dtype_index(t)] == ActForm::kQ8A;
+              const double tol = quantized_act ? 0.02 * mag + 1e-6 : 1e-5 * mag + 1e-7;
+              ASSERT_NEAR(want[tk * n_out + r], exact, tol)
+                  << dtype_name(t) << " n_in " << n_in << " row " << r << " tok " << tk;
+            }
+          for (Isa isa : kIsas) {
+            if (!isa_supported(isa) || isa == Isa::kScalar) continue;
+            auto be = make_cpu_backend(3, isa);
+            const auto got = run(*be, w, x, n_tok);
+            for (size_t i = 0; i < got.size(); ++i) {
+              const int64_t tk = static_cast<int64_t>(i) / n_out, r = static_cast<int64_t>(i) % n_out;
+              double mag = 0;
+              for (int64_t k = 0; k < n_in; ++k) mag += std::fabs(double(w.deq[r * n_in + k]) * x[tk * n_in + k]);
+              ASSERT_NEAR(got[i], want[i], 2e-6 * mag + 1e-7)
+                  << isa_name(isa) << " " << dtype_name(t) << " n_in " << n_in << " n_out " << n_out << " n_tok "
+                  << n_tok << " at " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, LargePromptTilesMatchOneTokenAtATime) {
+  // More tokens than one activation tile holds: the tiled product must equal the per-token one.
+  const Weights w = make_weights(DType::Q4_0, 8960, 40, 5);
+  const int64_t n_tok = 70;
+  const auto x = randn(static_cast<size_t>(8960 * n_tok), 9);
+  for (Isa isa : kIsas) {
+    if (!isa_supported(isa)) continue;
+    auto be = make_cpu_backend(2, isa);
+    const auto all = run(*be, w, x, n_tok);
+    for (int64_t t = 0; t < n_tok; t += 13) {
+      std::vector<float> one(x.begin() + t * 8960, x.begin() + (t + 1) * 8960);
+      const auto y = run(*be, w, one, 1);
+      for (int64_t r = 0; r < 40; ++r) ASSERT_EQ(all[t * 40 + r], y[r]) << isa_name(isa) << " token " << t;
+    }
+  }
+}
+
+TEST(CpuKernels, AttentionMatchesReferenceOnEveryPath) {
+  const int64_t n_head = 6, n_head_kv = 2, hd = 40, pos0 = 11, n = 5, kv_dim = n_head_kv * hd;
+  const auto q = randn(static_cast<size_t>(n * n_head * hd), 1);
+  const auto k = randn(static_cast<size_t>((pos0 + n) * kv_dim), 2);
+  const auto v = randn(static_cast<size_t>((pos0 + n) * kv_dim), 3);
+  AttentionArgs a;
+  a.q = q.data();
+  a.k = k.data();
+  a.v = v.data();
+  a.kv_stride = kv_dim;
+  a.n = n;
+  a.pos0 = pos0;
+  a.n_head = n_head;
+  a.n_head_kv = n_head_kv;
+  a.head_dim = hd;
+  a.scale = 0.2f;
+  std::vector<float> want(static_cast<size_t>(n * n_head * hd)), got(want.size());
+  a.out = want.data();
+  make_cpu_reference_backend(1)->attention(a);
+  // Spot check one output against the formula, in f64.
+  {
+    const int64_t t = 2, h = 3, kvh = h / 3, n_keys = pos0 + t + 1;
+    std::vector<double> s(static_cast<size_t>(n_keys));
+    double mx = -1e30, z = 0;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      double d = 0;
+      for (int64_t i = 0; i < hd; ++i) d += double(q[(t * n_head + h) * hd + i]) * k[j * kv_dim + kvh * hd + i];
+      s[j] = d * 0.2;
+      mx = std::max(mx, s[j]);
+    }
+    for (double& e : s) z += (e = std::exp(e - mx));
+    double o0 = 0;
+    for (int64_t j = 0; j < n_keys; ++j) o0 += s[j] / z * v[j * kv_dim + kvh * hd];
+    EXPECT_NEAR(want[(t * n_head + h) * hd], o0, 1e-5);
+  }
+  for (Isa isa : kIsas) {
+    if (!isa_supported(isa)) continue;
+    a.out = got.data();
+    make_cpu_backend(2, isa)->attention(a);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " " << i;
+  }
+}
+
+TEST(CpuFeatures, ParseAndNames) {
+  for (Isa isa : kIsas) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
+  EXPECT_FALSE(parse_isa("sse9").has_value());
+  EXPECT_TRUE(isa_supported(Isa::kScalar));
+  EXPECT_TRUE(isa_supported(best_isa()));
+}
+
+}  // namespace
+}  // namespace infera::cpu
