@@ -41,7 +41,7 @@ void add_eval(CLI::App& app, int* exit_code) {
   c->add_option("--model", args->model, "GGUF file or Hugging Face model folder")->required();
   c->add_option("--token-ids", args->token_ids, "token ids, e.g. \"1 2 3\"")->required();
   c->add_option("--logits-out", args->logits_out, "output file: float32 little-endian, row-major")->required();
-  c->add_option("--threads", args->threads, "worker threads (default: all cores)");
+  c->add_option("--threads", args->threads, "worker threads (default: the physical cores)");
   c->callback([args, exit_code] { *exit_code = run_eval(*args); });
 }
 

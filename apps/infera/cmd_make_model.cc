@@ -20,7 +20,7 @@ void add_make_model(CLI::App& app, int* exit_code) {
   c->add_option("--format", o->format, "gguf | hf")->capture_default_str();
   c->add_option("--tokenizer", o->tokenizer, "tokenizer.json (or its folder) whose vocabulary the model gets");
   c->add_option("--seed", o->seed, "random seed (same seed, same weights)")->capture_default_str();
-  c->add_option("--threads", o->n_threads, "worker threads (default: all cores)");
+  c->add_option("--threads", o->n_threads, "worker threads (default: the physical cores)");
   c->add_option("--out", o->out, "output .gguf file, or folder for --format hf")->required();
   c->callback([o, exit_code] {
     const auto t0 = std::chrono::steady_clock::now();

@@ -165,7 +165,7 @@ void add_platform(CLI::App& app, int* exit_code) {
   c->add_flag("--no-local-node", a->no_local_node, "do not run replicas on this machine");
   c->add_option("--models-dir", a->models_dir, "the local node's model store (default DATA_DIR/models)");
   c->add_option("--max-jobs", a->max_jobs, "replicas the local node runs at once")->capture_default_str();
-  c->add_option("--serve-threads", a->serve_threads, "compute threads per replica (default: all cores)");
+  c->add_option("--serve-threads", a->serve_threads, "compute threads per replica (default: the physical cores)");
   c->add_option("--health-interval", a->health_interval_s, "seconds between start-up health checks")->capture_default_str();
   c->add_option("--model", a->deploy_model, "with --deploy: serve this local model file or folder");
   c->add_option("--node-offline-after", a->node_offline_s, "seconds without a heartbeat before a node is OFFLINE")

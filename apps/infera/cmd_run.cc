@@ -106,7 +106,7 @@ void add_run(CLI::App& app, int* exit_code) {
   c->add_option("--top-p", a->top_p, "nucleus sampling mass")->capture_default_str();
   c->add_option("--top-k", a->top_k, "keep the k most likely tokens (0 = all)")->capture_default_str();
   c->add_option("--seed", a->seed, "random seed")->capture_default_str();
-  c->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  c->add_option("--threads", a->threads, "worker threads (default: the physical cores)");
   c->add_option("--ctx", a->ctx, "context size in tokens")->capture_default_str();
   c->add_flag("--ignore-eos", a->ignore_eos, "keep generating after the end-of-sequence token");
   c->callback([a, exit_code] { *exit_code = run_generate(*a); });

@@ -62,9 +62,11 @@ server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& 
 }
 
 int run_serve(const ServeArgs& a) {
-  auto backend = make_cpu_backend(a.threads > 0 ? a.threads : default_thread_count());
+  const int threads = a.threads > 0 ? a.threads : default_thread_count();
+  auto backend = make_cpu_backend(threads);
   auto m = load_model(a.model, *backend);
   if (!m) return fail(m.error());
+  std::fprintf(stderr, "infera: compute backend %s, %d thread(s)\n", std::string(backend->name()).c_str(), threads);
   auto tok = Tokenizer::load(a.model);
   if (!tok) return fail(tok.error());
   server::ServeOptions o;
@@ -153,7 +155,7 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--chat-template", a->chat_template, "template file or string instead of the model's");
   c->add_option("--generation-config", a->generation_config, "auto: sampling defaults from the model; vllm: none")
       ->capture_default_str();
-  c->add_option("--threads", a->threads, "compute threads (default: all cores)");
+  c->add_option("--threads", a->threads, "compute threads (default: the physical cores)");
   c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");

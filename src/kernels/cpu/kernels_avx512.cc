@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "kernels/cpu/kernels.h"
-#include "kernels/cpu/simd_common.h"
 #include "tensor/blocks.h"
 
 namespace infera::cpu {

@@ -9,6 +9,7 @@
 
 #include "base/half.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/simd_common.h"
 #include "tensor/blocks.h"
 #include "tensor/quant.h"
 
@@ -29,16 +30,6 @@ B load(const uint8_t* p) {
   B b;
   std::memcpy(&b, p, sizeof(B));
   return b;
-}
-
-void k_scale_min(const uint8_t s[12], int j, int* sc, int* mn) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *mn = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
 }
 
 void q5_codes(const uint8_t qh[4], const uint8_t qs[16], int u[32]) {
@@ -99,8 +90,9 @@ SubBlock decode(DType t, const uint8_t* w, int64_t j) {
       const uint8_t* scales = p + 4;
       const uint8_t* qh = p + 16;
       const uint8_t* qs = p + (five ? 48 : 16);
-      int sc, mn;
-      k_scale_min(scales, static_cast<int>(k), &sc, &mn);
+      int sc8[8], mn8[8];
+      k_scales_mins(scales, sc8, mn8);
+      const int sc = sc8[k], mn = mn8[k];
       for (int i = 0; i < 32; ++i) {
         const uint8_t q = qs[32 * c + i];
         s.u[i] = half ? (q >> 4) : (q & 0xF);

@@ -97,6 +97,21 @@ struct Q5_1T {
             f16(rd16(c.b + 2))};
   }
 };
+// The 8 scales (times d) and mins (times -dmin) of a Q4_K / Q5_K super-block, unpacked from their
+// 12 bytes with four 32-bit operations and converted 8 at a time.
+inline void k_scales_mins_f32(const uint8_t* b, float sc[8], float mn[8]) {
+  uint32_t u[3];
+  std::memcpy(u, b + 4, 12);
+  const uint64_t s = static_cast<uint64_t>(u[0] & 0x3f3f3f3f) |
+                     static_cast<uint64_t>((u[2] & 0x0f0f0f0f) | ((u[0] & 0xc0c0c0c0) >> 2)) << 32;
+  const uint64_t m = static_cast<uint64_t>(u[1] & 0x3f3f3f3f) |
+                     static_cast<uint64_t>(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] & 0xc0c0c0c0) >> 2)) << 32;
+  const __m256 sf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(s))));
+  const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(m))));
+  _mm256_storeu_ps(sc, _mm256_mul_ps(sf, _mm256_set1_ps(f16(rd16(b)))));
+  _mm256_storeu_ps(mn, _mm256_mul_ps(mf, _mm256_set1_ps(-f16(rd16(b + 2)))));
+}
+
 template <bool kFive>
 struct QK45T {
   static constexpr int kSub = 8, kShift = -1;
@@ -105,14 +120,12 @@ struct QK45T {
   struct Ctx {
     const uint8_t* qs;
     __m256i qh;
-    float sc[8], mn[8];
+    alignas(32) float sc[8];
+    alignas(32) float mn[8];
   };
   static Ctx prepare(const uint8_t* b) {
     Ctx c;
-    const float d = f16(rd16(b)), dmin = f16(rd16(b + 2));
-    int s[8], m[8];
-    k_scales_mins(b + 4, s, m);
-    for (int j = 0; j < 8; ++j) c.sc[j] = d * static_cast<float>(s[j]), c.mn[j] = -dmin * static_cast<float>(m[j]);
+    k_scales_mins_f32(b, c.sc, c.mn);
     c.qs = b + (kFive ? 48 : 16);
     c.qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16)) : _mm256_setzero_si256();
     return c;
@@ -134,14 +147,15 @@ struct Q6_KT {
   static constexpr size_t kBytes = sizeof(BlockQ6_K);
   struct Ctx {
     const uint8_t* b;
-    float s[16];
+    __m256 lo, hi;  // d * scale of the 16 groups of 16: groups 0-7, 8-15
   };
   static Ctx prepare(const uint8_t* b) {
     Ctx c;
     c.b = b;
-    const float d = f16(rd16(b + offsetof(BlockQ6_K, d)));
-    const auto* sc = reinterpret_cast<const int8_t*>(b + offsetof(BlockQ6_K, scales));
-    for (int i = 0; i < 16; ++i) c.s[i] = d * static_cast<float>(sc[i]);
+    const __m256 d = _mm256_set1_ps(f16(rd16(b + offsetof(BlockQ6_K, d))));
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + offsetof(BlockQ6_K, scales)));
+    c.lo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+    c.hi = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
     return c;
   }
   static Sub sub(const Ctx& c, int k) {
@@ -152,8 +166,11 @@ struct Q6_KT {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.b + offsetof(BlockQ6_K, qh) + 32 * n));
     const __m256i high = _mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
     const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
-    const __m256 ws = _mm256_set_m128(_mm_set1_ps(c.s[2 * k + 1]), _mm_set1_ps(c.s[2 * k]));
-    return {u, ws, 0};
+    // Lanes 0-3 take group 2k's scale, lanes 4-7 group 2k+1's.
+    const __m256 src = k < 4 ? c.lo : c.hi;
+    const int g0 = (2 * k) % 8;
+    const __m256i idx = _mm256_setr_epi32(g0, g0, g0, g0, g0 + 1, g0 + 1, g0 + 1, g0 + 1);
+    return {u, _mm256_permutevar8x32_ps(src, idx), 0};
   }
 };
 
