@@ -503,9 +503,12 @@ describe('5. phone width and keyboard', () => {
             .filter((el) => el.type !== 'hidden' && el.getClientRects().length)
             .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
             .map((el) => el.outerHTML.slice(0, 120));
-          return { overflow: doc.scrollWidth - doc.clientWidth, unlabelled };
+          // Every tab of a tab list in view, none behind a sideways scroll.
+          const tabs = [...document.querySelectorAll('[role=tablist]')].map((t) => t.scrollWidth - t.clientWidth);
+          return { overflow: doc.scrollWidth - doc.clientWidth, tabs, unlabelled };
         });
         assert.ok(report.overflow <= 0, `${label}: the page scrolls sideways by ${report.overflow} px at 390 px`);
+        assert.ok(report.tabs.every((x) => x <= 0), `${label}: tabs hidden behind a sideways scroll (${report.tabs} px)`);
         assert.deepEqual(report.unlabelled, [], `${label}: form controls without a label`);
       };
       for (const [label, p, ready] of pages) {

@@ -83,7 +83,8 @@ async function waitFor(what, fn, { timeout = 30_000, interval = 100 } = {}) {
 // Chromium and playwright-core.
 
 function findChromium() {
-  const candidates = [process.env.INFERA_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(Boolean);
+  // INFERA_CHROMIUM, when set, is the only candidate.
+  const candidates = process.env.INFERA_CHROMIUM ? [process.env.INFERA_CHROMIUM] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
   return candidates.find((c) => fs.existsSync(c)) || null;
 }
 
