@@ -182,9 +182,10 @@ describe('2. the tutorial in the browser', () => {
       // Create → the deployment's page.
       await testid(page, 'create-deployment').click();
       await page.waitForURL(/\/deployments\/[1-9A-HJ-NP-Za-km-z]{20,}$/);
+      // (Toasts leave after a few seconds: each is looked for first.)
+      await testid(page, 'toast').getByText(`Deployment ${name} created.`).waitFor();
       const depId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
       await waitText(testid(page, 'deployment-name'), name);
-      await testid(page, 'toast').getByText(`Deployment ${name} created.`).waitFor();
       const dep = await ctx.p.deployment(depId);
       assert.equal(dep.name, name);
       assert.equal(dep.strategy, 'SIMPLE');
@@ -215,9 +216,9 @@ describe('2. the tutorial in the browser', () => {
       // Copy the URL: the clipboard holds it, and it serves the model.
       const copy = testid(page, 'copy-endpoint');
       await copy.click();
+      await testid(page, 'toast').getByText('Copied endpoint URL to the clipboard.').waitFor();
       await waitAttr(copy, 'data-copied', 'true');
       assert.equal(await page.evaluate(() => navigator.clipboard.readText()), url);
-      await testid(page, 'toast').getByText('Copied endpoint URL to the clipboard.').waitFor();
       const models = await (await fetch(`${url}v1/models`, { signal: AbortSignal.timeout(15_000) })).json();
       assert.deepEqual(models.data.map((m) => m.id), [SERVED_NAME]);
       assert.match(await text(testid(page, 'curl-command')), new RegExp(`^curl ${escapeRe(url)}v1/chat/completions `));
