@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libssl-dev libxxhash-dev
   libboost1.81-dev
   python3 python3-jinja2 python3-prometheus-client
+  chromium
 )
 
 # Node.js runs the test oracles (npm); the machine image ships Node 20, Debian's is the fallback.

@@ -38,7 +38,7 @@ export function createChat({ getEndpoint, expectReasoning = false, signal }) {
   let modelsLoaded = false;
   let streaming = null; // AbortController
 
-  const endpointInfo = h('p', { class: 'muted small', testid: 'chat-endpoint' });
+  const endpointInfo = h('p', { class: 'muted small chat-endpoint', testid: 'chat-endpoint' });
   const modelSel = h('select', { id: 'chat-model', testid: 'chat-model' });
   const modelStatus = h('span', { class: 'muted small', testid: 'chat-model-status', role: 'status' });
   const retryBtn = h('button', { type: 'button', class: 'btn btn-small btn-ghost', testid: 'chat-retry-models', hidden: true }, 'Retry');

@@ -1,7 +1,7 @@
 // Deploy wizard: /deployments/create, /deploy, /deploy/<template>.
 // 1) template  2) market  3) settings  4) summary + Create Deployment.
 import { get, post } from './api.js';
-import { h, replace, clear, badge, fmtUsd, errMsg, toast, requiredVramMb, fmtMb, spinner, STRATEGIES } from './ui.js';
+import { h, replace, clear, badge, fmtUsd, errMsg, toast, requiredVramMb, fmtMb, spinner, stackLabels, STRATEGIES } from './ui.js';
 import { navigate } from './router.js';
 import { loadMarkets } from './session.js';
 
@@ -376,12 +376,13 @@ export async function renderDeploy(main, params, { signal, query }) {
       });
       return tr;
     });
-    replace(marketTableBox, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-select', testid: 'market-table' },
+    replace(marketTableBox, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-select table-stack', testid: 'market-table' },
       h('caption', { class: 'sr-only' }, 'GPU markets'),
       h('thead', null, h('tr', null, h('th', { scope: 'col', class: 'cell-radio' }, h('span', { class: 'sr-only' }, 'Select')),
         h('th', { scope: 'col' }, 'GPU'), h('th', { scope: 'col' }, 'Tier'), h('th', { scope: 'col' }, 'VRAM'),
         h('th', { scope: 'col', class: 'num' }, '$/h incl. fee'), h('th', { scope: 'col', class: 'num' }, 'Available nodes'))),
       h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '6', class: 'muted' }, 'No market in this tier.'))))));
+    stackLabels(marketTableBox);
     marketWarn.hidden = !(sel && !(sel.available_nodes > 0) && sel.slug !== 'local-cpu');
   }
 

@@ -2,7 +2,7 @@
 import { get, post, qs, getKey } from './api.js';
 import {
   h, replace, badge, timeEl, fmtDate, fmtUsd, fmtMb, shortId, errMsg, toast, spinner, pageHeader, copyButton,
-  confirmDialog,
+  confirmDialog, stackLabels,
 } from './ui.js';
 import { loadMarkets, session } from './session.js';
 
@@ -35,10 +35,11 @@ export async function renderMarkets(main, _p, { signal }) {
         h('td', { class: 'num' }, String(m.queued_jobs ?? 0)),
         h('td', { class: 'num' }, m.job_timeout ? `${Math.round(m.job_timeout / 60)} h` : '—'),
         h('td', null, h('a', { href: `/deployments/create?market=${enc(m.slug || m.address)}`, class: 'btn btn-small btn-ghost', testid: 'market-deploy', 'aria-label': `Deploy on ${m.name}` }, 'Deploy'))));
-      replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'markets-table' },
+      replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-stack', testid: 'markets-table' },
         h('caption', { class: 'sr-only' }, 'Markets'),
         h('thead', null, h('tr', null, ['Market', 'Tier', 'Kind', 'VRAM', 'GPU types', '$/h incl. fee', 'Base + fee', 'Available nodes', 'Queued jobs', 'Max job time', ''].map((c, i) => h('th', { scope: 'col', class: i >= 5 && i <= 9 ? 'num' : undefined }, c || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '11', class: 'muted' }, 'No market.'))))));
+      stackLabels(box);
     } catch (e) {
       if (e.name !== 'AbortError') replace(box, errorBanner(e));
     }
@@ -107,10 +108,11 @@ export async function renderNodes(main, _p, { signal }) {
           h('td', { class: 'small muted' }, n.version || '—'),
           h('td', { class: 'cell-actions' }, drain));
       });
-      replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'nodes-table' },
+      replace(box, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-stack', testid: 'nodes-table' },
         h('caption', { class: 'sr-only' }, 'Nodes'),
         h('thead', null, h('tr', null, ['Node', 'Status', 'Markets', 'Resources', 'Running jobs', 'Last heartbeat', 'Version', ''].map((c, i) => h('th', { scope: 'col', class: i === 4 ? 'num' : undefined }, c || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '8', class: 'muted' }, 'No node has joined. Create a join token to add one.'))))));
+      stackLabels(box);
     } catch (e) {
       if (e.name !== 'AbortError') replace(box, errorBanner(e));
     }
@@ -181,11 +183,12 @@ export async function renderAccount(main, _p, { signal }) {
         h('td', null, t.deployment ? h('a', { href: `/deployments/${enc(t.deployment)}`, class: 'mono' }, shortId(t.deployment)) : h('span', { class: 'muted' }, '—')),
         h('td', { class: `num ${t.amount_usd > 0 ? 'pos' : t.amount_usd < 0 ? 'neg' : ''}` }, `${t.amount_usd > 0 ? '+' : ''}${fmtUsd(t.amount_usd, 4)}`)));
       replace(txBox,
-        h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'transactions-table' },
+        h('div', { class: 'table-wrap' }, h('table', { class: 'table table-stack', testid: 'transactions-table' },
           h('caption', { class: 'sr-only' }, 'Transactions'),
           h('thead', null, h('tr', null, ['Date', 'Type', 'Description', 'Deployment', 'Amount'].map((c) => h('th', { scope: 'col', class: c === 'Amount' ? 'num' : undefined }, c)))),
           h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '5', class: 'muted' }, 'No transaction yet.'))))),
         r && r.pagination && r.pagination.total_items > list.length ? h('p', { class: 'muted small' }, `Showing the latest ${list.length} of ${r.pagination.total_items}.`) : null);
+      stackLabels(txBox);
     } catch (e) {
       if (e.name !== 'AbortError') replace(txBox, errorBanner(e));
     }
@@ -307,10 +310,11 @@ export async function renderAccount(main, _p, { signal }) {
           h('td', null, badge(status, { testid: 'api-key-status', tone: status === 'active' ? 'green' : status === 'expired' ? 'amber' : 'gray' })),
           h('td', { class: 'cell-actions' }, toggle, ' ', del));
       });
-      replace(keysBox, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'api-keys-table' },
+      replace(keysBox, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-stack', testid: 'api-keys-table' },
         h('caption', { class: 'sr-only' }, 'API keys'),
         h('thead', null, h('tr', null, ['Name', 'Prefix', 'Created', 'Expires', 'Last used', 'Status', ''].map((c) => h('th', { scope: 'col' }, c || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, rows.length ? rows : h('tr', null, h('td', { colspan: '7', class: 'muted' }, 'No API key.'))))));
+      stackLabels(keysBox);
     } catch (e) {
       if (e.name !== 'AbortError') replace(keysBox, errorBanner(e));
     }
