@@ -34,19 +34,27 @@ inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
 
 template <DType T, int NT>
 void dot_row_float(const uint8_t* w, const float* const* x, int64_t n, float* out) {
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  constexpr int kA = NT == 1 ? 4 : (NT == 2 ? 2 : 1);  // independent FMA chains per row
+  __m512 acc[NT][kA];
+  for (int t = 0; t < NT; ++t)
+    for (int a = 0; a < kA; ++a) acc[t][a] = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 wv = load16<T>(w, i, 0xFFFF);
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), acc[t]);
+  for (; i + 16 * kA <= n; i += 16 * kA) {
+    for (int a = 0; a < kA; ++a) {
+      const __m512 wv = load16<T>(w, i + 16 * a, 0xFFFF);
+      for (int t = 0; t < NT; ++t) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i + 16 * a), acc[t][a]);
+    }
   }
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512 wv = load16<T>(w, i, m);
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), acc[t]);
+    for (int t = 0; t < NT; ++t) acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), acc[t][0]);
   }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+  for (int t = 0; t < NT; ++t) {
+    __m512 sum = acc[t][0];
+    for (int a = 1; a < kA; ++a) sum = _mm512_add_ps(sum, acc[t][a]);
+    out[t] = _mm512_reduce_add_ps(sum);
+  }
 }
 
 template <DType T>

@@ -24,8 +24,7 @@ inline float hsum256(__m256 v) {
 
 inline __m256i nibbles(const uint8_t* qs16) {  // 16 bytes -> 32 codes: low nibbles, then high nibbles
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs16));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
 }
 
 // A decoded sub-block: codes, per-lane f32 scale (lanes 0-3 cover elements 0-15, 4-7 cover 16-31),
@@ -174,17 +173,21 @@ struct Q6_KT {
   }
 };
 
-// NT activation rows against one weight row of nb sub-blocks.
+// NT activation rows against one weight row of n_blocks blocks. With few rows the f32 accumulation
+// would be one dependent chain (an FMA's latency per sub-block); kA accumulators per row break it.
 template <class T, int NT>
 void dot_row(const uint8_t* w, const BlockQ8A* const* x, int64_t n_blocks, float* out) {
-  __m256 acc[NT];
-  float macc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), macc[t] = 0;
+  constexpr int kA = NT == 1 ? 4 : (NT == 2 ? 2 : 1);
+  __m256 acc[NT][kA];
+  float macc[NT][kA];
+  for (int t = 0; t < NT; ++t)
+    for (int a = 0; a < kA; ++a) acc[t][a] = _mm256_setzero_ps(), macc[t][a] = 0;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const typename T::Ctx c = T::prepare(w + b * T::kBytes);
     for (int k = 0; k < T::kSub; ++k) {
       const Sub s = T::sub(c, k);
       const int64_t j = b * T::kSub + k;
+      const int a = static_cast<int>(j % kA);
       __m256i ua = s.u;
       if constexpr (T::kSigned) ua = _mm256_abs_epi8(s.u);
       for (int t = 0; t < NT; ++t) {
@@ -195,12 +198,17 @@ void dot_row(const uint8_t* w, const BlockQ8A* const* x, int64_t n_blocks, float
         if constexpr (T::kShift >= 0)
           init = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.negc8)), T::kShift);
         const __m256i dot = dpbusd(init, ua, xq);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(s.ws, _mm256_set1_ps(xb.d)), acc[t]);
-        if constexpr (T::kMin) macc[t] += s.min * xb.s;
+        acc[t][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(s.ws, _mm256_set1_ps(xb.d)), acc[t][a]);
+        if constexpr (T::kMin) macc[t][a] += s.min * xb.s;
       }
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum256(acc[t]) + macc[t];
+  for (int t = 0; t < NT; ++t) {
+    __m256 sum = acc[t][0];
+    float msum = macc[t][0];
+    for (int a = 1; a < kA; ++a) sum = _mm256_add_ps(sum, acc[t][a]), msum += macc[t][a];
+    out[t] = hsum256(sum) + msum;
+  }
 }
 
 template <class T>
