@@ -120,19 +120,23 @@ TEST(CpuKernels, EveryPathMatchesScalarTwinAndExactMath) {
   }
 }
 
-TEST(CpuKernels, LargePromptTilesMatchOneTokenAtATime) {
-  // More tokens than one activation tile holds: the tiled product must equal the per-token one.
-  const Weights w = make_weights(DType::Q4_0, 8960, 40, 5);
+TEST(CpuKernels, BatchedRowsEqualOneTokenAtATimeExactly) {
+  // Batch invariance: a token's outputs do not depend on the other tokens in the batch, bit for bit,
+  // including batches larger than one activation tile.
   const int64_t n_tok = 70;
   const auto x = randn(static_cast<size_t>(8960 * n_tok), 9);
-  for (Isa isa : kIsas) {
-    if (!isa_supported(isa)) continue;
-    auto be = make_cpu_backend(2, isa);
-    const auto all = run(*be, w, x, n_tok);
-    for (int64_t t = 0; t < n_tok; t += 13) {
-      std::vector<float> one(x.begin() + t * 8960, x.begin() + (t + 1) * 8960);
-      const auto y = run(*be, w, one, 1);
-      for (int64_t r = 0; r < 40; ++r) ASSERT_EQ(all[t * 40 + r], y[r]) << isa_name(isa) << " token " << t;
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16}) {
+    const Weights w = make_weights(type, 8960, 40, 5);
+    for (Isa isa : kIsas) {
+      if (!isa_supported(isa)) continue;
+      auto be = make_cpu_backend(2, isa);
+      const auto all = run(*be, w, x, n_tok);
+      for (int64_t t = 0; t < n_tok; t += 3) {
+        std::vector<float> one(x.begin() + t * 8960, x.begin() + (t + 1) * 8960);
+        const auto y = run(*be, w, one, 1);
+        for (int64_t r = 0; r < 40; ++r)
+          ASSERT_EQ(all[t * 40 + r], y[r]) << dtype_name(type) << " " << isa_name(isa) << " token " << t;
+      }
     }
   }
 }

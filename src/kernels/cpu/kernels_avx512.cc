@@ -34,7 +34,7 @@ inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
 
 template <DType T, int NT>
 void dot_row_float(const uint8_t* w, const float* const* x, int64_t n, float* out) {
-  constexpr int kA = NT == 1 ? 4 : (NT == 2 ? 2 : 1);  // independent FMA chains per row
+  constexpr int kA = 2;  // independent FMA chains per row, the same for every NT (batch invariance)
   __m512 acc[NT][kA];
   for (int t = 0; t < NT; ++t)
     for (int a = 0; a < kA; ++a) acc[t][a] = _mm512_setzero_ps();

@@ -173,11 +173,12 @@ struct Q6_KT {
   }
 };
 
-// NT activation rows against one weight row of n_blocks blocks. With few rows the f32 accumulation
-// would be one dependent chain (an FMA's latency per sub-block); kA accumulators per row break it.
+// NT activation rows against one weight row of n_blocks blocks. One accumulator per row would be a
+// single dependent chain (an FMA's latency per sub-block); two break it. The same two for every NT,
+// so a row's result does not depend on how many rows are batched with it.
 template <class T, int NT>
 void dot_row(const uint8_t* w, const BlockQ8A* const* x, int64_t n_blocks, float* out) {
-  constexpr int kA = NT == 1 ? 4 : (NT == 2 ? 2 : 1);
+  constexpr int kA = 2;
   __m256 acc[NT][kA];
   float macc[NT][kA];
   for (int t = 0; t < NT; ++t)
