@@ -89,11 +89,10 @@ class CpuBackend final : public Backend {
     int64_t x_row_bytes = n_in * static_cast<int64_t>(sizeof(float));
     if (k_.act[ti] == cpu::ActForm::kQ8A) {
       CHECK(n_in % 32 == 0);
-      x_row_bytes = n_in / 32 * static_cast<int64_t>(sizeof(cpu::BlockQ8A));
+      x_row_bytes = cpu::q8a_row_bytes(n_in);
       act_.resize(static_cast<size_t>(n_tok * x_row_bytes));
-      auto* q = reinterpret_cast<cpu::BlockQ8A*>(act_.data());
       const auto quantize = [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) k_.quantize_q8a(x + t * n_in, q + t * (n_in / 32), n_in);
+        for (int64_t t = t0; t < t1; ++t) k_.quantize_q8a(x + t * n_in, act_.data() + t * x_row_bytes, n_in);
       };
       if (n_tok >= 8) pool_.parallel_for(n_tok, quantize);
       else quantize(0, n_tok);

@@ -17,22 +17,30 @@
 
 namespace infera::cpu {
 
-// One block of 32 activations quantized to int8: x[i] ~ d * qs[i], d = max|x| / 127, and
-// qs rounded to nearest even. negc8[l] = -8 * (qs[4l] + .. + qs[4l+3]), the per-lane correction that
-// turns a dot with unsigned weight codes u into a dot with (u - 8); s = d * sum(qs).
-struct BlockQ8A {
-  float d;
-  float s;
-  int8_t qs[32];
-  int32_t negc8[8];
+// A Q8A activation row: n values (n % 32 == 0) quantized to int8 per block of 32,
+// x[i] ~ d[i / 32] * qs[i], d = max|x| / 127 over the block, qs rounded to nearest even. Laid out
+// planar so SIMD loads of 64 consecutive values are one load:
+//   int8  qs[n] | f32 d[n/32] | f32 s16[n/16] (d * sum of each 16 qs) | f32 s32[n/32] (d * sum of 32)
+// The sums let a kernel dot the activations with unsigned weight codes u and apply the code offset
+// (value = scale * (u - o)) or the block minimum afterwards, once per group instead of per element.
+struct Q8ARow {
+  const int8_t* qs;
+  const float* d;
+  const float* s16;
+  const float* s32;
 };
-static_assert(sizeof(BlockQ8A) == 72);
+inline int64_t q8a_row_bytes(int64_t n) { return n / 32 * 48; }
+inline Q8ARow q8a_row(const void* p, int64_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  const auto* f = reinterpret_cast<const float*>(b + n);
+  return {reinterpret_cast<const int8_t*>(b), f, f + n / 32, f + n / 32 + n / 16};
+}
 
 enum class ActForm { kF32, kQ8A };
 
 // y[t * ldy + r] = dot(W row r, activation row t) for r in [r0, r1), t in [0, n_tok).
 // w: the weight tensor's data, rows of row_bytes(type, n_in) bytes; x: n_tok activation rows in the
-// type's ActForm (f32 rows of n_in floats, or n_in / 32 BlockQ8A), x_row_bytes apart.
+// type's ActForm (f32 rows of n_in floats, or Q8A rows), x_row_bytes apart (a multiple of 4).
 using RowsFn = void (*)(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                         int64_t n_tok, float* y, int64_t ldy);
 
@@ -42,7 +50,7 @@ struct Kernels {
   Isa isa = Isa::kScalar;
   RowsFn rows[kMaxDType] = {};       // null: dequantize rows to f32 and use rows[F32]
   ActForm act[kMaxDType] = {};       // activation form for each weight type
-  void (*quantize_q8a)(const float* x, BlockQ8A* out, int64_t n) = nullptr;  // n % 32 == 0
+  void (*quantize_q8a)(const float* x, void* out, int64_t n) = nullptr;  // one Q8A row; n % 32 == 0
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
 };

@@ -1,11 +1,12 @@
 // AVX2 + FMA + F16C kernels (x86 CPUs without AVX-512 VNNI). Compiled with those flags and entered
-// only through the table after CPUID said yes. The byte dot product is VPMADDUBSW + VPMADDWD (no
-// overflow: codes are at most 128 and activations at most 127 in magnitude, so each 16-bit pair sum
-// stays below 32768).
+// only through the table after CPUID said yes. The byte dot product is VPMADDUBSW + VPMADDWD, whose
+// 16-bit pair sums saturate: codes up to 127 against activations up to 127 stay below 2^15; wider
+// codes (Q8_0's, up to 255) are split into two products (kDpbusdExact = false).
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/kernels.h"
 #include "tensor/blocks.h"
@@ -29,6 +30,8 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
   const __m256i pairs = _mm256_maddubs_epi16(u, s);
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
+
+constexpr bool kDpbusdExact = false;
 
 #include "kernels/cpu/q8a_rows_inl.h"
 
@@ -114,7 +117,7 @@ void fill_avx2_kernels(Kernels& k) {
   k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
   k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
   k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
-  set_q8a_rows(k);
+  set_q8a_rows<Dot256>(k);
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;
 }

@@ -1,9 +1,12 @@
 // AVX-512 (F/BW/VL) + VNNI kernels. Compiled with those flags and entered only through the table
-// after CPUID said yes. Quantized rows (q8a_rows_inl.h) use one VPDPBUSD per sub-block and row.
+// after CPUID said yes. Quantized rows take two 32-element sub-blocks per 512-bit VPDPBUSD
+// (q8a_rows_inl.h has the types, the prologue and the 256-bit form used for an odd last sub-block).
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/kernels.h"
 #include "tensor/blocks.h"
@@ -20,7 +23,116 @@ inline __m256i high_bits32(const uint8_t* qh4) {  // bit i of 32 -> 0x10 in byte
 
 inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 
+constexpr bool kDpbusdExact = true;
+
 #include "kernels/cpu/q8a_rows_inl.h"
+
+// The 64 codes of sub-blocks 2p and 2p+1, per type.
+inline __m512i nibbles64(const uint8_t* qs_a, const uint8_t* qs_b) {  // two 16-byte nibble blocks
+  const __m256i ab = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
+  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(ab), _mm256_srli_epi16(ab, 4), 1);
+  // qwords: a, b, a>>4, b>>4 -> a, a>>4, b, b>>4 (each block's low nibbles, then its high nibbles)
+  const __m512i order = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);
+  return _mm512_and_si512(_mm512_permutexvar_epi64(order, z), _mm512_set1_epi8(0x0F));
+}
+inline __m512i high_bits64(const uint8_t* qh_a, const uint8_t* qh_b) {
+  uint32_t a, b;
+  std::memcpy(&a, qh_a, 4);
+  std::memcpy(&b, qh_b, 4);
+  return _mm512_and_si512(_mm512_movm_epi8(a | (static_cast<uint64_t>(b) << 32)), _mm512_set1_epi8(0x10));
+}
+template <class T>
+inline __m512i codes64(const uint8_t* w, int64_t p) {
+  const int64_t kb = static_cast<int64_t>(T::kBytes);
+  if constexpr (std::is_same_v<T, Q8_0T>) {
+    const uint8_t* a = w + 2 * p * kb + 2;
+    const __m512i q = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kb)), 1);
+    return _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
+  } else if constexpr (std::is_same_v<T, Q4_0T>) {
+    return nibbles64(w + 2 * p * kb + 2, w + (2 * p + 1) * kb + 2);
+  } else if constexpr (std::is_same_v<T, Q4_1T>) {
+    return nibbles64(w + 2 * p * kb + 4, w + (2 * p + 1) * kb + 4);
+  } else if constexpr (std::is_same_v<T, Q5_0T>) {
+    const uint8_t *a = w + 2 * p * kb, *b = a + kb;
+    return _mm512_or_si512(nibbles64(a + 6, b + 6), high_bits64(a + 2, b + 2));
+  } else if constexpr (std::is_same_v<T, Q5_1T>) {
+    const uint8_t *a = w + 2 * p * kb, *b = a + kb;
+    return _mm512_or_si512(nibbles64(a + 8, b + 8), high_bits64(a + 4, b + 4));
+  } else if constexpr (std::is_same_v<T, QK45T<false>> || std::is_same_v<T, QK45T<true>>) {
+    const uint8_t* blk = w + (2 * p / 8) * kb;
+    const int k0 = static_cast<int>((2 * p) % 8);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + T::kQsAt + 16 * k0));
+    __m512i u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1),
+                                 _mm512_set1_epi8(0x0F));
+    if constexpr (std::is_same_v<T, QK45T<true>>) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16));
+      const __m256i lo = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(k0));
+      const __m256i hi = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(k0 + 1));
+      const __m512i h = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(1));
+      u = _mm512_or_si512(u, _mm512_slli_epi16(h, 4));
+    }
+    return u;
+  } else {  // Q6_K
+    const uint8_t* blk = w + (2 * p / 8) * kb;
+    const int k0 = static_cast<int>((2 * p) % 8), n = k0 / 4, g = k0 % 4;  // g is 0 or 2
+    const __m512i l = _mm512_loadu_si512(blk + 64 * n);
+    const __m512i m = _mm512_set1_epi8(0x0F);
+    const __m512i low = g == 0 ? _mm512_and_si512(l, m) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offsetof(BlockQ6_K, qh) + 32 * n));
+    const __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * g))),
+                                          _mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * g + 2)), 1);
+    return _mm512_or_si512(low, _mm512_slli_epi16(_mm512_and_si512(hz, _mm512_set1_epi8(3)), 4));
+  }
+}
+
+// The per-lane scales of pair p for one activation row: weight group scale times activation d.
+template <class T>
+inline __m512 pair_scales(const float* ws, const float* d, int64_t p) {
+  const __m128 dp = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + 2 * p)));
+  if constexpr (T::kPer16) {
+    const __m128 prod = _mm_mul_ps(_mm_loadu_ps(ws + 4 * p), _mm_unpacklo_ps(dp, dp));
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(prod));
+  } else {
+    const __m128 wp = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ws + 2 * p)));
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(wp, dp)));
+  }
+}
+
+template <class T, int NT>
+struct Dot512 {
+  static void run(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* ws, const float* cw, float* out) {
+    __m512 acc[NT][2];
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const int64_t npair = nsub / 2;
+    for (int64_t p = 0; p < npair; ++p) {
+      const __m512i u = codes64<T>(w, p);
+      const int a = static_cast<int>(p & 1);
+      for (int t = 0; t < NT; ++t) {
+        const __m512i xq = _mm512_loadu_si512(x[t].qs + 64 * p);
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+        acc[t][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), pair_scales<T>(ws, x[t].d, p), acc[t][a]);
+      }
+    }
+    float tail[NT];
+    for (int t = 0; t < NT; ++t) tail[t] = 0;
+    if (nsub % 2) {  // an odd last sub-block (only the 32-element block types have one)
+      const int64_t j = nsub - 1;
+      const __m256i u = T::codes32(w, j);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].qs + 32 * j));
+        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, xq);
+        tail[t] = hsum256(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(ws[j] * x[t].d[j])));
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corrections<T>(cw, x[t], nsub);
+  }
+};
 
 // Float weights: 16 elements at a time converted to f32, FMA with up to 4 activation rows.
 template <DType T>
@@ -79,24 +191,25 @@ void rows_float(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const vo
   }
 }
 
-void quantize_q8a(const float* x, BlockQ8A* out, int64_t n) {
-  const __m256i ones = _mm256_set1_epi8(1);
+void quantize_q8a(const float* x, void* out, int64_t n) {
+  auto* qs = static_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(qs + n);
+  float* s16 = d + n / 32;
+  float* s32 = s16 + n / 16;
   for (int64_t b = 0; b < n / 32; ++b, x += 32) {
-    const __m512 a = _mm512_loadu_ps(x), c = _mm512_loadu_ps(x + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float db = amax / 127.0f;
+    const float id = db != 0 ? 1.0f / db : 0.0f;
     const __m512 vid = _mm512_set1_ps(id);
-    const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, vid)), qc = _mm512_cvtps_epi32(_mm512_mul_ps(c, vid));
-    BlockQ8A& o = out[b];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs), _mm512_cvtsepi32_epi8(qa));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs + 16), _mm512_cvtsepi32_epi8(qc));
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.qs));
-    const __m256i lanes = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.negc8), _mm256_sub_epi32(_mm256_setzero_si256(),
-                                                                               _mm256_slli_epi32(lanes, 3)));
-    o.d = d;
-    o.s = d * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc)));
+    const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, vid)), qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, vid));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b), _mm512_cvtsepi32_epi8(qlo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b + 16), _mm512_cvtsepi32_epi8(qhi));
+    const int sum_lo = _mm512_reduce_add_epi32(qlo), sum_hi = _mm512_reduce_add_epi32(qhi);
+    d[b] = db;
+    s16[2 * b] = db * static_cast<float>(sum_lo);
+    s16[2 * b + 1] = db * static_cast<float>(sum_hi);
+    s32[b] = db * static_cast<float>(sum_lo + sum_hi);
   }
 }
 
@@ -129,7 +242,7 @@ void fill_avx512_kernels(Kernels& k) {
   k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
   k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
   k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
-  set_q8a_rows(k);
+  set_q8a_rows<Dot512>(k);
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;

@@ -1,8 +1,10 @@
 // Portable kernels: the scalar twins. Each quantized type is read one 32-element sub-block at a time
-// as unsigned integer codes u[i], an offset o (the value is u - o), one or two scales (two when the
-// type scales each 16 elements) and a min term, and dotted with a Q8A activation block in exact
-// integer arithmetic. The SIMD kernels compute the same integers; only the order of the f32 sums
-// differs, so tests compare them to these within a few ulps of the magnitude.
+// as unsigned integer codes u[i], an offset o, one or two scales (two when the type scales each 16
+// elements) and a min: value = scale * (u - o) + min. Its dot with a Q8A activation block is
+//   d * sum_groups(scale * sum(u * q))  +  sum_groups(c * s)     with c = min - o * scale,
+// the first sum in exact integers, s the activation group sums (s16 or s32). The SIMD kernels
+// compute the same integers and the same decomposition; only the order of the f32 sums differs, so
+// tests compare them to these within a few ulps of the magnitude.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -23,6 +25,7 @@ struct SubBlock {
   int offset = 0;             // value = scale * (u - offset) + min
   float scale[2] = {0, 0};    // for elements 0..15 and 16..31
   float min = 0;              // added per element (Q4_1, Q5_1) or subtracted (K types: -dmin * m)
+  bool per16 = false;         // scales differ per 16 (Q6_K): corrections use the 16-sums
 };
 
 template <typename B>
@@ -45,9 +48,10 @@ void q5_codes(const uint8_t qh[4], const uint8_t qs[16], int u[32]) {
 SubBlock decode(DType t, const uint8_t* w, int64_t j) {
   SubBlock s;
   switch (t) {
-    case DType::Q8_0: {
+    case DType::Q8_0: {  // signed codes as unsigned: u = q + 128
       const auto b = load<BlockQ8_0>(w + j * sizeof(BlockQ8_0));
-      for (int i = 0; i < 32; ++i) s.u[i] = b.qs[i];
+      for (int i = 0; i < 32; ++i) s.u[i] = b.qs[i] + 128;
+      s.offset = 128;
       s.scale[0] = s.scale[1] = fp16_to_f32(b.d);
       break;
     }
@@ -112,6 +116,7 @@ SubBlock decode(DType t, const uint8_t* w, int64_t j) {
         s.u[i] = low | (high << 4);
       }
       s.offset = 32;
+      s.per16 = true;
       const float d = fp16_to_f32(b.d);
       s.scale[0] = d * static_cast<float>(b.scales[2 * k]);
       s.scale[1] = d * static_cast<float>(b.scales[2 * k + 1]);
@@ -122,16 +127,22 @@ SubBlock decode(DType t, const uint8_t* w, int64_t j) {
   return s;
 }
 
-float dot_q8a(DType t, const uint8_t* w, const BlockQ8A* x, int64_t nb) {
-  float acc = 0;
+float dot_q8a(DType t, const uint8_t* w, const Q8ARow& x, int64_t nb) {
+  float acc = 0, corr = 0;
   for (int64_t j = 0; j < nb; ++j) {
     const SubBlock s = decode(t, w, j);
+    const int8_t* q = x.qs + 32 * j;
     int32_t lo = 0, hi = 0;
-    for (int i = 0; i < 16; ++i) lo += (s.u[i] - s.offset) * x[j].qs[i];
-    for (int i = 16; i < 32; ++i) hi += (s.u[i] - s.offset) * x[j].qs[i];
-    acc += x[j].d * (s.scale[0] * static_cast<float>(lo) + s.scale[1] * static_cast<float>(hi)) + s.min * x[j].s;
+    for (int i = 0; i < 16; ++i) lo += s.u[i] * q[i];
+    for (int i = 16; i < 32; ++i) hi += s.u[i] * q[i];
+    acc += x.d[j] * (s.scale[0] * static_cast<float>(lo) + s.scale[1] * static_cast<float>(hi));
+    const float off = static_cast<float>(s.offset);
+    if (s.per16)
+      corr += (s.min - off * s.scale[0]) * x.s16[2 * j] + (s.min - off * s.scale[1]) * x.s16[2 * j + 1];
+    else
+      corr += (s.min - off * s.scale[0]) * x.s32[j];
   }
-  return acc;
+  return acc + corr;
 }
 
 template <DType T>
@@ -140,7 +151,7 @@ void rows_q8a(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void
   const int64_t rb = row_bytes(T, n_in), nb = n_in / 32;
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t t = 0; t < n_tok; ++t) {
-      const auto* xt = reinterpret_cast<const BlockQ8A*>(static_cast<const uint8_t*>(x) + t * x_row_bytes);
+      const Q8ARow xt = q8a_row(static_cast<const uint8_t*>(x) + t * x_row_bytes, n_in);
       y[t * ldy + r] = dot_q8a(T, w + r * rb, xt, nb);
     }
 }
@@ -169,21 +180,26 @@ void rows_float(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const vo
   }
 }
 
-void quantize_q8a(const float* x, BlockQ8A* out, int64_t n) {
+void quantize_q8a(const float* x, void* out, int64_t n) {
+  auto* qs = static_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(qs + n);
+  float* s16 = d + n / 32;
+  float* s32 = s16 + n / 16;
   for (int64_t b = 0; b < n / 32; ++b, x += 32) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    BlockQ8A& o = out[b];
-    int sum = 0;
+    const float db = amax / 127.0f;
+    const float id = db != 0 ? 1.0f / db : 0.0f;
+    int sum[2] = {0, 0};
     for (int i = 0; i < 32; ++i) {
-      o.qs[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
-      sum += o.qs[i];
+      const auto q = static_cast<int8_t>(std::nearbyint(x[i] * id));
+      qs[32 * b + i] = q;
+      sum[i / 16] += q;
     }
-    for (int l = 0; l < 8; ++l) o.negc8[l] = -8 * (o.qs[4 * l] + o.qs[4 * l + 1] + o.qs[4 * l + 2] + o.qs[4 * l + 3]);
-    o.d = d;
-    o.s = d * static_cast<float>(sum);
+    d[b] = db;
+    s16[2 * b] = db * static_cast<float>(sum[0]);
+    s16[2 * b + 1] = db * static_cast<float>(sum[1]);
+    s32[b] = db * static_cast<float>(sum[0] + sum[1]);
   }
 }
 
