@@ -33,6 +33,18 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
 
 constexpr bool kDpbusdExact = false;
 
+void small_block_scales(const uint8_t* w, int64_t nb, int64_t block_bytes, float offset, bool has_min, float* ws,
+                        float* cw) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* p = w + b * block_bytes;
+    uint16_t d, m = 0;
+    std::memcpy(&d, p, 2);
+    if (has_min) std::memcpy(&m, p + 2, 2);
+    ws[b] = _cvtsh_ss(d);
+    cw[b] = (has_min ? _cvtsh_ss(m) : 0.0f) - offset * ws[b];
+  }
+}
+
 #include "kernels/cpu/q8a_rows_inl.h"
 
 template <DType T>

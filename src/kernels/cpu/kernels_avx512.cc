@@ -25,6 +25,32 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_
 
 constexpr bool kDpbusdExact = true;
 
+// The block headers of 16 blocks at a time with one gather (each block's first 4 bytes: the f16
+// scale, and for Q4_1/Q5_1 the f16 min), then the scalar form for the rest.
+void small_block_scales(const uint8_t* w, int64_t nb, int64_t block_bytes, float offset, bool has_min, float* ws,
+                        float* cw) {
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(block_bytes)));
+  const __m512 off = _mm512_set1_ps(-offset);
+  int64_t b = 0;
+  for (; b + 16 <= nb; b += 16) {
+    const __m512i h = _mm512_i32gather_epi32(idx, w + b * block_bytes, 1);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+    __m512 c = _mm512_mul_ps(d, off);
+    if (has_min) c = _mm512_add_ps(c, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))));
+    _mm512_storeu_ps(ws + b, d);
+    _mm512_storeu_ps(cw + b, c);
+  }
+  for (; b < nb; ++b) {
+    const uint8_t* p = w + b * block_bytes;
+    uint16_t d, m = 0;
+    std::memcpy(&d, p, 2);
+    if (has_min) std::memcpy(&m, p + 2, 2);
+    ws[b] = _cvtsh_ss(d);
+    cw[b] = (has_min ? _cvtsh_ss(m) : 0.0f) - offset * ws[b];
+  }
+}
+
 #include "kernels/cpu/q8a_rows_inl.h"
 
 // The 64 codes of sub-blocks 2p and 2p+1, per type.

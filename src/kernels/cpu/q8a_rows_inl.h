@@ -4,6 +4,9 @@
 //   __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8);  // acc + lane sums of 4 u8*s8 products
 //   __m256i high_bits32(const uint8_t* qh4);              // bit i of 32 -> 0x10 in byte i
 //   constexpr bool kDpbusdExact;  // false when dpbusd saturates 16-bit pair sums (AVX2's VPMADDUBSW)
+//   void small_block_scales(const uint8_t* w, int64_t nb, int64_t block_bytes, float offset,
+//                           bool has_min, float* ws, float* cw);
+//       // ws[b] = f16 at block b's byte 0; cw[b] = (has_min ? f16 at byte 2 : 0) - offset * ws[b]
 // Include inside an anonymous namespace only.
 //
 // A weight row is handled in two passes. The prologue reads the block headers into per-group f32
@@ -49,14 +52,9 @@ struct SmallBlockT {  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: one 32-element block, one
   static constexpr bool kPer16 = false, kWideCodes = false;
   static constexpr int kSubPerBlock = 1;
   static constexpr size_t kBytes = sizeof(B);
+  static_assert(kDAt == 0 && (kMinAt == -1 || kMinAt == 2));
   static void scales(const uint8_t* w, int64_t nb, float* ws, float* cw) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* p = w + b * static_cast<int64_t>(kBytes);
-      const float d = f16(rd16(p + kDAt));
-      ws[b] = d;
-      const float min = kMinAt >= 0 ? f16(rd16(p + (kMinAt >= 0 ? kMinAt : 0))) : 0.0f;
-      cw[b] = min - static_cast<float>(kOffset) * d;
-    }
+    small_block_scales(w, nb, static_cast<int64_t>(kBytes), static_cast<float>(kOffset), kMinAt >= 0, ws, cw);
   }
 };
 struct Q8_0T : SmallBlockT<BlockQ8_0, 0, 128, -1> {
