@@ -129,7 +129,7 @@ void fill_avx2_kernels(Kernels& k) {
   k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
   k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
   k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
-  set_q8a_rows<Dot256>(k);
+  set_q8a_rows_256(k);
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;
 }

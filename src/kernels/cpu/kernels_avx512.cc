@@ -114,51 +114,92 @@ inline __m512i codes64(const uint8_t* w, int64_t p) {
   }
 }
 
-// The per-lane scales of pair p for one activation row: weight group scale times activation d.
-template <class T>
-inline __m512 pair_scales(const float* ws, const float* d, int64_t p) {
+// Lane scales. Pair p's 16 int32 lanes: lanes 0-7 are sub-block 2p, 8-15 sub-block 2p+1 (for
+// Q6_K each group of 4 lanes is one 16-element scale group). The activation side, d expanded to
+// lanes, is built once per activation row and reused by every weight row.
+inline __m512 expand_pair(const float* d, int64_t p) {
   const __m128 dp = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + 2 * p)));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                               _mm512_castps128_ps512(dp));
+}
+template <class T>
+inline __m512 weight_lanes(const float* ws, int64_t p) {
   if constexpr (T::kPer16) {
-    const __m128 prod = _mm_mul_ps(_mm_loadu_ps(ws + 4 * p), _mm_unpacklo_ps(dp, dp));
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(prod));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                 _mm512_castps128_ps512(_mm_loadu_ps(ws + 4 * p)));
   } else {
-    const __m128 wp = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ws + 2 * p)));
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(wp, dp)));
+    return expand_pair(ws, p);
   }
 }
 
+// NT activation rows (dexp: their expanded scales, 16 floats per pair) against one weight row.
 template <class T, int NT>
-struct Dot512 {
-  static void run(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* ws, const float* cw, float* out) {
-    __m512 acc[NT][2];
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
-    const int64_t npair = nsub / 2;
-    for (int64_t p = 0; p < npair; ++p) {
-      const __m512i u = codes64<T>(w, p);
-      const int a = static_cast<int>(p & 1);
-      for (int t = 0; t < NT; ++t) {
-        const __m512i xq = _mm512_loadu_si512(x[t].qs + 64 * p);
-        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-        acc[t][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), pair_scales<T>(ws, x[t].d, p), acc[t][a]);
-      }
+void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, int64_t nsub, const float* ws,
+                 const float* cw, float* out) {
+  __m512 acc[NT][2];
+  for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+  const int64_t npair = nsub / 2;
+  for (int64_t p = 0; p < npair; ++p) {
+    const __m512i u = codes64<T>(w, p);
+    const __m512 wl = weight_lanes<T>(ws, p);
+    const int a = static_cast<int>(p & 1);
+    for (int t = 0; t < NT; ++t) {
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x[t].qs + 64 * p));
+      const __m512 scale = _mm512_mul_ps(wl, _mm512_loadu_ps(dexp[t] + 16 * p));
+      acc[t][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t][a]);
     }
-    float tail[NT];
-    for (int t = 0; t < NT; ++t) tail[t] = 0;
-    if (nsub % 2) {  // an odd last sub-block (only the 32-element block types have one)
-      const int64_t j = nsub - 1;
-      const __m256i u = T::codes32(w, j);
-      for (int t = 0; t < NT; ++t) {
-        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].qs + 32 * j));
-        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, xq);
-        tail[t] = hsum256(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(ws[j] * x[t].d[j])));
-      }
-    }
-    for (int t = 0; t < NT; ++t)
-      out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corrections<T>(cw, x[t], nsub);
   }
-};
+  float tail[NT];
+  for (int t = 0; t < NT; ++t) tail[t] = 0;
+  if (nsub % 2) {  // an odd last sub-block (only the 32-element block types have one)
+    const int64_t j = nsub - 1;
+    const __m256i u = T::codes32(w, j);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].qs + 32 * j));
+      const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, xq);
+      tail[t] = hsum256(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(ws[j] * x[t].d[j])));
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corrections<T>(cw, x[t], nsub);
+}
+
+template <class T>
+void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                  int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nsub = n_in / 32, npair = nsub / 2, nblk = nsub / T::kSubPerBlock;
+  const int64_t rb = nblk * static_cast<int64_t>(T::kBytes);
+  RowScratch& s = row_scratch();
+  s.reserve(static_cast<size_t>(T::kPer16 ? 2 * nsub : nsub));
+  thread_local std::vector<float> dexp_buf;
+  if (dexp_buf.size() < static_cast<size_t>(n_tok * npair * 16)) dexp_buf.resize(static_cast<size_t>(n_tok * npair * 16));
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const Q8ARow xt = q8a_row(xb + t * x_row_bytes, n_in);
+    for (int64_t p = 0; p < npair; ++p) _mm512_storeu_ps(dexp_buf.data() + (t * npair + p) * 16, expand_pair(xt.d, p));
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + r * rb;
+    T::scales(wr, nblk, s.ws.data(), s.cw.data());
+    for (int64_t t = 0; t < n_tok; t += 4) {
+      Q8ARow xs[4];
+      const float* de[4];
+      const int nt = static_cast<int>(n_tok - t < 4 ? n_tok - t : 4);
+      for (int i = 0; i < nt; ++i) {
+        xs[i] = q8a_row(xb + (t + i) * x_row_bytes, n_in);
+        de[i] = dexp_buf.data() + (t + i) * npair * 16;
+      }
+      float out[4];
+      switch (nt) {
+        case 4: dot_row_512<T, 4>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
+        case 3: dot_row_512<T, 3>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
+        case 2: dot_row_512<T, 2>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
+        default: dot_row_512<T, 1>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
+      }
+      for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
+    }
+  }
+}
 
 // Float weights: 16 elements at a time converted to f32, FMA with up to 4 activation rows.
 template <DType T>
@@ -268,7 +309,18 @@ void fill_avx512_kernels(Kernels& k) {
   k.rows[dtype_index(DType::F32)] = rows_float<DType::F32>;
   k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
   k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
-  set_q8a_rows<Dot512>(k);
+  auto q = [&](DType t, RowsFn fn) {
+    k.rows[dtype_index(t)] = fn;
+    k.act[dtype_index(t)] = ActForm::kQ8A;
+  };
+  q(DType::Q8_0, rows_q8a_512<Q8_0T>);
+  q(DType::Q4_0, rows_q8a_512<Q4_0T>);
+  q(DType::Q4_1, rows_q8a_512<Q4_1T>);
+  q(DType::Q5_0, rows_q8a_512<Q5_0T>);
+  q(DType::Q5_1, rows_q8a_512<Q5_1T>);
+  q(DType::Q4_K, rows_q8a_512<QK45T<false>>);
+  q(DType::Q5_K, rows_q8a_512<QK45T<true>>);
+  q(DType::Q6_K, rows_q8a_512<Q6_KT>);
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;

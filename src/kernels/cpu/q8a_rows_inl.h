@@ -197,10 +197,9 @@ void dot_row_256(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* w
   for (int t = 0; t < NT; ++t) out[t] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1])) + corrections<T>(cw, x[t], nsub);
 }
 
-// The row driver: prologue per weight row, then the activation rows four at a time through
-// Dot<T, NT>::run (the 256-bit kernel here, or a wider one in the including file).
-template <class T, template <class, int> class Dot>
-void rows_q8a_with(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+// The row driver: prologue per weight row, then the activation rows four at a time.
+template <class T>
+void rows_q8a_256(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                    int64_t n_tok, float* y, int64_t ldy) {
   const int64_t nsub = n_in / 32, nblk = nsub / T::kSubPerBlock, rb = nblk * static_cast<int64_t>(T::kBytes);
   const int64_t ngroups = T::kPer16 ? 2 * nsub : nsub;
@@ -216,35 +215,27 @@ void rows_q8a_with(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const
       for (int i = 0; i < nt; ++i) xs[i] = q8a_row(xb + (t + i) * x_row_bytes, n_in);
       float out[4];
       switch (nt) {
-        case 4: Dot<T, 4>::run(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
-        case 3: Dot<T, 3>::run(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
-        case 2: Dot<T, 2>::run(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
-        default: Dot<T, 1>::run(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
+        case 4: dot_row_256<T, 4>(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
+        case 3: dot_row_256<T, 3>(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
+        case 2: dot_row_256<T, 2>(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
+        default: dot_row_256<T, 1>(wr, xs, nsub, s.ws.data(), s.cw.data(), out); break;
       }
       for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
     }
   }
 }
 
-template <class T, int NT>
-struct Dot256 {
-  static void run(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* ws, const float* cw, float* out) {
-    dot_row_256<T, NT>(w, x, nsub, ws, cw, out);
-  }
-};
-
-template <template <class, int> class Dot>
-void set_q8a_rows(Kernels& k) {
+void set_q8a_rows_256(Kernels& k) {
   auto q = [&](DType t, RowsFn fn) {
     k.rows[dtype_index(t)] = fn;
     k.act[dtype_index(t)] = ActForm::kQ8A;
   };
-  q(DType::Q8_0, rows_q8a_with<Q8_0T, Dot>);
-  q(DType::Q4_0, rows_q8a_with<Q4_0T, Dot>);
-  q(DType::Q4_1, rows_q8a_with<Q4_1T, Dot>);
-  q(DType::Q5_0, rows_q8a_with<Q5_0T, Dot>);
-  q(DType::Q5_1, rows_q8a_with<Q5_1T, Dot>);
-  q(DType::Q4_K, rows_q8a_with<QK45T<false>, Dot>);
-  q(DType::Q5_K, rows_q8a_with<QK45T<true>, Dot>);
-  q(DType::Q6_K, rows_q8a_with<Q6_KT, Dot>);
+  q(DType::Q8_0, rows_q8a_256<Q8_0T>);
+  q(DType::Q4_0, rows_q8a_256<Q4_0T>);
+  q(DType::Q4_1, rows_q8a_256<Q4_1T>);
+  q(DType::Q5_0, rows_q8a_256<Q5_0T>);
+  q(DType::Q5_1, rows_q8a_256<Q5_1T>);
+  q(DType::Q4_K, rows_q8a_256<QK45T<false>>);
+  q(DType::Q5_K, rows_q8a_256<QK45T<true>>);
+  q(DType::Q6_K, rows_q8a_256<Q6_KT>);
 }
