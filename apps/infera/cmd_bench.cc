@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <fstream>
 #include <random>
+#include <string>
 
 #include "base/membw.h"
 #include "base/thread_pool.h"
@@ -80,6 +82,25 @@ WeightBytes weight_bytes(const LoadedModel& m) {
   return w;
 }
 
+// Linux keeps the peak resident set (VmHWM); writing 5 to clear_refs resets it to the current size.
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+}
+long peak_rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string key;
+  long kb = 0;
+  while (f >> key) {
+    if (key == "VmHWM:") {
+      f >> kb;
+      return kb;
+    }
+    f.ignore(1 << 12, '\n');
+  }
+  return 0;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -103,8 +124,12 @@ int run_bench(const BenchArgs& a) {
   const ModelConfig& c = model.config();
   const WeightBytes wb = weight_bytes(*m);
 
-  ThreadPool pool(threads);
-  const double bw = measure_read_bandwidth(pool);
+  double bw = 0;
+  {
+    ThreadPool pool(threads);
+    bw = measure_read_bandwidth(pool);
+  }
+  reset_peak_rss();  // the probe's buffer is gone; measure the model's own peak from here
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.n_vocab - 1));
@@ -134,6 +159,7 @@ int run_bench(const BenchArgs& a) {
     if (a.n_gen > 0) tg.runs.push_back(tg_once(a.n_gen));
   }
   const double bound = bw > 0 ? bw / static_cast<double>(wb.per_token) : 0;
+  const double peak_rss_gb = static_cast<double>(peak_rss_kb()) * 1024.0 / 1e9;
 
   if (a.json) {
     Json j = {{"model", a.model},
@@ -146,7 +172,8 @@ int run_bench(const BenchArgs& a) {
               {"threads", threads},
               {"load_seconds", load_s},
               {"read_bandwidth_gbps", bw / 1e9},
-              {"decode_bound_tps", bound}};
+              {"decode_bound_tps", bound},
+              {"peak_rss_gb", peak_rss_gb}};
     if (a.n_prompt > 0)
       j["pp"] = {{"n", a.n_prompt}, {"tps_median", pp.median()}, {"tps_stdev", pp.stdev()}, {"runs", pp.runs}};
     if (a.n_gen > 0)
@@ -164,6 +191,7 @@ int run_bench(const BenchArgs& a) {
               cpu::feature_string().c_str());
   std::printf("memory   %.1f GB/s read with %d threads; %.1f MB of weights per generated token -> decode bound %.2f t/s\n",
               bw / 1e9, threads, static_cast<double>(wb.per_token) / 1e6, bound);
+  std::printf("peak RSS %.2f GB (file %.2f GB)\n", peak_rss_gb, static_cast<double>(wb.total) / 1e9);
   std::printf("\n| test | t/s | stdev | runs |\n|---|---:|---:|---|\n");
   auto row = [](const std::string& name, const Stats& s) {
     std::string runs;

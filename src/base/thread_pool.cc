@@ -23,18 +23,12 @@ inline void cpu_relax() {
 
 // How long an idle worker spins before it sleeps: long enough to bridge the gaps between the
 // parallel loops of one forward pass, short enough not to burn a core between requests.
-constexpr auto kSpinFor = std::chrono::microseconds(300);
-
-void chunk_bounds(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
-  const int64_t per = n / parts, rem = n % parts;
-  *begin = index * per + std::min<int64_t>(index, rem);
-  *end = *begin + per + (index < rem ? 1 : 0);
-}
+constexpr auto kSpinFor = std::chrono::microseconds(200);
 
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -46,10 +40,18 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunk(int index) {
-  int64_t b, e;
-  chunk_bounds(job_n_, n_threads_, index, &b, &e);
-  if (b < e) (*job_)(b, e);
+void ThreadPool::take_chunks(uint32_t gen) {
+  for (;;) {
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    int64_t index;
+    do {
+      index = static_cast<int64_t>(t & 0xFFFFFFFFu);
+      if ((t >> 32) != gen || index >= n_chunks_.load(std::memory_order_relaxed)) return;
+    } while (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel));
+    const int64_t b = index * chunk_, e = std::min(job_n_, b + chunk_);
+    (*job_)(b, e);
+    completed_.fetch_add(1, std::memory_order_release);
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -60,15 +62,20 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   job_ = &fn;
   job_n_ = n;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes job_ / job_n_
+  chunk_ = std::max<int64_t>(1, n / (4 * n_threads_));
+  const int64_t n_chunks = (n + chunk_ - 1) / chunk_;
+  n_chunks_.store(n_chunks, std::memory_order_relaxed);
+  completed_.store(0, std::memory_order_relaxed);
+  const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  ticket_.store((gen & 0xFFFFFFFFu) << 32, std::memory_order_release);
+  generation_.store(gen, std::memory_order_seq_cst);  // publishes the job
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_all();
   }
-  run_chunk(0);
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096) {
+  take_chunks(static_cast<uint32_t>(gen));
+  for (int spins = 0; completed_.load(std::memory_order_acquire) != n_chunks; ++spins) {
+    if (spins < 1024) {
       cpu_relax();
     } else {
       std::this_thread::yield();
@@ -77,7 +84,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_ = nullptr;
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker() {
   uint64_t seen = 0;
   for (;;) {
     const auto spin_until = std::chrono::steady_clock::now() + kSpinFor;
@@ -94,8 +101,7 @@ void ThreadPool::worker(int index) {
     }
     if (stop_.load()) return;
     seen = g;
-    run_chunk(index);
-    pending_.fetch_sub(1, std::memory_order_release);
+    take_chunks(static_cast<uint32_t>(g));
   }
 }
 

@@ -4,10 +4,13 @@
 //   ThreadPool pool(2);
 //   pool.parallel_for(n_rows, [&](int64_t begin, int64_t end) { ... });
 //
-// parallel_for splits [0, n) into one contiguous chunk per thread (the caller runs chunk 0) and
-// returns when all chunks are done. Idle workers spin briefly on an atomic generation counter, then
-// sleep on a condition variable, so a pool between requests costs no CPU. Not reentrant: call it
-// from one thread at a time.
+// parallel_for splits [0, n) into contiguous chunks (about four per thread) that the caller and the
+// workers take from an atomic counter, and returns when all are done. Which thread runs a chunk is
+// up to timing, so fn must compute each index the same way wherever it runs (ours write disjoint
+// outputs). Taking chunks instead of being handed one keeps a step going at full speed when the
+// machine is oversubscribed: a worker the OS has not scheduled leaves its chunks to the others.
+// Idle workers spin briefly on an atomic generation counter, then sleep on a condition variable,
+// so a pool between requests costs no CPU. Not reentrant: call it from one thread at a time.
 #pragma once
 
 #include <atomic>
@@ -31,15 +34,18 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker(int index);
-  void run_chunk(int index);
+  void worker();
+  // Runs chunks of job `gen` until none is left or the pool has moved on to another job.
+  void take_chunks(uint32_t gen);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t job_n_ = 0;
+  int64_t job_n_ = 0, chunk_ = 1;
+  std::atomic<int64_t> n_chunks_{0};  // read by a worker before it knows whether the job is still on
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk index
+  std::atomic<int64_t> completed_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   std::mutex mu_;
