@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   infera::cli::add_platform(app, &exit_code);
   infera::cli::add_platform_client(app, &exit_code);
   infera::cli::add_node(app, &exit_code);
+  infera::cli::add_pull(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
