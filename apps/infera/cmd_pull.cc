@@ -86,7 +86,8 @@ void add_pull(CLI::App& app, int* exit_code) {
               "HF_HUB_OFFLINE, HF_HOME / HF_HUB_CACHE); prints the path `serve --model` takes");
   c->add_option("repo", a->opt.repo, "repository id, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")->required();
   c->add_option("--revision", a->opt.revision, "branch, tag or commit (default main)");
-  c->add_option("--include", a->opt.selection.include, "glob pattern of files to fetch (repeatable)")->take_all();
+  c->add_option("--include", a->opt.selection.include, "glob pattern of files to fetch (repeatable)")
+      ->allow_extra_args(false);
   c->add_option("--quant", a->opt.selection.quant, "one GGUF quantization by name, e.g. Q4_K_M (all split parts)");
   c->add_option("--local-dir", a->opt.local_dir, "put plain files in this folder instead of the cache");
   c->add_option("--cache-dir", a->cache_dir, "the Hugging Face cache (default $HF_HUB_CACHE, $HF_HOME/hub, "

@@ -268,7 +268,7 @@ describe('infera pull', () => {
 
   it('two pulls of the same repository at once neither corrupt nor duplicate', async () => {
     const cache = freshCache();
-    hub.bytesPerSecond = 8 << 20;
+    hub.bytesPerSecond = 4 << 20;  // 1.5 s for the big file: the two pulls overlap
     const from = hub.log.length;
     const a = startPull(hub, cache, ['acme/big']);
     const b = startPull(hub, cache, ['acme/big']);
@@ -344,7 +344,7 @@ describe('infera pull', () => {
 
   it('--include and --local-dir: plain files in a folder, kept current by metadata', async () => {
     const dir = path.join(ROOT, 'local');
-    const r = await pull(hub, freshCache(), ['acme/tiny-qwen2', '--include', '*.json', '--local-dir', dir]);
+    const r = await pull(hub, freshCache(), ['--include', '*.json', 'acme/tiny-qwen2', '--local-dir', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, dir);
     const files = fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort();
