@@ -118,12 +118,13 @@ describe('a deployment whose model is only on the Hub', () => {
       assert.equal(d.health, 'READY', dump);
       const idx = (re) => msgs.findIndex((m) => re.test(m));
       const start = idx(/^Model deepseek-ai\/DeepSeek-R1-Distill-Qwen-1\.5B is not on this node: downloading it from http:\/\/127\.0\.0\.1:\d+ into /);
-      const progress = msgs.filter((m) => /^Downloading model\.safetensors \(\d\/\d\)  .* \(\d+%\)/.test(m));
+      const progress = msgs.filter((m) => /^Downloading \S+ \(\d\/5\)  [\d.]+ [KMG]?B \/ 3\.55 MB \(\d+%\)/.test(m));
       const done = idx(/^Model deepseek-ai\/DeepSeek-R1-Distill-Qwen-1\.5B downloaded: 5 files/);
       const found = idx(/found in the Hugging Face cache/);
       const serving = idx(/^Starting: .* serve --model /);
       assert.ok(start >= 0, `download announced:\n${dump}`);
-      assert.ok(progress.length >= 2, `progress lines:\n${dump}`);
+      assert.ok(progress.length >= 2 && progress.some((m) => /^Downloading model\.safetensors .*[KM]B\/s  ETA /.test(m)),
+        `progress lines with rate and ETA:\n${dump}`);
       assert.ok(done > start && found > done && serving > found, `order: download, cache, serve:\n${dump}`);
       const res = await fetch(`${d.endpoints[0].url}v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: [{ role: 'user', content: 'Give me a short fun fact about the roman empire' }], max_tokens: 8 }),
