@@ -4,7 +4,7 @@
 # the same disk as the reference write (dd ... conv=fdatasync; the pull also fdatasyncs before
 # the blob becomes visible), three runs each. Everything lives under one temp dir, removed at exit.
 #
-# Usage: bash bench/pull_bench.sh build/release/bin/infera [size_mib (2048)] [connections (4)]
+# Usage: [RUNS=3] bash bench/pull_bench.sh build/release/bin/infera [size_mib (2048)] [connections (4)]
 set -euo pipefail
 BIN=$(realpath "$1")
 MIB=${2:-2048}
@@ -34,7 +34,7 @@ HUB_PID=$!
 for _ in $(seq 1 600); do [ -s "$WORK/hub.url" ] && break; sleep 0.1; done
 URL=$(cat "$WORK/hub.url")
 
-for i in 1 2 3; do
+for i in $(seq 1 "${RUNS:-3}"); do
   d=$(dd_rate)
   rm -rf "$WORK/cache"
   t0=$(date +%s.%N)

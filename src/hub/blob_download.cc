@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,7 +195,6 @@ class Connection {
              const MessageFn& on_message, const std::atomic<bool>* cancel, std::condition_variable& cv)
       : cfg_(cfg), req_(req), chunks_(chunks), fd_(fd), path_(path), on_message_(on_message), cancel_(cancel),
         cv_(cv) {
-    buf_.reserve(kBuffer);
   }
   ~Connection() {
     if (curl_) curl_easy_cleanup(curl_);
@@ -245,7 +245,6 @@ class Connection {
       long status = 0;
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
       curl_slist_free_all(hdrs);
-      if (Status s = flush(); !s) return s;  // bytes that arrived before a cut are good bytes
       if (!fatal_) return fatal_;
       if (cancel_ && cancel_->load()) return error("cancelled");
       if (chunks_.done[i].load() >= len) break;
@@ -274,8 +273,6 @@ class Connection {
   }
 
  private:
-  static constexpr size_t kBuffer = 4u << 20;
-
   static size_t write_cb(char* data, size_t size, size_t n, void* user) {
     return static_cast<Connection*>(user)->on_data(data, size * n);
   }
@@ -311,30 +308,19 @@ class Connection {
       }
     }
     if (!accept_) return n;  // an error page
-    const uint64_t at = chunks_.start(chunk_) + chunks_.done[chunk_].load() + buf_.size();
+    // Straight from curl's buffer into the page cache: no copy of our own.
+    const uint64_t at = chunks_.start(chunk_) + chunks_.done[chunk_].load();
     const size_t take = static_cast<size_t>(std::min<uint64_t>(n, end_ > at ? end_ - at : 0));
-    buf_.insert(buf_.end(), data, data + take);
-    // Large writes on a fast link; on a slow one at least every 200 ms, so a kill loses little.
-    if (buf_.size() >= kBuffer || Clock::now() - last_flush_ > std::chrono::milliseconds(200)) {
-      if (Status s = flush(); !s) {
-        fatal_ = s;
-        return 0;
-      }
+    if (Status s = pwrite_all(fd_, data, take, at, path_); !s) {
+      fatal_ = s;
+      return 0;
     }
-    return n;
-  }
-
-  Status flush() {
-    if (buf_.empty()) return Status::ok();
-    const uint64_t off = chunks_.start(chunk_) + chunks_.done[chunk_].load();
-    Status s = pwrite_all(fd_, buf_.data(), buf_.size(), off, path_);
-    if (s) {
-      chunks_.done[chunk_] += buf_.size();
+    chunks_.done[chunk_] += take;  // recorded only once written
+    if (Clock::now() - last_notify_ > std::chrono::milliseconds(20)) {
+      last_notify_ = Clock::now();
       cv_.notify_all();
     }
-    buf_.clear();
-    last_flush_ = Clock::now();
-    return s;
+    return n;
   }
 
   const HubConfig& cfg_;
@@ -346,13 +332,12 @@ class Connection {
   const std::atomic<bool>* cancel_;
   std::condition_variable& cv_;
   CURL* curl_ = nullptr;
-  std::vector<char> buf_;
   std::map<std::string, std::string> headers_;
   Status fatal_;
   size_t chunk_ = 0;
   uint64_t from_ = 0, end_ = 0;
   bool checked_ = false, accept_ = false;
-  Clock::time_point last_flush_ = Clock::now();
+  Clock::time_point last_notify_{};
 };
 
 }  // namespace
@@ -429,23 +414,31 @@ Result<BlobOutcome> download_blob(const HubConfig& cfg, const BlobRequest& req, 
     for (int w = 0; w < (todo.empty() ? 0 : n_conn); ++w) workers.emplace_back(worker);
 
     // This thread: hash the contiguous prefix as it grows, record progress, report bytes.
+    // Read through a mapping of the whole size (no copy out of the page cache); only bytes already
+    // written (below the contiguous prefix) are ever touched.
     Hasher hasher(git, req.size);
-    std::vector<char> buf(4u << 20);
     uint64_t hashed = 0;
-    Status hash_error;
+    const char* map = nullptr;
+    if (req.size > 0) {
+      void* m = ::mmap(nullptr, req.size, PROT_READ, MAP_SHARED, fd.get(), 0);
+      if (m == MAP_FAILED) return error("cannot map {}: {}", incomplete, std::strerror(errno));
+      map = static_cast<const char*>(m);
+    }
+    struct Unmap {
+      const char* p;
+      uint64_t n;
+      ~Unmap() {
+        if (p) ::munmap(const_cast<char*>(p), n);
+      }
+    } unmap{map, req.size};
     auto last_save = Clock::now();
     auto hash_upto = [&](uint64_t limit) {
       uint64_t this_call = 0;
-      while (hashed < limit && hash_error && this_call < (64u << 20)) {  // back to the timers now and then
-        const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), limit - hashed));
-        const ssize_t r = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(hashed));
-        if (r <= 0) {
-          hash_error = error("cannot read back {}: {}", incomplete, r < 0 ? std::strerror(errno) : "short file");
-          break;
-        }
-        hasher.update(buf.data(), static_cast<size_t>(r));
-        hashed += static_cast<uint64_t>(r);
-        this_call += static_cast<uint64_t>(r);
+      while (hashed < limit && this_call < (64u << 20)) {  // back to the timers now and then
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(4u << 20, limit - hashed));
+        hasher.update(map + hashed, n);
+        hashed += n;
+        this_call += n;
       }
     };
     for (;;) {
@@ -466,9 +459,7 @@ Result<BlobOutcome> download_blob(const HubConfig& cfg, const BlobRequest& req, 
     if (cancel && cancel->load()) return error("cancelled");
     if (!failure) return failure;
     outcome.fetched += chunks.total_done() - resumed;
-    hash_upto(req.size);
-    while (hashed < req.size && hash_error) hash_upto(req.size);
-    if (!hash_error) return hash_error;
+    while (hashed < req.size) hash_upto(req.size);
     const std::string got = hasher.hex();
     if (got != expected) {
       ::close(fd.release());
