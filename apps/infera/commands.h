@@ -9,12 +9,12 @@ void add_run(CLI::App& app, int* exit_code);
 void add_eval(CLI::App& app, int* exit_code);
 void add_make_model(CLI::App& app, int* exit_code);
 void add_inspect(CLI::App& app, int* exit_code);
+void add_pull(CLI::App& app, int* exit_code);  // Hugging Face Hub download
 void add_tokenize(CLI::App& app, int* exit_code);
 void add_chat_template(CLI::App& app, int* exit_code);
 void add_serve(CLI::App& app, int* exit_code);
 void add_platform(CLI::App& app, int* exit_code);
 void add_platform_client(CLI::App& app, int* exit_code);  // deploy, job, market, template, credits, apikey, login
 void add_node(CLI::App& app, int* exit_code);             // node run|list|get|drain|join-token, model import|list
-void add_pull(CLI::App& app, int* exit_code);             // Hugging Face Hub download
 
 }  // namespace infera::cli
