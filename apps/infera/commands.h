@@ -9,6 +9,7 @@ void add_run(CLI::App& app, int* exit_code);
 void add_eval(CLI::App& app, int* exit_code);
 void add_make_model(CLI::App& app, int* exit_code);
 void add_inspect(CLI::App& app, int* exit_code);
+void add_pull(CLI::App& app, int* exit_code);  // Hugging Face Hub download
 void add_tokenize(CLI::App& app, int* exit_code);
 void add_chat_template(CLI::App& app, int* exit_code);
 void add_serve(CLI::App& app, int* exit_code);

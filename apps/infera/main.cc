@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   infera::cli::add_eval(app, &exit_code);
   infera::cli::add_make_model(app, &exit_code);
   infera::cli::add_inspect(app, &exit_code);
+  infera::cli::add_pull(app, &exit_code);
   infera::cli::add_tokenize(app, &exit_code);
   infera::cli::add_chat_template(app, &exit_code);
   infera::cli::add_serve(app, &exit_code);

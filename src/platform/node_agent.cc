@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "http/http_fetch.h"
+#include "hub/pull.h"
 #include "platform/job_definition.h"
 #include "platform/node_protocol.h"
 #include "platform/process.h"
@@ -217,7 +218,12 @@ struct NodeAgent::JobRun {
         INFERA_ASSIGN_OR_RETURN(ServeCommand sc, map_vllm_args(cmd));
         for (const std::string& n : sc.notes) log(n, "info", id);
         log(fmt::format("Resolving model {}", sc.model), "info", id);
-        auto m = resolve_model(sc.model, opt.models_dir, opt.hf_cache.empty() ? default_hf_cache() : opt.hf_cache);
+        const std::string hf_cache = opt.hf_cache.empty() ? default_hf_cache() : opt.hf_cache;
+        auto m = resolve_model(sc.model, opt.models_dir, hf_cache);
+        if (!m && hub::is_repo_id(sc.model)) {
+          INFERA_RETURN_IF_ERROR(pull_model(sc.model, hf_cache, id));
+          m = resolve_model(sc.model, opt.models_dir, hf_cache);
+        }
         if (!m) return m.status();
         log(fmt::format("Model {} found in the {}: {}", sc.model, m->source, m->path), "info", id);
         if (m->demo)
@@ -267,6 +273,43 @@ struct NodeAgent::JobRun {
       ops.push_back(std::move(o));
     }
     if (ops.empty()) return error("the job definition has no container/run op");
+    return Status::ok();
+  }
+
+  // The model from the Hugging Face Hub into the node's HF cache, progress lines in the job's log
+  // (every 2 s, shipped at once: the supervisor loop that flushes logs has not started yet).
+  Status pull_model(const std::string& model, const std::string& hf_cache, const std::string& op) {
+    hub::HubConfig cfg = hub::HubConfig::from_env();
+    cfg.cache_dir = hf_cache;
+    if (cfg.offline)
+      return error("model {} is not on node {} (model store {}, Hugging Face cache {}) and HF_HUB_OFFLINE is set",
+                   model, opt.name, opt.models_dir, hf_cache);
+    log(fmt::format("Model {} is not on this node: downloading it from {} into {}", model, cfg.endpoint, hf_cache),
+        "info", op);
+    flush_logs();
+    hub::PullOptions po;
+    po.repo = model;
+    auto last = SteadyClock::now() - std::chrono::seconds(10);
+    std::mutex cb_mu;  // messages come from the download's connection threads too
+    hub::PullCallbacks cb;
+    cb.message = [&](const std::string& m) {
+      std::lock_guard<std::mutex> l(cb_mu);
+      log(m, "info", op);
+      flush_logs();
+    };
+    cb.progress = [&](const hub::PullProgress& p) {
+      std::lock_guard<std::mutex> l(cb_mu);
+      const auto now = SteadyClock::now();
+      if (!p.finished && now - last < std::chrono::seconds(2)) return;
+      last = now;
+      log("Downloading " + hub::format_progress_line(p), "info", op);
+      flush_logs();
+    };
+    auto r = hub::pull(cfg, po, cb, &stop_requested);
+    if (!r) return error("downloading model {} failed: {}", model, r.error());
+    log(fmt::format("Model {} downloaded: {} files, {} fetched, {} reused, in {}", model, r->files.size(),
+                    hub::format_bytes(r->fetched_bytes), hub::format_bytes(r->reused_bytes), r->folder),
+        "info", op);
     return Status::ok();
   }
 

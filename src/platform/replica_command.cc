@@ -1,5 +1,7 @@
 #include "platform/replica_command.h"
 
+#include "hub/hub_http.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -222,12 +224,7 @@ Result<std::vector<std::string>> op_cmd_list(const nlohmann::json& cmd) {
   return out;
 }
 
-std::string default_hf_cache() {
-  if (const char* c = std::getenv("HF_HUB_CACHE"); c && *c) return c;
-  if (const char* h = std::getenv("HF_HOME"); h && *h) return std::string(h) + "/hub";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/huggingface/hub";
-  return ".cache/huggingface/hub";
-}
+std::string default_hf_cache() { return hub::default_cache_dir(); }
 
 namespace {
 
@@ -290,9 +287,9 @@ Result<ResolvedModel> resolve_model(const std::string& model, const std::string&
     }
   }
   return error(
-      "model {} is not in the model store ({}) and cannot be downloaded: this build cannot download from the "
-      "Hugging Face Hub yet; put the files in {}/{}/ (or run `infera model import PATH --as {}`), or give a local path",
-      model, models_dir, models_dir, model, model);
+      "model {} is not in the model store ({}) nor in the Hugging Face cache ({}); run `infera pull {}`, put the files "
+      "in {}/{}/ (or run `infera model import PATH --as {}`), or give a local path",
+      model, models_dir, hf_cache, model, models_dir, model, model);
 }
 
 }  // namespace infera::platform
