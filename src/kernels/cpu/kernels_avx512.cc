@@ -3,6 +3,7 @@
 // (q8a_rows_inl.h has the types, the prologue and the 256-bit form used for an odd last sub-block).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -25,19 +26,22 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_
 
 constexpr bool kDpbusdExact = true;
 
-// The block headers of 16 blocks at a time with one gather (each block's first 4 bytes: the f16
-// scale, and for Q4_1/Q5_1 the f16 min), then the scalar form for the rest.
+// The block headers, read in order (plain loads the hardware prefetcher follows; a gather here was
+// where decode waited on memory), converted 16 at a time.
 void small_block_scales(const uint8_t* w, int64_t nb, int64_t block_bytes, float offset, bool has_min, float* ws,
                         float* cw) {
-  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                         _mm512_set1_epi32(static_cast<int>(block_bytes)));
   const __m512 off = _mm512_set1_ps(-offset);
+  alignas(32) uint16_t d16[16], m16[16];
   int64_t b = 0;
   for (; b + 16 <= nb; b += 16) {
-    const __m512i h = _mm512_i32gather_epi32(idx, w + b * block_bytes, 1);
-    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+    const uint8_t* p = w + b * block_bytes;
+    for (int i = 0; i < 16; ++i) std::memcpy(&d16[i], p + i * block_bytes, 2);
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
     __m512 c = _mm512_mul_ps(d, off);
-    if (has_min) c = _mm512_add_ps(c, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))));
+    if (has_min) {
+      for (int i = 0; i < 16; ++i) std::memcpy(&m16[i], p + i * block_bytes + 2, 2);
+      c = _mm512_add_ps(c, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(m16))));
+    }
     _mm512_storeu_ps(ws + b, d);
     _mm512_storeu_ps(cw + b, c);
   }
@@ -132,6 +136,22 @@ inline __m512 weight_lanes(const float* ws, int64_t p) {
   }
 }
 
+// The corrections of one weight row against NT activation rows: sum cw * (s32 or s16), 16 lanes,
+// the activation rows side by side so their chains overlap. The same order for every NT.
+template <class T, int NT>
+inline void corrections_512(const float* cw, const Q8ARow* x, int64_t nsub, float* out) {
+  const int64_t n = T::kPer16 ? 2 * nsub : nsub;
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 c = _mm512_maskz_loadu_ps(m, cw + i);
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(m, (T::kPer16 ? x[t].s16 : x[t].s32) + i), acc[t]);
+  }
+  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
 // NT activation rows (dexp: their expanded scales, 16 floats per pair) against one weight row.
 template <class T, int NT>
 void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, int64_t nsub, const float* ws,
@@ -139,16 +159,22 @@ void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, in
   __m512 acc[NT][2];
   for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
   const int64_t npair = nsub / 2;
-  for (int64_t p = 0; p < npair; ++p) {
+  // Pair p feeds accumulator p % 2; written out twice so the accumulators stay in registers.
+  const auto pair = [&](int64_t p, __m512* acc_t0, int stride) {
     const __m512i u = codes64<T>(w, p);
     const __m512 wl = weight_lanes<T>(ws, p);
-    const int a = static_cast<int>(p & 1);
     for (int t = 0; t < NT; ++t) {
       const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x[t].qs + 64 * p));
       const __m512 scale = _mm512_mul_ps(wl, _mm512_loadu_ps(dexp[t] + 16 * p));
-      acc[t][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t][a]);
+      acc_t0[t * stride] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc_t0[t * stride]);
     }
+  };
+  int64_t p = 0;
+  for (; p + 2 <= npair; p += 2) {
+    pair(p, &acc[0][0], 2);
+    pair(p + 1, &acc[0][1], 2);
   }
+  if (p < npair) pair(p, &acc[0][0], 2);
   float tail[NT];
   for (int t = 0; t < NT; ++t) tail[t] = 0;
   if (nsub % 2) {  // an odd last sub-block (only the 32-element block types have one)
@@ -160,17 +186,24 @@ void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, in
       tail[t] = hsum256(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(ws[j] * x[t].d[j])));
     }
   }
-  for (int t = 0; t < NT; ++t)
-    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corrections<T>(cw, x[t], nsub);
+  float corr[NT];
+  corrections_512<T, NT>(cw, x, nsub, corr);
+  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corr[t];
 }
+
+// Rows are taken in blocks of kRowBlock: the block's scales are read once, then every group of four
+// activation rows runs over the whole block, so the group's activations stay in L1 and the block's
+// weights in L2 (a prompt tile is read once per block, not once per row).
+constexpr int64_t kRowBlock = 32;
 
 template <class T>
 void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                   int64_t n_tok, float* y, int64_t ldy) {
   const int64_t nsub = n_in / 32, npair = nsub / 2, nblk = nsub / T::kSubPerBlock;
   const int64_t rb = nblk * static_cast<int64_t>(T::kBytes);
+  const int64_t ngroups = T::kPer16 ? 2 * nsub : nsub;
   RowScratch& s = row_scratch();
-  s.reserve(static_cast<size_t>(T::kPer16 ? 2 * nsub : nsub));
+  s.reserve(static_cast<size_t>(ngroups * kRowBlock));
   thread_local std::vector<float> dexp_buf;
   if (dexp_buf.size() < static_cast<size_t>(n_tok * npair * 16)) dexp_buf.resize(static_cast<size_t>(n_tok * npair * 16));
   const auto* xb = static_cast<const uint8_t*>(x);
@@ -178,9 +211,15 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
     const Q8ARow xt = q8a_row(xb + t * x_row_bytes, n_in);
     for (int64_t p = 0; p < npair; ++p) _mm512_storeu_ps(dexp_buf.data() + (t * npair + p) * 16, expand_pair(xt.d, p));
   }
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* wr = w + r * rb;
-    T::scales(wr, nblk, s.ws.data(), s.cw.data());
+  for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
+    const int64_t b1 = std::min(r1, b0 + kRowBlock);
+    for (int64_t r = b0; r < b1; ++r) {
+      T::scales(w + r * rb, nblk, s.ws.data() + (r - b0) * ngroups, s.cw.data() + (r - b0) * ngroups);
+      // Ask for the next block's rows now: they arrive while this block computes (decode streams
+      // the weights once, and waiting for them is what bounds it).
+      if (r + kRowBlock < r1)
+        for (int64_t off = 0; off < rb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(w + (r + kRowBlock) * rb + off), _MM_HINT_T0);
+    }
     for (int64_t t = 0; t < n_tok; t += 4) {
       Q8ARow xs[4];
       const float* de[4];
@@ -189,14 +228,18 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
         xs[i] = q8a_row(xb + (t + i) * x_row_bytes, n_in);
         de[i] = dexp_buf.data() + (t + i) * npair * 16;
       }
-      float out[4];
-      switch (nt) {
-        case 4: dot_row_512<T, 4>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
-        case 3: dot_row_512<T, 3>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
-        case 2: dot_row_512<T, 2>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
-        default: dot_row_512<T, 1>(wr, xs, de, nsub, s.ws.data(), s.cw.data(), out); break;
+      for (int64_t r = b0; r < b1; ++r) {
+        const float* ws = s.ws.data() + (r - b0) * ngroups;
+        const float* cw = s.cw.data() + (r - b0) * ngroups;
+        float out[4];
+        switch (nt) {
+          case 4: dot_row_512<T, 4>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          case 3: dot_row_512<T, 3>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          case 2: dot_row_512<T, 2>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          default: dot_row_512<T, 1>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+        }
+        for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
       }
-      for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
     }
   }
 }

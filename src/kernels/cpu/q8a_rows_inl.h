@@ -177,9 +177,9 @@ template <class T, int NT>
 void dot_row_256(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* ws, const float* cw, float* out) {
   __m256 acc[NT][2];
   for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < nsub; ++j) {
+  // Sub-block j feeds accumulator j % 2; written out twice so the accumulators stay in registers.
+  const auto sub = [&](int64_t j, __m256* acc_t0, int stride) {
     const __m256i u = T::codes32(w, j);
-    const int a = static_cast<int>(j & 1);
     const __m256 wscale = T::kPer16 ? _mm256_set_m128(_mm_set1_ps(ws[2 * j + 1]), _mm_set1_ps(ws[2 * j]))
                                     : _mm256_set1_ps(ws[j]);
     for (int t = 0; t < NT; ++t) {
@@ -191,9 +191,16 @@ void dot_row_256(const uint8_t* w, const Q8ARow* x, int64_t nsub, const float* w
       } else {
         dot = dpbusd(_mm256_setzero_si256(), u, xq);
       }
-      acc[t][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(wscale, _mm256_set1_ps(x[t].d[j])), acc[t][a]);
+      acc_t0[t * stride] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(wscale, _mm256_set1_ps(x[t].d[j])), acc_t0[t * stride]);
     }
+  };
+  int64_t j = 0;
+  for (; j + 2 <= nsub; j += 2) {
+    sub(j, &acc[0][0], 2);
+    sub(j + 1, &acc[0][1], 2);
   }
+  if (j < nsub) sub(j, &acc[0][0], 2);
   for (int t = 0; t < NT; ++t) out[t] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1])) + corrections<T>(cw, x[t], nsub);
 }
 
