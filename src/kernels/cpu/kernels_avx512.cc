@@ -284,19 +284,23 @@ void rows_float(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const vo
                 int64_t n_tok, float* y, int64_t ldy) {
   const int64_t rb = row_bytes(T, n_in);
   const auto* xb = static_cast<const uint8_t*>(x);
-  for (int64_t r = r0; r < r1; ++r) {
+  // Blocks of rows, each group of four activation rows over the whole block (as rows_q8a_512).
+  for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
+    const int64_t b1 = std::min(r1, b0 + kRowBlock);
     for (int64_t t = 0; t < n_tok; t += 4) {
       const float* xs[4];
       const int nt = static_cast<int>(n_tok - t < 4 ? n_tok - t : 4);
       for (int i = 0; i < nt; ++i) xs[i] = reinterpret_cast<const float*>(xb + (t + i) * x_row_bytes);
-      float out[4];
-      switch (nt) {
-        case 4: dot_row_float<T, 4>(w + r * rb, xs, n_in, out); break;
-        case 3: dot_row_float<T, 3>(w + r * rb, xs, n_in, out); break;
-        case 2: dot_row_float<T, 2>(w + r * rb, xs, n_in, out); break;
-        default: dot_row_float<T, 1>(w + r * rb, xs, n_in, out); break;
+      for (int64_t r = b0; r < b1; ++r) {
+        float out[4];
+        switch (nt) {
+          case 4: dot_row_float<T, 4>(w + r * rb, xs, n_in, out); break;
+          case 3: dot_row_float<T, 3>(w + r * rb, xs, n_in, out); break;
+          case 2: dot_row_float<T, 2>(w + r * rb, xs, n_in, out); break;
+          default: dot_row_float<T, 1>(w + r * rb, xs, n_in, out); break;
+        }
+        for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
       }
-      for (int i = 0; i < nt; ++i) y[(t + i) * ldy + r] = out[i];
     }
   }
 }
