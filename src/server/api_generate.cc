@@ -92,6 +92,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
   int64_t total_completion = 0;
   std::optional<double> ttft;
   auto last_token = std::chrono::steady_clock::now();
+  // Across all n choices: each may take less than the check interval.
+  auto last_check = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < p.n && !client_gone; ++i) {
     ChoiceResult& r = results[static_cast<size_t>(i)];
     GenerationParams gp = p.gen;
@@ -115,7 +117,6 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
       }
     }
     bool first_chunk = true;
-    auto last_check = std::chrono::steady_clock::now();
     for (bool finished = false; !finished;) {
       std::optional<GenEvent> ev = co_await mailbox->pop(std::chrono::milliseconds(100));
       // A non-streaming client only shows it left through its socket: look every 100 ms.

@@ -283,7 +283,9 @@ async function main() {
     // A non-streaming client that goes away is cancelled too.
     await new Promise((resolve) => {
       const sock = net.connect(port, '127.0.0.1', () => {
-        const body = JSON.stringify({ prompt: 'x', max_tokens: 230, ignore_eos: true, request_id: 'gone-nonstream' });
+        // n = 16 long completions (~1 s of work even on the fast kernels) so the disconnect lands mid-request.
+        const body = JSON.stringify({ prompt: 'x', max_tokens: 230, ignore_eos: true, n: 16, temperature: 1,
+                                      request_id: 'gone-nonstream' });
         sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         setTimeout(() => { sock.destroy(); setTimeout(resolve, 500); }, 20);
       });

@@ -35,6 +35,7 @@ Reference load_reference(const std::string& model_file, const std::string& ref_n
 struct Case {
   std::string model_file, ref_name;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model_file; }
 
 // Which backend runs the case: the reference backend, or the CPU backend forced to one ISA level.
 using Param = std::tuple<Case, std::string>;
