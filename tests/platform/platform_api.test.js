@@ -4,17 +4,17 @@
 // Usage: node tests/platform/platform_api.test.js <infera binary>
 //
 // Every describe block starts its own platform (`--port 0`, fresh temp data dir) and stops it in its
-// `after` hook; a process `exit` handler SIGKILLs anything still alive, so no platform outlives the
-// run, even on failure. Exits non-zero when any test fails (node:test sets process.exitCode).
-// Only node:test, node:assert, node:child_process, node:fs, node:os, node:path and web globals
-// (fetch, AbortController, TextDecoder) are used.
+// `after` hook; a process `exit` handler (platform_harness.js) SIGKILLs anything still alive, so no
+// platform outlives the run, even on failure. Exits non-zero when any test fails (node:test sets
+// process.exitCode). Only node:test, node:assert, node:child_process, node:fs, node:path,
+// platform_harness.js and web globals (fetch, AbortController, TextDecoder) are used.
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile, execFileSync } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const PH = require('./platform_harness.js');
 
 const BIN = process.argv[2];
 if (!BIN || !fs.existsSync(BIN)) {
@@ -38,174 +38,29 @@ const NO_LOCAL_NODE = (() => {
 })();
 
 // ---------------------------------------------------------------------------------------------
-// Process and temp-dir bookkeeping: nothing survives the test run.
+// Process and temp-dir bookkeeping (platform_harness.js): nothing survives the test run.
 
-const live = new Set();
-const tempDirs = [];
-function killAll() {
-  for (const p of live) {
-    try { p.kill('SIGKILL'); } catch (_) { /* already gone */ }
-  }
-  live.clear();
-}
-process.on('exit', () => {
-  killAll();
-  for (const d of tempDirs) {
-    try { fs.rmSync(d, { recursive: true, force: true }); } catch (_) { /* best effort */ }
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { killAll(); process.exit(130); });
-}
-// Hard cap so a hung server can never hang CI.
-setTimeout(() => {
-  console.error('platform_api.test.js: global timeout (150 s), killing everything');
-  killAll();
-  process.exit(1);
-}, 150_000).unref();
+const { live, sleep } = PH;
+PH.globalTimeout('platform_api.test.js', 150_000);
 
 function tmpDir(tag) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `infera-platform-${tag}-`));
-  tempDirs.push(d);
-  return d;
+  return PH.tempDir(`infera-platform-${tag}-`);
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Polls `fn` (sync or async) every `interval` ms until it returns a truthy value; fails with the
-// last value seen after `timeout` ms.
-async function waitFor(what, fn, { timeout = 5000, interval = 50 } = {}) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) {
-      assert.fail(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 600)}`);
-    }
-    await sleep(interval);
-  }
-}
+const waitFor = PH.makeWaitFor({ timeout: 5000, interval: 50 });
 
 // ---------------------------------------------------------------------------------------------
-// A platform process.
+// A platform process (platform_harness.js).
 
-class Platform {
+class Platform extends PH.Platform {
   // opts: dataDir, adminKey (null: no INFERA_ADMIN_KEY), args (extra CLI args)
   static start({ dataDir, adminKey = ADMIN_KEY, args = [] } = {}) {
-    const dir = dataDir || tmpDir('data');
-    const env = { ...process.env };
-    delete env.INFERA_ADMIN_KEY;
-    delete env.INFERA_PLATFORM_URL;
-    delete env.INFERA_API_KEY;
-    if (adminKey) env.INFERA_ADMIN_KEY = adminKey;
-    const argv = ['platform', '--port', '0', '--data-dir', dir, ...(NO_LOCAL_NODE ? ['--no-local-node'] : []), ...args];
-    const proc = spawn(BIN, argv, {
-      env, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    const p = new Platform(proc, dir, adminKey);
-    proc.stdout.on('data', (d) => { p.stdout += d.toString(); });
-    proc.stderr.on('data', (d) => { p.stderr += d.toString(); });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        proc.kill('SIGKILL');
-        reject(new Error(`platform did not start within 10 s:\n${p.stderr}`));
-      }, 10_000);
-      const onData = () => {
-        const m = p.stderr.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-        if (m && !p.port) {
-          p.port = Number(m[1]);
-          p.base = `http://127.0.0.1:${p.port}`;
-          clearTimeout(timer);
-          proc.stderr.off('data', onData);
-          resolve(p);
-        }
-      };
-      proc.stderr.on('data', onData);
-      proc.on('exit', (code, signal) => {
-        live.delete(proc);
-        p.exited = true;
-        if (!p.port) {
-          clearTimeout(timer);
-          reject(new Error(`platform exited (${code ?? signal}) before listening:\n${p.stderr}`));
-        }
-      });
-    });
+    return super.launch({ bin: BIN, dir: dataDir || tmpDir('data'), adminKey,
+      args: [...(NO_LOCAL_NODE ? ['--no-local-node'] : []), ...args],
+      startTimeout: 10_000, stopGrace: 3000, apiTimeout: 10_000 });
   }
 
-  constructor(proc, dir, key) {
-    this.proc = proc;
-    this.dir = dir;
-    this.key = key;
-    this.stdout = '';
-    this.stderr = '';
-    this.port = 0;
-    this.base = '';
-    this.exited = false;
-  }
-
-  // Stops the process: SIGTERM (or `signal`), SIGKILL after 3 s; resolves once it has exited.
-  async stop(signal = 'SIGTERM') {
-    if (this.exited) return;
-    const gone = new Promise((r) => this.proc.once('exit', r));
-    try { this.proc.kill(signal); } catch (_) { /* gone */ }
-    const t = setTimeout(() => { try { this.proc.kill('SIGKILL'); } catch (_) { /* gone */ } }, 3000);
-    await gone;
-    clearTimeout(t);
-  }
-
-  // One REST call. `body` is JSON-encoded; `raw` is sent as is. Returns {status, json, text, headers}.
-  async api(method, p, body, { key = this.key, raw, headers = {}, timeout = 10_000 } = {}) {
-    const h = { ...headers };
-    if (key) h.authorization = `Bearer ${key}`;
-    let payload;
-    if (raw !== undefined) {
-      payload = raw;
-      h['content-type'] = 'application/json';
-    } else if (body !== undefined) {
-      payload = JSON.stringify(body);
-      h['content-type'] = 'application/json';
-    }
-    const res = await fetch(this.base + p, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeout) });
-    const text = await res.text();
-    let json;
-    try { json = text ? JSON.parse(text) : undefined; } catch (_) { json = undefined; }
-    return { status: res.status, json, text, headers: res.headers };
-  }
-
-  get(p, o) { return this.api('GET', p, undefined, o); }
-  post(p, body, o) { return this.api('POST', p, body === undefined ? {} : body, o); }
-  patch(p, body, o) { return this.api('PATCH', p, body, o); }
-  del(p, o) { return this.api('DELETE', p, undefined, o); }
-
-  async deployment(id) {
-    const r = await this.get(`/api/deployments/${id}`);
-    assert.equal(r.status, 200, `GET deployment ${id}: ${r.text}`);
-    return r.json;
-  }
-  async jobs(id) {
-    const r = await this.get(`/api/deployments/${id}/jobs?limit=100`);
-    assert.equal(r.status, 200, `GET jobs ${id}: ${r.text}`);
-    return r.json.jobs;
-  }
-  async balance() {
-    const r = await this.get('/api/credits/balance');
-    assert.equal(r.status, 200, r.text);
-    return r.json;
-  }
-  // Every ledger entry of the caller, in creation order, following cursor_next.
-  async ledger() {
-    const out = [];
-    let cursor = null;
-    for (let i = 0; i < 100; i++) {
-      const r = await this.get(`/api/credits/transactions?limit=100&sort_order=asc${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      assert.equal(r.status, 200, r.text);
-      out.push(...r.json.transactions);
-      cursor = r.json.pagination.cursor_next;
-      if (!cursor) return out;
-    }
-    assert.fail('ledger pagination does not end');
-  }
+  jobs(id) { return super.jobs(id, 'limit=100'); }
   // Every deployment of the caller in any status, following cursor_next.
   async allDeployments() {
     const all = 'DRAFT,STARTING,RUNNING,STOPPING,STOPPED,INSUFFICIENT_FUNDS,ERROR,ARCHIVED';
@@ -225,12 +80,7 @@ class Platform {
     assert.equal(r.status, 200, `create: ${r.text}`);
     return r.json;
   }
-  async waitStatus(id, status, timeout = 5000) {
-    return waitFor(`deployment ${id} to be ${status}`, async () => {
-      const d = await this.deployment(id);
-      return d.status === status ? d : false;
-    }, { timeout });
-  }
+  waitStatus(id, status, timeout = 5000) { return super.waitStatus(id, status, timeout, { interval: 50 }); }
 }
 
 // One platform per describe block.

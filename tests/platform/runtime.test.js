@@ -9,16 +9,17 @@
 // `--health-interval 1`, `--serve-threads 1`) and stops it in `after`. The model store of each
 // platform holds the tiny random-weight GGUF under deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B/, so the
 // DeepSeek-R1 template resolves to it. The last block asserts that no `infera serve` started by
-// these platforms is left; an `exit` handler kills anything still alive and removes the temp root.
-// Only node:test, node:assert, node:child_process, node:fs, node:os, node:path and web globals
-// (fetch, AbortController, TextDecoder, performance) are used.
+// these platforms is left; an `exit` handler (platform_harness.js, shared with platform_api.test.js
+// and the browser tests) kills anything still alive and removes the temp root.
+// Only node:test, node:assert, node:child_process, node:fs, node:path, platform_harness.js and web
+// globals (fetch, AbortController, TextDecoder, performance) are used.
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile, execFileSync } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const PH = require('./platform_harness.js');
 
 const BIN = process.argv[2];
 const MODEL = process.argv[3];
@@ -28,8 +29,7 @@ if (!BIN || !MODEL || !fs.existsSync(BIN) || !fs.existsSync(MODEL)) {
 }
 
 const ADMIN_KEY = 'inf_runtimeTestAdminKey0123456789abcdefgh';  // INFERA_ADMIN_KEY (>= 16 chars)
-const TEMPLATE_ID = 'deepseek-r1-qwen-1-5b';
-const MODEL_ID = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B';
+const { TEMPLATE_ID } = PH;
 const SERVED_NAME = 'DeepSeek-R1-Distill-Qwen-1.5B';
 const PRICE = 0.36;                 // $/h on local-cpu = $0.0001 per second
 const PER_SECOND = PRICE / 3600;
@@ -49,10 +49,11 @@ const TUTORIAL_BODY = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Process and temp-dir bookkeeping: nothing survives the test run.
+// Process and temp-dir bookkeeping (platform_harness.js): nothing survives the test run.
 
-const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'infera-runtime-'));
-const live = new Set();
+const ROOT = PH.tempDir('infera-runtime-');
+const { live, leftoverServes, sleep } = PH;
+PH.globalTimeout('runtime.test.js', 200_000);
 
 function pidAlive(pid) {
   // A zombie (reparented to a PID 1 that does not reap) counts as gone.
@@ -65,174 +66,20 @@ function pidAlive(pid) {
   }
 }
 
-// `infera serve` processes started by our platforms: their args hold a model path under ROOT.
-function leftoverServes() {
-  let out = '';
-  try { out = execFileSync('ps', ['-eo', 'pid,ppid,stat,args'], { encoding: 'utf8' }); } catch (_) { return []; }
-  return out.split('\n').slice(1)
-    .map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/))
-    .filter(Boolean)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), stat: m[3], args: m[4] }))
-    .filter((x) => !x.stat.startsWith('Z') && x.args.includes(ROOT) && /\sserve\s/.test(x.args));
-}
-
-function killAll() {
-  for (const p of live) {
-    try { p.kill('SIGKILL'); } catch (_) { /* already gone */ }
-  }
-  live.clear();
-  for (const s of leftoverServes()) {
-    try { process.kill(s.pid, 'SIGKILL'); } catch (_) { /* gone */ }
-  }
-}
-process.on('exit', () => {
-  killAll();
-  try { fs.rmSync(ROOT, { recursive: true, force: true }); } catch (_) { /* best effort */ }
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { killAll(); process.exit(130); });
-}
-// Hard cap so a hung platform can never hang CI.
-setTimeout(() => {
-  console.error('runtime.test.js: global timeout (200 s), killing everything');
-  killAll();
-  process.exit(1);
-}, 200_000).unref();
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const clone = (x) => JSON.parse(JSON.stringify(x));
 const near = (a, b, eps = 1e-6) => Math.abs(a - b) <= eps;
-
-// Polls `fn` until it returns a truthy value; fails with the last value seen after `timeout` ms.
-async function waitFor(what, fn, { timeout = 10_000, interval = 100 } = {}) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > end) {
-      assert.fail(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 800)}`);
-    }
-    await sleep(interval);
-  }
-}
+const waitFor = PH.makeWaitFor({ timeout: 10_000, interval: 100 });
 
 // ---------------------------------------------------------------------------------------------
-// A platform process with its local node.
+// A platform process with its local node (platform_harness.js).
 
-class Platform {
+class Platform extends PH.Platform {
   // dir: data dir (fresh when omitted); price: --local-cpu-price
   static start({ dir, price } = {}) {
-    dir = dir || fs.mkdtempSync(path.join(ROOT, 'p-'));
-    const models = path.join(dir, 'models');
-    const modelDir = path.join(models, MODEL_ID);
-    if (!fs.existsSync(modelDir)) {
-      fs.mkdirSync(modelDir, { recursive: true });
-      fs.copyFileSync(MODEL, path.join(modelDir, path.basename(MODEL)));
-    }
-    const env = { ...process.env };
-    for (const k of ['INFERA_ADMIN_KEY', 'INFERA_PLATFORM_URL', 'INFERA_API_KEY']) delete env[k];
-    env.INFERA_ADMIN_KEY = ADMIN_KEY;
-    const argv = ['platform', '--port', '0', '--data-dir', dir, '--models-dir', models, '--health-interval', '1',
-      '--serve-threads', '1', '--max-jobs', '4'];
-    if (price !== undefined) argv.push('--local-cpu-price', String(price));
-    const proc = spawn(BIN, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    const p = new Platform(proc, dir);
-    proc.stdout.on('data', (d) => { p.stdout += d.toString(); });
-    proc.stderr.on('data', (d) => { p.stderr += d.toString(); });
-    p.exitedP = new Promise((r) => proc.once('exit', (code, signal) => {
-      live.delete(proc);
-      p.exited = true;
-      r({ code, signal });
-    }));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        proc.kill('SIGKILL');
-        reject(new Error(`platform did not start within 15 s:\n${p.stderr}`));
-      }, 15_000);
-      const onData = () => {
-        const m = p.stderr.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-        if (m && !p.port) {
-          p.port = Number(m[1]);
-          p.base = `http://127.0.0.1:${p.port}`;
-          clearTimeout(timer);
-          proc.stderr.off('data', onData);
-          resolve(p);
-        }
-      };
-      proc.stderr.on('data', onData);
-      p.exitedP.then(({ code, signal }) => {
-        if (!p.port) {
-          clearTimeout(timer);
-          reject(new Error(`platform exited (${code ?? signal}) before listening:\n${p.stderr}`));
-        }
-      });
-    });
+    return super.launchLocal({ bin: BIN, model: MODEL, dir: dir || fs.mkdtempSync(path.join(ROOT, 'p-')), price,
+      adminKey: ADMIN_KEY, startTimeout: 15_000 });
   }
 
-  constructor(proc, dir) {
-    this.proc = proc;
-    this.dir = dir;
-    this.key = ADMIN_KEY;
-    this.stdout = '';
-    this.stderr = '';
-    this.port = 0;
-    this.base = '';
-    this.exited = false;
-  }
-
-  // SIGTERM (the platform stops its replicas first), SIGKILL after 15 s.
-  async stop(signal = 'SIGTERM') {
-    if (this.exited) return;
-    try { this.proc.kill(signal); } catch (_) { /* gone */ }
-    const t = setTimeout(() => { try { this.proc.kill('SIGKILL'); } catch (_) { /* gone */ } }, 15_000);
-    await this.exitedP;
-    clearTimeout(t);
-  }
-
-  async api(method, p, body, { timeout = 15_000, headers = {} } = {}) {
-    const h = { authorization: `Bearer ${this.key}`, ...headers };
-    let payload;
-    if (body !== undefined) {
-      payload = JSON.stringify(body);
-      h['content-type'] = 'application/json';
-    }
-    const res = await fetch(this.base + p, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeout) });
-    const text = await res.text();
-    let json;
-    try { json = text ? JSON.parse(text) : undefined; } catch (_) { json = undefined; }
-    return { status: res.status, json, text, headers: res.headers };
-  }
-  get(p, o) { return this.api('GET', p, undefined, o); }
-  post(p, body, o) { return this.api('POST', p, body === undefined ? {} : body, o); }
-
-  async templateJD(id = TEMPLATE_ID) {
-    const r = await this.get('/api/jobs/templates');
-    assert.equal(r.status, 200, r.text);
-    const list = Array.isArray(r.json) ? r.json : (r.json.templates || r.json.items || []);
-    const t = list.find((x) => x.id === id);
-    assert.ok(t, `template ${id} is listed`);
-    return clone(t.job_definition);
-  }
-  async create(over = {}) {
-    const body = { name: 'runtime_test', market: 'local-cpu', replicas: 1, timeout: 60, strategy: 'SIMPLE',
-      autostart: true, template: TEMPLATE_ID, ...over };
-    if (!body.job_definition) body.job_definition = await this.templateJD();
-    const r = await this.post('/api/deployments/create', body);
-    assert.equal(r.status, 200, `create: ${r.text}`);
-    return r.json;
-  }
-  async deployment(id) {
-    const r = await this.get(`/api/deployments/${id}`);
-    assert.equal(r.status, 200, `GET deployment ${id}: ${r.text}`);
-    return r.json;
-  }
-  async jobs(id) {
-    const r = await this.get(`/api/deployments/${id}/jobs?limit=100&sort_order=asc`);
-    assert.equal(r.status, 200, `GET jobs ${id}: ${r.text}`);
-    return r.json.jobs;
-  }
   async events(id) {
     const r = await this.get(`/api/deployments/${id}/events?limit=100`);
     assert.equal(r.status, 200, r.text);
@@ -249,35 +96,6 @@ class Platform {
       since = r.json.next_seq;
     }
     return out;
-  }
-  async balance() {
-    const r = await this.get('/api/credits/balance');
-    assert.equal(r.status, 200, r.text);
-    return r.json;
-  }
-  async ledger() {
-    const out = [];
-    let cursor = null;
-    for (let i = 0; i < 100; i++) {
-      const r = await this.get(`/api/credits/transactions?limit=100&sort_order=asc${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      assert.equal(r.status, 200, r.text);
-      out.push(...r.json.transactions);
-      cursor = r.json.pagination.cursor_next;
-      if (!cursor) return out;
-    }
-    assert.fail('ledger pagination does not end');
-  }
-  async waitStatus(id, status, timeout = 15_000) {
-    return waitFor(`deployment ${id} to be ${status}`, async () => {
-      const d = await this.deployment(id);
-      return d.status === status ? d : false;
-    }, { timeout, interval: 200 });
-  }
-  async waitReady(id, n = 1, timeout = 40_000) {
-    return waitFor(`deployment ${id} to have ${n} ready replica(s)`, async () => {
-      const d = await this.deployment(id);
-      return d.ready_replicas >= n && d.health === 'READY' ? d : false;
-    }, { timeout, interval: 200 });
   }
 }
 
