@@ -118,11 +118,14 @@ inline __m512i codes64(const uint8_t* w, int64_t p) {
   }
 }
 
+// Two floats into the low half of a vector (an unaligned 8-byte load: no double* alignment claim).
+inline __m128 load2(const float* f) { return _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(f))); }
+
 // Lane scales. Pair p's 16 int32 lanes: lanes 0-7 are sub-block 2p, 8-15 sub-block 2p+1 (for
 // Q6_K each group of 4 lanes is one 16-element scale group). The activation side, d expanded to
 // lanes, is built once per activation row and reused by every weight row.
 inline __m512 expand_pair(const float* d, int64_t p) {
-  const __m128 dp = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + 2 * p)));
+  const __m128 dp = load2(d + 2 * p);
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
                                _mm512_castps128_ps512(dp));
 }
