@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "formats/json_util.h"
+#include "engine/generator.h"
 #include "model/loader.h"
 
 namespace infera::cli {
@@ -26,6 +29,8 @@ namespace {
 struct BenchArgs {
   std::string model;
   int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
+  int concurrency = 0;  // > 0: also C requests at once through the batching engine
+  int64_t max_num_batched_tokens = 512;
   std::string isa;
   bool json = false;
 };
@@ -105,8 +110,69 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// One run of C requests submitted at once to the batching engine, each p random prompt tokens
+// and n generated tokens (ignore_eos). Aggregate output tokens/s over the wall time, and each
+// request's time to first token.
+struct ConcurrencyRun {
+  double output_tps = 0, wall_s = 0;
+  std::vector<double> ttft_ms;
+  int64_t steps = 0, batched_tokens = 0;
+};
+
+ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& rng) {
+  const ModelConfig& c = model.config();
+  GeneratorOptions o;
+  o.max_model_len = a.n_prompt + a.n_gen + 1;
+  o.max_num_seqs = a.concurrency;
+  o.max_num_batched_tokens = a.max_num_batched_tokens;
+  o.prefix_caching = false;  // random prompts share nothing; keep the lookups out of the timing
+  o.kv_cache_bytes = KvStore::bytes_per_token(c, o.kv_type) * (a.concurrency * (o.max_model_len + 16) + 16);
+  Generator g(model, o);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.n_vocab - 1));
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    int left = 0;
+  } done;
+  done.left = a.concurrency;
+  ConcurrencyRun r;
+  r.ttft_ms.assign(static_cast<size_t>(a.concurrency), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < a.concurrency; ++i) {
+    std::vector<int32_t> ids(static_cast<size_t>(a.n_prompt));
+    for (int32_t& t : ids) t = tok(rng);
+    GenerationParams p;
+    p.max_tokens = a.n_gen;
+    p.ignore_eos = true;
+    g.submit(std::move(ids), p, [&, i, first = true](const GenEvent& e) mutable {
+      if (first) r.ttft_ms[static_cast<size_t>(i)] = seconds_since(t0) * 1e3, first = false;
+      if (e.finished) {
+        std::lock_guard<std::mutex> lock(done.mu);
+        if (--done.left == 0) done.cv.notify_all();
+      }
+    });
+  }
+  std::unique_lock<std::mutex> lock(done.mu);
+  done.cv.wait(lock, [&] { return done.left == 0; });
+  r.wall_s = seconds_since(t0);
+  r.output_tps = static_cast<double>(a.concurrency) * a.n_gen / r.wall_s;
+  r.steps = g.stats().steps.load();
+  r.batched_tokens = g.stats().batched_tokens.load();
+  return r;
+}
+
+double percentile(std::vector<double> v, double q) {  // linear interpolation (numpy's default)
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
 int run_bench(const BenchArgs& a) {
   if (a.n_prompt < 0 || a.n_gen < 0 || a.reps < 1) return fail("-p and -n must be >= 0 and -r >= 1");
+  if (a.concurrency > 0 && (a.n_prompt < 1 || a.n_gen < 1)) return fail("--concurrency needs -p and -n >= 1");
   cpu::Isa isa = cpu::default_isa();
   if (!a.isa.empty()) {
     const auto want = cpu::parse_isa(a.isa);
@@ -153,10 +219,17 @@ int run_bench(const BenchArgs& a) {
   };
   pp_once(16);  // warm-up: faults the weights in, wakes the threads
   tg_once(2);
-  Stats pp, tg;
+  Stats pp, tg, conc;
+  std::vector<double> ttft;
+  const bool plain = a.concurrency == 0;
   for (int r = 0; r < a.reps; ++r) {
-    if (a.n_prompt > 0) pp.runs.push_back(pp_once(a.n_prompt));
-    if (a.n_gen > 0) tg.runs.push_back(tg_once(a.n_gen));
+    if (plain && a.n_prompt > 0) pp.runs.push_back(pp_once(a.n_prompt));
+    if (plain && a.n_gen > 0) tg.runs.push_back(tg_once(a.n_gen));
+    if (!plain) {
+      const ConcurrencyRun c = concurrency_once(model, a, rng);
+      conc.runs.push_back(c.output_tps);
+      ttft.insert(ttft.end(), c.ttft_ms.begin(), c.ttft_ms.end());
+    }
   }
   const double bound = bw > 0 ? bw / static_cast<double>(wb.per_token) : 0;
   const double peak_rss_gb = static_cast<double>(peak_rss_kb()) * 1024.0 / 1e9;
@@ -174,9 +247,20 @@ int run_bench(const BenchArgs& a) {
               {"read_bandwidth_gbps", bw / 1e9},
               {"decode_bound_tps", bound},
               {"peak_rss_gb", peak_rss_gb}};
-    if (a.n_prompt > 0)
+    if (!plain)
+      j["concurrency"] = {{"c", a.concurrency},
+                          {"n_prompt", a.n_prompt},
+                          {"n_gen", a.n_gen},
+                          {"max_num_batched_tokens", a.max_num_batched_tokens},
+                          {"output_tps_median", conc.median()},
+                          {"output_tps_stdev", conc.stdev()},
+                          {"runs", conc.runs},
+                          {"per_stream_tps", conc.median() / a.concurrency},
+                          {"ttft_ms_p50", percentile(ttft, 50)},
+                          {"ttft_ms_p99", percentile(ttft, 99)}};
+    if (plain && a.n_prompt > 0)
       j["pp"] = {{"n", a.n_prompt}, {"tps_median", pp.median()}, {"tps_stdev", pp.stdev()}, {"runs", pp.runs}};
-    if (a.n_gen > 0)
+    if (plain && a.n_gen > 0)
       j["tg"] = {{"n", a.n_gen},
                  {"tps_median", tg.median()},
                  {"tps_stdev", tg.stdev()},
@@ -198,9 +282,14 @@ int run_bench(const BenchArgs& a) {
     for (double r : s.runs) runs += fmt::format("{}{:.2f}", runs.empty() ? "" : " ", r);
     std::printf("| %s | %.2f | %.2f | %s |\n", name.c_str(), s.median(), s.stdev(), runs.c_str());
   };
-  if (a.n_prompt > 0) row("pp" + std::to_string(a.n_prompt), pp);
-  if (a.n_gen > 0) row("tg" + std::to_string(a.n_gen), tg);
-  if (a.n_gen > 0 && bound > 0) std::printf("\ntg%d = %.0f%% of the decode bound\n", a.n_gen, 100 * tg.median() / bound);
+  if (plain && a.n_prompt > 0) row("pp" + std::to_string(a.n_prompt), pp);
+  if (plain && a.n_gen > 0) row("tg" + std::to_string(a.n_gen), tg);
+  if (!plain) {
+    row(fmt::format("c{} pp{}+tg{} (output t/s, all streams)", a.concurrency, a.n_prompt, a.n_gen), conc);
+    std::printf("\nper stream %.2f t/s; time to first token p50 %.0f ms, p99 %.0f ms\n", conc.median() / a.concurrency,
+                percentile(ttft, 50), percentile(ttft, 99));
+  }
+  if (plain && a.n_gen > 0 && bound > 0) std::printf("\ntg%d = %.0f%% of the decode bound\n", a.n_gen, 100 * tg.median() / bound);
   return 0;
 }
 
@@ -215,6 +304,11 @@ void add_bench(CLI::App& app, int* exit_code) {
   c->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)");
   c->add_option("-r,--repetitions", a->reps, "runs of each test")->capture_default_str();
   c->add_option("--isa", a->isa, "force a kernel set: scalar | avx2 | avx512 (default: the best this CPU has)");
+  c->add_option("-c,--concurrency", a->concurrency,
+                 "instead of pp/tg: C requests of -p prompt and -n generated tokens at once through the batching engine")
+      ->check(CLI::Range(0, 4096));
+  c->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "token budget of one engine step (--concurrency)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([a, exit_code] { *exit_code = run_bench(*a); });
 }

@@ -25,6 +25,13 @@ struct ServeArgs {
   int64_t max_model_len = 0;
   int threads = 0;
   int request_timeout_s = 10;
+  // The batching engine (vLLM's names).
+  double kv_cache_gb = 0;
+  std::string kv_cache_dtype = "auto";
+  int block_size = 16;
+  int64_t max_num_batched_tokens = 512;
+  int64_t max_num_seqs = 16;
+  bool no_prefix_caching = false;
 };
 
 server::GenerationDefaults read_defaults(const LoadedModel& m, const Tokenizer& tok, bool use_config) {
@@ -101,7 +108,21 @@ int run_serve(const ServeArgs& a) {
   // Declared so that destruction runs server, API, then the engine (which cancels and joins its
   // work while the io_context its results are posted to still exists), and the io_context last.
   http::net::io_context io(1);
-  Generator gen(*m->model, o.max_model_len);
+  GeneratorOptions go;
+  go.max_model_len = o.max_model_len;
+  go.kv_cache_bytes = static_cast<int64_t>(a.kv_cache_gb * (1 << 30));
+  go.kv_type = *parse_kv_cache_dtype(a.kv_cache_dtype);
+  go.block_size = a.block_size;
+  go.max_num_batched_tokens = a.max_num_batched_tokens;
+  go.max_num_seqs = a.max_num_seqs;
+  go.prefix_caching = !a.no_prefix_caching;
+  Result<KvPlan> plan = plan_kv_cache(c, go);
+  if (!plan) return fail(plan.error());
+  std::fprintf(stderr, "infera: KV cache: %lld blocks, %lld tokens (%s, %.2f GiB), max concurrency %.2fx at "
+               "max-model-len %lld\n", static_cast<long long>(plan->num_blocks - 1), static_cast<long long>(plan->tokens),
+               std::string(dtype_name(go.kv_type)).c_str(), static_cast<double>(plan->bytes) / (1 << 30),
+               plan->max_concurrency, static_cast<long long>(go.max_model_len));
+  Generator gen(*m->model, go);
   server::ApiServer api(o, *m, **tok, gen, read_defaults(*m, **tok, a.generation_config == "auto"));
   if (Status s = api.check(); !s) return fail(s.message());
   http::HttpOptions ho;
@@ -159,6 +180,17 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
+  c->add_option("--kv-cache-gb", a->kv_cache_gb, "KV cache size in GiB (default: min(4, 40% of available memory))")
+      ->check(CLI::Range(0.0, 4096.0));
+  c->add_option("--kv-cache-dtype", a->kv_cache_dtype, "auto (f32), f16 or q8_0")
+      ->capture_default_str()
+      ->check([](const std::string& v) { return parse_kv_cache_dtype(v) ? std::string() : "expected auto, f32, f16 or q8_0"; });
+  c->add_option("--block-size", a->block_size, "tokens per KV block")->capture_default_str()->check(CLI::Range(1, 1024));
+  c->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "token budget of one engine step")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  c->add_option("--max-num-seqs", a->max_num_seqs, "most requests running at once")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  c->add_flag("--no-enable-prefix-caching", a->no_prefix_caching, "do not reuse the KV of shared prompt prefixes");
   c->callback([a, exit_code] { *exit_code = run_serve(*a); });
 }
 

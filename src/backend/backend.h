@@ -13,14 +13,22 @@
 
 namespace infera {
 
+// Causal attention of n query tokens over a paged KV cache. Token t (of sequence seq[t], at
+// position positions[t]) attends to positions 0..positions[t] of its sequence; position p's K/V
+// row is slot tables[seq[t]][p / block_size] * block_size + p % block_size of the layer's arrays.
 struct AttentionArgs {
   const float* q = nullptr;  // [n, n_head * head_dim], rotated
-  const float* k = nullptr;  // position p's keys at k + p * kv_stride: [n_head_kv * head_dim]
-  const float* v = nullptr;  // likewise for values
-  int64_t kv_stride = 0;
-  int64_t n = 0, pos0 = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+  int64_t n = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1;
-  float* out = nullptr;  // [n, n_head * head_dim]
+  const int32_t* positions = nullptr;            // [n]
+  const int32_t* seq = nullptr;                  // [n]
+  const std::span<const int32_t>* tables = nullptr;  // per sequence
+  int64_t block_size = 16;
+  const uint8_t* k = nullptr;  // slot s's keys at k + s * row_bytes: [n_head_kv * head_dim] of `type`
+  const uint8_t* v = nullptr;  // likewise for values
+  int64_t row_bytes = 0;
+  DType type = DType::F32;  // F32, F16 or Q8_0
+  float* out = nullptr;     // [n, n_head * head_dim]
 };
 
 class Backend {
@@ -36,8 +44,7 @@ class Backend {
   // Ids must be in range (callers validate user input).
   virtual void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) = 0;
 
-  // Causal grouped-query attention of n query tokens at positions pos0 .. pos0 + n - 1 over the
-  // cached keys and values of positions 0 .. pos0 + t (query t sees itself and everything before).
+  // Causal grouped-query attention over the paged cache (see AttentionArgs).
   virtual void attention(const AttentionArgs& a) = 0;
 };
 

@@ -21,17 +21,44 @@ void get_rows_dequant(const TensorView& w, std::span<const int32_t> ids, float* 
   }
 }
 
-// One (query token, head) pair of causal attention; scores: scratch of at least n_keys floats.
+// Scratch of one attending thread.
+struct AttendScratch {
+  std::vector<float> scores, kbuf, vbuf;
+};
+
+// Position j's K (or V) head row as f32: in place for an f32 cache, else dequantized into buf.
+inline const float* kv_head(const AttentionArgs& a, const uint8_t* base, int64_t j, int64_t head_off,
+                            const std::span<const int32_t>& table, float* buf) {
+  const int64_t slot = table[static_cast<size_t>(j / a.block_size)] * a.block_size + j % a.block_size;
+  const uint8_t* p = base + slot * a.row_bytes + head_off;
+  if (a.type == DType::F32) return reinterpret_cast<const float*>(p);
+  dequantize_row(a.type, p, buf, a.head_dim);
+  return buf;
+}
+
+// Query token t against KV head kvh, for the n_head / n_head_kv query heads sharing it: each key
+// and value row is read (and converted) once for the whole group.
 template <typename Dot, typename Axpy>
-void attend_one(const AttentionArgs& a, int64_t t, int64_t h, float* scores, Dot dot, Axpy axpy) {
-  const int64_t hd = a.head_dim, q_dim = a.n_head * hd, kvh = h / (a.n_head / a.n_head_kv);
-  const int64_t n_keys = a.pos0 + t + 1;
-  const float* qh = a.q + t * q_dim + h * hd;
-  for (int64_t j = 0; j < n_keys; ++j) scores[j] = dot(qh, a.k + j * a.kv_stride + kvh * hd, hd) * a.scale;
-  ref::softmax(scores, n_keys);
-  float* o = a.out + t * q_dim + h * hd;
-  std::fill_n(o, hd, 0.0f);
-  for (int64_t j = 0; j < n_keys; ++j) axpy(scores[j], a.v + j * a.kv_stride + kvh * hd, o, hd);
+void attend_group(const AttentionArgs& a, int64_t t, int64_t kvh, AttendScratch& s, Dot dot, Axpy axpy) {
+  const int64_t hd = a.head_dim, q_dim = a.n_head * hd, group = a.n_head / a.n_head_kv;
+  const int64_t n_keys = static_cast<int64_t>(a.positions[t]) + 1;
+  const std::span<const int32_t>& table = a.tables[a.seq[t]];
+  const int64_t head_off = row_bytes(a.type, kvh * hd);
+  s.scores.resize(static_cast<size_t>(group * n_keys));
+  s.kbuf.resize(static_cast<size_t>(hd));
+  s.vbuf.resize(static_cast<size_t>(hd));
+  const float* q0 = a.q + t * q_dim + kvh * group * hd;
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* kr = kv_head(a, a.k, j, head_off, table, s.kbuf.data());
+    for (int64_t g = 0; g < group; ++g) s.scores[static_cast<size_t>(g * n_keys + j)] = dot(q0 + g * hd, kr, hd) * a.scale;
+  }
+  for (int64_t g = 0; g < group; ++g) ref::softmax(s.scores.data() + g * n_keys, n_keys);
+  float* o0 = a.out + t * q_dim + kvh * group * hd;
+  std::fill_n(o0, group * hd, 0.0f);
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* vr = kv_head(a, a.v, j, head_off, table, s.vbuf.data());
+    for (int64_t g = 0; g < group; ++g) axpy(s.scores[static_cast<size_t>(g * n_keys + j)], vr, o0 + g * hd, hd);
+  }
 }
 
 class CpuReferenceBackend final : public Backend {
@@ -55,12 +82,12 @@ class CpuReferenceBackend final : public Backend {
   }
 
   void attention(const AttentionArgs& a) override {
-    std::vector<float> scores(static_cast<size_t>(a.pos0 + a.n));
-    auto axpy = [](float s, const float* x, float* y, int64_t n) {
-      for (int64_t d = 0; d < n; ++d) y[d] += s * x[d];
+    AttendScratch s;
+    auto axpy = [](float w, const float* x, float* y, int64_t n) {
+      for (int64_t d = 0; d < n; ++d) y[d] += w * x[d];
     };
     for (int64_t t = 0; t < a.n; ++t)
-      for (int64_t h = 0; h < a.n_head; ++h) attend_one(a, t, h, scores.data(), ref::dot, axpy);
+      for (int64_t h = 0; h < a.n_head_kv; ++h) attend_group(a, t, h, s, ref::dot, axpy);
   }
 
  private:
@@ -115,10 +142,10 @@ class CpuBackend final : public Backend {
   }
 
   void attention(const AttentionArgs& a) override {
-    const int64_t pairs = a.n * a.n_head;
+    const int64_t pairs = a.n * a.n_head_kv;
     pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
-      std::vector<float> scores(static_cast<size_t>(a.pos0 + a.n));
-      for (int64_t p = p0; p < p1; ++p) attend_one(a, p / a.n_head, p % a.n_head, scores.data(), k_.dot_f32, k_.axpy_f32);
+      AttendScratch s;
+      for (int64_t p = p0; p < p1; ++p) attend_group(a, p / a.n_head_kv, p % a.n_head_kv, s, k_.dot_f32, k_.axpy_f32);
     });
   }
 

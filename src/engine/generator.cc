@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <cstdio>
 #include <unordered_map>
+
+#include "base/check.h"
 
 namespace infera {
 
@@ -74,14 +77,81 @@ TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t
   return out;
 }
 
-Generator::Generator(Model& model, int64_t n_ctx)
-    : model_(model), n_ctx_(n_ctx), kv_(KvCache::make(model.config(), n_ctx)), thread_([this] { run(); }) {}
+namespace {
+int64_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  long long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+}  // namespace
+
+Result<KvPlan> plan_kv_cache(const ModelConfig& c, const GeneratorOptions& o) {
+  if (!parse_kv_cache_dtype(dtype_name(o.kv_type)) || (c.head_dim % dtype_info(o.kv_type).block_elems) != 0)
+    return error("KV cache type {} does not fit this model (head size {})", dtype_name(o.kv_type), c.head_dim);
+  if (o.block_size < 1 || o.block_size > 1024) return error("block size must be 1..1024, got {}", o.block_size);
+  const int64_t per_token = KvStore::bytes_per_token(c, o.kv_type);
+  const int64_t per_block = per_token * o.block_size;
+  const int64_t min_blocks = (o.max_model_len + o.block_size - 1) / o.block_size + 1;
+  int64_t bytes = o.kv_cache_bytes;
+  if (bytes <= 0) {
+    const int64_t avail = available_memory_bytes();
+    bytes = std::min<int64_t>(int64_t{4} << 30, avail > 0 ? avail * 2 / 5 : int64_t{4} << 30);
+    // Past twice what max_num_seqs full-length sequences hold, more blocks only keep old prefixes.
+    const int64_t useful = 2 * o.max_num_seqs * (min_blocks - 1) * per_block + per_block;
+    bytes = std::max(std::min(bytes, useful), min_blocks * per_block);
+  }
+  KvPlan p;
+  p.num_blocks = std::min<int64_t>(bytes / per_block, int64_t{1} << 30);
+  if (p.num_blocks < min_blocks)
+    return error("the KV cache ({:.2f} GiB, {} tokens) cannot hold one sequence of max_model_len {}; raise "
+                 "--kv-cache-gb to at least {:.2f} or lower --max-model-len",
+                 static_cast<double>(bytes) / (1 << 30), std::max<int64_t>(0, p.num_blocks - 1) * o.block_size,
+                 o.max_model_len, static_cast<double>(min_blocks * per_block) / (1 << 30));
+  p.tokens = (p.num_blocks - 1) * o.block_size;
+  p.bytes = p.num_blocks * per_block;
+  p.max_concurrency = static_cast<double>(p.tokens) / static_cast<double>(o.max_model_len);
+  return p;
+}
+
+namespace {
+KvPlan checked_plan(const ModelConfig& c, const GeneratorOptions& o) {
+  Result<KvPlan> p = plan_kv_cache(c, o);
+  CHECK(p.ok());
+  return *p;
+}
+KvStore make_store(const ModelConfig& c, const GeneratorOptions& o, const KvPlan& p) {
+  Result<KvStore> s = KvStore::make(c, o.kv_type, p.num_blocks, o.block_size);
+  CHECK(s.ok());
+  return std::move(*s);
+}
+SchedulerConfig scheduler_config(const GeneratorOptions& o, const KvPlan& p) {
+  SchedulerConfig s;
+  s.max_num_batched_tokens = o.max_num_batched_tokens;
+  s.max_num_seqs = o.max_num_seqs;
+  s.num_blocks = static_cast<int32_t>(p.num_blocks);
+  s.block_size = o.block_size;
+  s.prefix_caching = o.prefix_caching;
+  return s;
+}
+}  // namespace
+
+Generator::Generator(Model& model, const GeneratorOptions& o)
+    : model_(model),
+      opts_(o),
+      plan_(checked_plan(model.config(), o)),
+      kv_(make_store(model.config(), o, plan_)),
+      sched_(scheduler_config(o, plan_)),
+      thread_([this] { run(); }) {}
 
 Generator::~Generator() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    if (current_) current_->cancel();
   }
   cv_.notify_all();
   thread_.join();
@@ -96,95 +166,161 @@ std::shared_ptr<GenerationJob> Generator::submit(std::vector<int32_t> prompt, Ge
   ++running_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(job);
+    incoming_.push_back(job);
   }
   cv_.notify_one();
   return job;
 }
 
-void Generator::run() {
-  for (;;) {
-    std::shared_ptr<GenerationJob> job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) {
-        for (auto& j : queue_) j->sink_(aborted_event({}));
-        return;
-      }
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      current_ = job;
-    }
-    if (job->cancelled()) {
-      job->sink_(aborted_event({}));
-    } else {
-      generate(*job);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      current_.reset();
-    }
-    --running_;
-  }
+void Generator::finish(GenerationJob& job, const GenEvent& e) {
+  if (job.seq_.phase != SeqState::Phase::kNew) sched_.remove(&job.seq_);
+  job.seq_.phase = SeqState::Phase::kDone;
+  job.sink_(e);
+  --running_;
 }
 
-void Generator::generate(GenerationJob& job) {
-  const GenerationParams& p = job.params_;
-  kv_.n_past = 0;
-  std::vector<float> logits;
-  if (Status s = model_.forward(job.prompt_, kv_, false, logits); !s) {
-    job.sink_(aborted_event(s.message()));
-    return;
-  }
+void Generator::admit(const std::shared_ptr<GenerationJob>& job) {
+  const GenerationParams& p = job->params_;
+  const int64_t n_prompt = static_cast<int64_t>(job->prompt_.size());
+  const int64_t n_vocab = model_.config().n_vocab;
+  std::string err;
+  if (n_prompt == 0) err = "no tokens to evaluate";
+  for (int64_t i = 0; i < n_prompt && err.empty(); ++i)
+    if (job->prompt_[static_cast<size_t>(i)] < 0 || job->prompt_[static_cast<size_t>(i)] >= n_vocab)
+      err = fmt::format("token id {} at position {} is outside the vocabulary (0..{})", job->prompt_[static_cast<size_t>(i)],
+                        i, n_vocab - 1);
+  if (err.empty() && n_prompt >= opts_.max_model_len)
+    err = fmt::format("context is full: {} prompt tokens leave no room in the context of {}", n_prompt,
+                      opts_.max_model_len);
+  if (!err.empty() || job->cancelled()) return finish(*job, aborted_event(err));
   SamplingParams sp = p.sampling;
   if (!p.has_seed) sp.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
-  Sampler sampler(sp);
-  std::vector<int32_t> output;
-  const int64_t limit = std::min<int64_t>(p.max_tokens, n_ctx_ - static_cast<int64_t>(job.prompt_.size()));
+  job->sampler_ = std::make_unique<Sampler>(sp);
+  job->temperature_ = sp.temperature;
+  job->limit_ = std::min<int64_t>(p.max_tokens, opts_.max_model_len - n_prompt);
+  job->seq_.tokens = job->prompt_;
+  job->seq_.blocks.extra_key = p.cache_salt;
+  sched_.add(&job->seq_);
+  active_.push_back(job);
+}
+
+bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
+  const GenerationParams& p = job.params_;
+  std::vector<int32_t>& output = job.output_;
   auto is_eos = [&](int32_t t) { return !p.ignore_eos && std::count(p.eos_ids.begin(), p.eos_ids.end(), t) > 0; };
   auto is_stop = [&](int32_t t) { return std::count(p.stop_token_ids.begin(), p.stop_token_ids.end(), t) > 0; };
+  const int32_t V = static_cast<int32_t>(logits.size());
+  std::vector<float> raw;
+  if (p.logprobs >= 0) raw.assign(logits.begin(), logits.end());  // log-probs are of the raw model output (vLLM's default)
+  apply_penalties(p, job.prompt_, output, logits);
+  if (static_cast<int64_t>(output.size()) < p.min_tokens) {
+    for (int32_t t : p.eos_ids) if (t >= 0 && t < V) logits[static_cast<size_t>(t)] = -INFINITY;
+    for (int32_t t : p.stop_token_ids) if (t >= 0 && t < V) logits[static_cast<size_t>(t)] = -INFINITY;
+  }
+  if (!p.allowed_token_ids.empty()) {
+    std::vector<float> kept(logits.size(), -INFINITY);
+    for (int32_t t : p.allowed_token_ids)
+      if (t >= 0 && t < V) kept[static_cast<size_t>(t)] = logits[static_cast<size_t>(t)];
+    std::copy(kept.begin(), kept.end(), logits.begin());
+  }
+  apply_min_p(p.min_p, job.temperature_, logits);
+  const int32_t next = job.sampler_->sample(logits);
+  output.push_back(next);
+  GenEvent e;
+  e.tokens = {next};
+  if (p.logprobs >= 0) e.logprobs.push_back(token_logprob(raw, next, p.logprobs));
+  if (is_eos(next) || is_stop(next)) {
+    e.finished = true;
+    e.finish_reason = "stop";
+    e.stop_token = next;
+    e.stop_token_is_eos = is_eos(next);
+  } else if (static_cast<int64_t>(output.size()) >= job.limit_) {
+    e.finished = true;
+    e.finish_reason = "length";
+  }
+  if (e.finished) {
+    finish(job, e);
+    return false;
+  }
+  job.seq_.tokens.push_back(next);
+  job.sink_(e);
+  return true;
+}
+
+void Generator::step() {
+  // Aborts free their blocks at once.
+  std::erase_if(active_, [&](const std::shared_ptr<GenerationJob>& j) {
+    if (!j->cancelled()) return false;
+    finish(*j, aborted_event({}));
+    return true;
+  });
+  if (active_.empty()) return;
+  const SchedulerOutput out = sched_.schedule();
+  if (out.chunks.empty()) return;
+  // The flattened batch: every chunk's tokens with their positions and sequence index.
+  std::vector<int32_t> tokens, positions, seq, rows;
+  std::vector<std::span<const int32_t>> tables;
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    const ScheduledChunk& c = out.chunks[i];
+    for (int64_t k = 0; k < c.num_new; ++k) {
+      tokens.push_back(c.seq->tokens[static_cast<size_t>(c.start + k)]);
+      positions.push_back(static_cast<int32_t>(c.start + k));
+      seq.push_back(static_cast<int32_t>(i));
+    }
+    if (c.completes) rows.push_back(static_cast<int32_t>(tokens.size() - 1));
+    tables.emplace_back(c.seq->blocks.table);
+  }
+  std::vector<float> logits;
+  const ForwardBatch batch{tokens, positions, seq, tables, rows};
+  Status st = model_.forward_batch(batch, kv_, logits);
+  sched_.step_done(out);
+  const int64_t V = model_.config().n_vocab;
+  std::vector<GenerationJob*> done;
+  size_t r = 0;
+  for (const ScheduledChunk& c : out.chunks) {
+    GenerationJob* job = nullptr;
+    for (const auto& j : active_)
+      if (&j->seq_ == c.seq) job = j.get();
+    CHECK(job);
+    if (!st) {
+      finish(*job, aborted_event(st.message()));
+      done.push_back(job);
+      continue;
+    }
+    if (!c.completes) continue;
+    std::span<float> row(logits.data() + static_cast<int64_t>(r++) * V, static_cast<size_t>(V));
+    if (!sample_next(*job, row)) done.push_back(job);
+  }
+  std::erase_if(active_, [&](const std::shared_ptr<GenerationJob>& j) {
+    return std::find(done.begin(), done.end(), j.get()) != done.end();
+  });
+  stats_.steps.fetch_add(1);
+  stats_.batched_tokens.fetch_add(static_cast<int64_t>(tokens.size()));
+}
+
+void Generator::run() {
   for (;;) {
-    if (job.cancelled()) {
-      job.sink_(aborted_event({}));
-      return;
+    std::deque<std::shared_ptr<GenerationJob>> arrived;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !incoming_.empty() || !active_.empty(); });
+      arrived.swap(incoming_);
+      if (stop_) {
+        lock.unlock();
+        for (auto& j : arrived) finish(*j, aborted_event({}));
+        for (auto& j : active_) finish(*j, aborted_event({}));
+        active_.clear();
+        return;
+      }
     }
-    TokenLogprob lp;
-    std::vector<float> raw;
-    if (p.logprobs >= 0) raw = logits;  // log-probs are of the raw model output (vLLM's default)
-    apply_penalties(p, job.prompt_, output, logits);
-    if (static_cast<int64_t>(output.size()) < p.min_tokens) {
-      for (int32_t t : p.eos_ids) if (t >= 0 && t < static_cast<int32_t>(logits.size())) logits[t] = -INFINITY;
-      for (int32_t t : p.stop_token_ids) if (t >= 0 && t < static_cast<int32_t>(logits.size())) logits[t] = -INFINITY;
-    }
-    if (!p.allowed_token_ids.empty()) {
-      std::vector<float> kept(logits.size(), -INFINITY);
-      for (int32_t t : p.allowed_token_ids)
-        if (t >= 0 && t < static_cast<int32_t>(logits.size())) kept[static_cast<size_t>(t)] = logits[static_cast<size_t>(t)];
-      logits.swap(kept);
-    }
-    apply_min_p(p.min_p, sp.temperature, logits);
-    const int32_t next = sampler.sample(logits);
-    output.push_back(next);
-    GenEvent e;
-    e.tokens = {next};
-    if (p.logprobs >= 0) e.logprobs.push_back(token_logprob(raw, next, p.logprobs));
-    if (is_eos(next) || is_stop(next)) {
-      e.finished = true;
-      e.finish_reason = "stop";
-      e.stop_token = next;
-      e.stop_token_is_eos = is_eos(next);
-    } else if (static_cast<int64_t>(output.size()) >= limit) {
-      e.finished = true;
-      e.finish_reason = "length";
-    }
-    job.sink_(e);
-    if (e.finished) return;
-    const int32_t tok[1] = {next};
-    if (Status s = model_.forward(tok, kv_, false, logits); !s) {
-      job.sink_(aborted_event(s.message()));
-      return;
-    }
+    for (auto& j : arrived) admit(j);
+    step();
+    stats_.running.store(sched_.num_running());
+    stats_.waiting.store(sched_.num_waiting());
+    stats_.preemptions.store(sched_.num_preemptions());
+    stats_.prefix_queries.store(sched_.kv().queries());
+    stats_.prefix_hits.store(sched_.kv().hits());
+    stats_.kv_usage.store(sched_.kv().usage());
   }
 }
 

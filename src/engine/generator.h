@@ -1,7 +1,9 @@
-// The engine thread: runs generation requests one at a time (the batching scheduler replaces the
-// loop in run(), nothing else) and streams their tokens back through a callback.
+// The engine thread: continuous batching. Each step the Scheduler picks the running requests'
+// decode tokens and chunks of waiting prompts; the model runs them as one flattened batch over the
+// paged KV cache; every request whose chunk reached its last token samples its next token with its
+// own parameters and seeded generator, and its tokens stream back through a callback.
 //
-//   Generator g(model, n_ctx);
+//   Generator g(model, opts);   // opts.max_model_len, KV cache size and type, budgets
 //   auto job = g.submit(prompt_ids, params, [](const GenEvent& e) { ... });  // called on the engine thread
 //   job->cancel();                                                             // from any thread
 #pragma once
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "engine/sampler.h"
+#include "engine/scheduler.h"
 #include "model/model.h"
 
 namespace infera {
@@ -38,6 +41,7 @@ struct GenerationParams {
   std::vector<int32_t> stop_token_ids;  // always stop (stop_reason = the id)
   std::vector<int32_t> allowed_token_ids;  // non-empty: sample only among these
   int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
+  uint64_t cache_salt = 0;  // prefix-cache isolation: requests share cached blocks only with equal salts
 };
 
 // Log-probabilities (natural log, of the model's raw distribution) of one generated token.
@@ -67,35 +71,79 @@ class GenerationJob {
   GenerationParams params_;
   std::function<void(const GenEvent&)> sink_;
   std::atomic<bool> cancelled_{false};
+  // Engine-thread state.
+  SeqState seq_;
+  std::vector<int32_t> output_;
+  std::unique_ptr<Sampler> sampler_;
+  float temperature_ = 0;
+  int64_t limit_ = 0;  // most tokens to generate
+};
+
+struct GeneratorOptions {
+  int64_t max_model_len = 2048;
+  // 0: min(4 GiB, 40% of available memory, 2 x max_num_seqs sequences of max_model_len), at least one
+  int64_t kv_cache_bytes = 0;
+  DType kv_type = DType::F32;
+  int32_t block_size = 16;
+  int64_t max_num_batched_tokens = 512;
+  int64_t max_num_seqs = 16;
+  bool prefix_caching = true;
+};
+
+// The KV cache a GeneratorOptions gives for a model.
+struct KvPlan {
+  int64_t num_blocks = 0;  // including the null block
+  int64_t tokens = 0;      // (num_blocks - 1) * block_size
+  int64_t bytes = 0;
+  double max_concurrency = 0;  // tokens / max_model_len
+};
+// Fails when the cache cannot hold one max_model_len sequence, or the type does not fit the model.
+Result<KvPlan> plan_kv_cache(const ModelConfig& c, const GeneratorOptions& o);
+
+// Engine counters for /metrics (vLLM names in the server). Read from any thread.
+struct GeneratorStats {
+  std::atomic<int64_t> running{0}, waiting{0}, preemptions{0}, prefix_queries{0}, prefix_hits{0}, steps{0},
+      batched_tokens{0};
+  std::atomic<double> kv_usage{0};
 };
 
 class Generator {
  public:
-  Generator(Model& model, int64_t n_ctx);
-  ~Generator();  // cancels the running job, ends queued ones with finish_reason "abort", joins
+  // o must have passed plan_kv_cache.
+  Generator(Model& model, const GeneratorOptions& o);
+  ~Generator();  // ends every queued and running job with finish_reason "abort", joins
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
 
   std::shared_ptr<GenerationJob> submit(std::vector<int32_t> prompt, GenerationParams params,
                                         std::function<void(const GenEvent&)> sink);
-  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_ctx() const { return opts_.max_model_len; }
   int64_t running() const { return running_.load(); }  // queued + in-flight jobs
   bool healthy() const { return healthy_.load(); }
+  const GeneratorStats& stats() const { return stats_; }
+  const KvPlan& kv_plan() const { return plan_; }
 
  private:
   void run();
-  void generate(GenerationJob& job);
+  void admit(const std::shared_ptr<GenerationJob>& job);
+  void step();
+  // Samples the next token of `job` from its logits row; false when the job finished.
+  bool sample_next(GenerationJob& job, std::span<float> logits);
+  void finish(GenerationJob& job, const GenEvent& e);
 
   Model& model_;
-  int64_t n_ctx_;
-  KvCache kv_;
+  GeneratorOptions opts_;
+  KvPlan plan_;
+  KvStore kv_;
+  Scheduler sched_;
+  std::vector<std::shared_ptr<GenerationJob>> active_;  // admitted to the scheduler
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<GenerationJob>> queue_;
-  std::shared_ptr<GenerationJob> current_;  // the job being generated (cancelled by the destructor)
+  std::deque<std::shared_ptr<GenerationJob>> incoming_;
   bool stop_ = false;
   std::atomic<int64_t> running_{0};
   std::atomic<bool> healthy_{true};
+  GeneratorStats stats_;
   std::thread thread_;
 };
 

@@ -15,14 +15,14 @@ std::vector<float> to_f32(const TensorView& t) {
   return out;
 }
 
-std::vector<float> rope_table(const ModelConfig& c, int64_t pos0, int64_t n) {
-  const int64_t half = c.n_rot / 2;
+std::vector<float> rope_table(const ModelConfig& c, std::span<const int32_t> positions) {
+  const int64_t half = c.n_rot / 2, n = static_cast<int64_t>(positions.size());
   std::vector<float> cs(static_cast<size_t>(n * half * 2));
   for (int64_t i = 0; i < half; ++i) {
     double inv_freq = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
     if (!c.rope_freq_divisors.empty()) inv_freq /= c.rope_freq_divisors[static_cast<size_t>(i)];
     for (int64_t t = 0; t < n; ++t) {
-      const double angle = static_cast<double>(pos0 + t) * c.rope_freq_scale * inv_freq;
+      const double angle = static_cast<double>(positions[static_cast<size_t>(t)]) * c.rope_freq_scale * inv_freq;
       cs[(t * half + i) * 2] = static_cast<float>(std::cos(angle));
       cs[(t * half + i) * 2 + 1] = static_cast<float>(std::sin(angle));
     }
@@ -45,7 +45,9 @@ void add_bias(float* y, const std::vector<float>& b, int64_t n) {
 }  // namespace
 
 void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int64_t layer, const float* h,
-               int64_t n, const std::vector<float>& rope, KvCache& kv, float* out) {
+               const ForwardBatch& b, std::span<const int64_t> slots, const std::vector<float>& rope, KvStore& kv,
+               float* out) {
+  const int64_t n = static_cast<int64_t>(b.tokens.size());
   const int64_t hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const bool neox = c.rope_style == RopeStyle::kNeox;
   const int64_t half = c.n_rot / 2;
@@ -61,21 +63,26 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
     const float* cs = rope.data() + t * half * 2;
     for (int64_t hh = 0; hh < c.n_head; ++hh) ref::rope(q.data() + t * q_dim + hh * hd, cs, c.n_rot, neox);
     for (int64_t hh = 0; hh < c.n_head_kv; ++hh) ref::rope(k.data() + t * kv_dim + hh * hd, cs, c.n_rot, neox);
-    std::copy_n(k.data() + t * kv_dim, kv_dim, kv.k_at(layer, kv.n_past + t));
-    std::copy_n(v.data() + t * kv_dim, kv_dim, kv.v_at(layer, kv.n_past + t));
+    const int64_t slot = slots[static_cast<size_t>(t)];
+    quantize_row(kv.type, k.data() + t * kv_dim, kv.k_row(layer, slot), kv_dim);
+    quantize_row(kv.type, v.data() + t * kv_dim, kv.v_row(layer, slot), kv_dim);
   }
   std::vector<float> att(static_cast<size_t>(q_dim * n));  // [n, q_dim]
   AttentionArgs a;
   a.q = q.data();
-  a.k = kv.k_at(layer, 0);
-  a.v = kv.v_at(layer, 0);
-  a.kv_stride = kv_dim;
   a.n = n;
-  a.pos0 = kv.n_past;
   a.n_head = c.n_head;
   a.n_head_kv = c.n_head_kv;
   a.head_dim = hd;
   a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  a.positions = b.positions.data();
+  a.seq = b.seq.data();
+  a.tables = b.tables.data();
+  a.block_size = kv.block_size;
+  a.k = kv.k_layer(layer);
+  a.v = kv.v_layer(layer);
+  a.row_bytes = kv.row_bytes;
+  a.type = kv.type;
   a.out = att.data();
   be.attention(a);
   be.matmul(w.wo, att.data(), n, out);  // [n, n_embd]
@@ -89,25 +96,34 @@ void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const fl
   be.matmul(w.down, g.data(), n, out);
 }
 
-void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, std::span<const int32_t> tokens,
-                     KvCache& kv, bool all_logits, std::vector<float>& logits) {
-  const int64_t n = static_cast<int64_t>(tokens.size()), E = c.n_embd;
+void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, const ForwardBatch& b, KvStore& kv,
+                     std::vector<float>& logits) {
+  const int64_t n = static_cast<int64_t>(b.tokens.size()), E = c.n_embd;
   std::vector<float> x(static_cast<size_t>(n * E)), h(x.size()), o(x.size());  // [n, n_embd]
-  be.get_rows(w.tok_embd, tokens, x.data());
-  const std::vector<float> rope = rope_table(c, kv.n_past, n);
+  be.get_rows(w.tok_embd, b.tokens, x.data());
+  const std::vector<float> rope = rope_table(c, b.positions);
+  std::vector<int64_t> slots(static_cast<size_t>(n));  // the slot mapping
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t p = b.positions[static_cast<size_t>(t)];
+    const auto& table = b.tables[static_cast<size_t>(b.seq[static_cast<size_t>(t)])];
+    slots[static_cast<size_t>(t)] = table[static_cast<size_t>(p / kv.block_size)] * kv.block_size + p % kv.block_size;
+  }
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const DecoderLayer& L = w.layers[static_cast<size_t>(l)];
     rms_norm_rows(c, x.data(), L.attn_norm, n, h.data());
-    attention(be, c, L.attn, l, h.data(), n, rope, kv, o.data());
+    attention(be, c, L.attn, l, h.data(), b, slots, rope, kv, o.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
     rms_norm_rows(c, x.data(), L.ffn_norm, n, h.data());
     swiglu_ffn(be, c, L.ffn, h.data(), n, o.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
   }
-  kv.n_past += n;
-  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  rms_norm_rows(c, x.data() + first * E, w.output_norm, rows, h.data());
+  const int64_t rows = static_cast<int64_t>(b.logit_rows.size());
   logits.resize(static_cast<size_t>(rows * c.n_vocab));
+  if (rows == 0) return;
+  std::vector<float> sel(static_cast<size_t>(rows * E));
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(x.data() + b.logit_rows[static_cast<size_t>(r)] * E, E, sel.data() + r * E);
+  rms_norm_rows(c, sel.data(), w.output_norm, rows, h.data());
   be.matmul(w.output, h.data(), rows, logits.data());
 }
 
@@ -118,9 +134,8 @@ class DecoderModel final : public Model {
   const ModelConfig& config() const override { return c_; }
 
  protected:
-  void forward_impl(std::span<const int32_t> tokens, KvCache& kv, bool all_logits,
-                    std::vector<float>& logits) override {
-    decoder_forward(be_, c_, w_, tokens, kv, all_logits, logits);
+  void forward_batch_impl(const ForwardBatch& b, KvStore& kv, std::vector<float>& logits) override {
+    decoder_forward(be_, c_, w_, b, kv, logits);
   }
 
  private:

@@ -47,24 +47,26 @@ struct DecoderWeights {
   TensorView output;               // ne {n_embd, n_vocab}
 };
 
-// The forward pass of such a decoder: embedding rows, the blocks, final norm, lm_head. Tokens sit
-// at positions kv.n_past..; the cache is advanced. logits: [n or 1, n_vocab].
-void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, std::span<const int32_t> tokens,
-                     KvCache& kv, bool all_logits, std::vector<float>& logits);
+// The forward pass of such a decoder over a batch (model.h): embedding rows, the blocks, final
+// norm, lm_head for the rows b.logit_rows. logits: [b.logit_rows.size(), n_vocab].
+void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w, const ForwardBatch& b, KvStore& kv,
+                     std::vector<float>& logits);
 
 // A Model over DecoderWeights; architectures differ in their tensors, config and weight binding.
 std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be);
 
-// cos/sin of every rotary pair at positions pos0 .. pos0 + n - 1: [n][n_rot/2][2], computed in f64.
-std::vector<float> rope_table(const ModelConfig& c, int64_t pos0, int64_t n);
+// cos/sin of every rotary pair at each of `positions`: [n][n_rot/2][2], computed in f64.
+std::vector<float> rope_table(const ModelConfig& c, std::span<const int32_t> positions);
 
 // y[t] = rms_norm(x[t]) * w for each of n rows of width c.n_embd.
 void rms_norm_rows(const ModelConfig& c, const float* x, const std::vector<float>& w, int64_t n, float* y);
 
-// Self-attention of n tokens at positions kv.n_past.. (the cache is written, not advanced).
+// Self-attention of the batch's tokens: their K/V are written to their slots (slot of token t:
+// slots[t]), then each attends over its sequence through the block tables.
 // h: [n, n_embd] normalized input; out: [n, n_embd] (the attention output after Wo).
 void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int64_t layer, const float* h,
-               int64_t n, const std::vector<float>& rope, KvCache& kv, float* out);
+               const ForwardBatch& b, std::span<const int64_t> slots, const std::vector<float>& rope, KvStore& kv,
+               float* out);
 
 // out = (silu(h Wgate^T) * (h Wup^T)) Wdown^T.  h: [n, n_embd]; out: [n, n_embd].
 void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const float* h, int64_t n, float* out);

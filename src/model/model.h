@@ -2,7 +2,7 @@
 // validation and fixture generation from one tensor list.
 //
 //   auto m = load_model("model.gguf", backend);           // model/loader.h
-//   KvCache kv = KvCache::make(m->model->config(), 512);
+//   KvCache kv = KvCache::make(m->model->config(), 512);    // one sequence; engine/ batches many
 //   std::vector<float> logits;                              // [n_rows, n_vocab]
 //   m->model->forward(tokens, kv, /*all_logits=*/true, logits);
 #pragma once
@@ -16,22 +16,32 @@
 #include "backend/backend.h"
 #include "base/status.h"
 #include "model/config.h"
+#include "model/kv_store.h"
 #include "tensor/tensor_view.h"
 
 namespace infera {
 
-// Contiguous f32 KV cache for one sequence (the paged cache of the batching engine replaces it).
-//   k, v: [n_layer][n_ctx][kv_dim]
-// The arrays are left uninitialized (positions are written before they are read), so memory is
-// only committed for the positions a sequence reaches, not for the whole context.
-struct KvCache {
-  int64_t n_layer = 0, n_ctx = 0, kv_dim = 0;
-  int64_t n_past = 0;  // positions already filled
-  std::unique_ptr<float[]> k, v;
+// One step's flattened batch: tokens of one or more sequences, each at its own position. Token t
+// of sequence seq[t] at position positions[t] attends to positions 0..positions[t] of that
+// sequence, found through its block table (position p is in block tables[s][p / block_size]);
+// its own K/V and those of earlier tokens of the batch are written first.
+struct ForwardBatch {
+  std::span<const int32_t> tokens;                    // [n]
+  std::span<const int32_t> positions;                 // [n]
+  std::span<const int32_t> seq;                       // [n] index into tables
+  std::span<const std::span<const int32_t>> tables;   // per sequence: block ids
+  std::span<const int32_t> logit_rows;                // tokens whose logits are wanted, in output order
+};
 
-  static KvCache make(const ModelConfig& c, int64_t n_ctx);
-  float* k_at(int64_t layer, int64_t pos) { return k.get() + (layer * n_ctx + pos) * kv_dim; }
-  float* v_at(int64_t layer, int64_t pos) { return v.get() + (layer * n_ctx + pos) * kv_dim; }
+// A single sequence's KV cache (run, eval, bench, tests): a KvStore whose blocks are the
+// sequence's block table in order.
+struct KvCache {
+  KvStore store;
+  std::vector<int32_t> table;  // 0, 1, 2, ...
+  int64_t n_ctx = 0;
+  int64_t n_past = 0;  // positions already filled
+
+  static KvCache make(const ModelConfig& c, int64_t n_ctx, DType type = DType::F32);
 };
 
 class Model {
@@ -39,15 +49,19 @@ class Model {
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
 
-  // Evaluates `tokens` at positions kv.n_past .. kv.n_past + n - 1 as one batch and appends their
-  // keys and values to `kv`. logits: resized to [n, n_vocab] when all_logits, else [1, n_vocab] for
-  // the last token. Errors (expected, user-caused): an id outside the vocabulary, a full cache.
+  // Evaluates `tokens` of one sequence at positions kv.n_past .. kv.n_past + n - 1 and appends
+  // their keys and values to `kv`. logits: resized to [n, n_vocab] when all_logits, else [1, n_vocab]
+  // for the last token. Errors (expected, user-caused): an id outside the vocabulary, a full cache.
   Status forward(std::span<const int32_t> tokens, KvCache& kv, bool all_logits, std::vector<float>& logits);
 
+  // Evaluates a batch of several sequences over the paged cache `kv`, writing each token's keys
+  // and values into its slot. logits: [b.logit_rows.size(), n_vocab]. Errors: ids outside the
+  // vocabulary, positions outside a block table, block ids outside the store.
+  Status forward_batch(const ForwardBatch& b, KvStore& kv, std::vector<float>& logits);
+
  protected:
-  // Called after validation; tokens non-empty and in range, room in the cache.
-  virtual void forward_impl(std::span<const int32_t> tokens, KvCache& kv, bool all_logits,
-                            std::vector<float>& logits) = 0;
+  // Called after validation.
+  virtual void forward_batch_impl(const ForwardBatch& b, KvStore& kv, std::vector<float>& logits) = 0;
 };
 
 // How a tensor's values are drawn by make-model (random-weight fixtures).

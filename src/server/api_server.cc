@@ -445,10 +445,17 @@ std::string ApiServer::metrics_text() const {
     t += fmt::format("# HELP {0}_total {1}\n# TYPE {0}_total counter\n{0}_total{{{2}}} {3}\n", name, help, labels,
                      py_float(v));
   };
-  const int64_t running = gen_.running();
-  gauge("vllm:num_requests_running", "Number of requests in model execution batches.", running > 0 ? 1 : 0);
-  gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", running > 1 ? running - 1 : 0);
-  gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", 0);
+  const GeneratorStats& st = gen_.stats();
+  gauge("vllm:num_requests_running", "Number of requests in model execution batches.",
+        static_cast<double>(st.running.load()));
+  gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", static_cast<double>(st.waiting.load()));
+  gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", st.kv_usage.load());
+  counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.",
+          static_cast<double>(st.preemptions.load()));
+  counter("vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
+          static_cast<double>(st.prefix_queries.load()));
+  counter("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
+          static_cast<double>(st.prefix_hits.load()));
   counter("vllm:prompt_tokens", "Number of prefill tokens processed.", static_cast<double>(metrics_.prompt_tokens));
   counter("vllm:generation_tokens", "Number of generation tokens processed.", static_cast<double>(metrics_.generation_tokens));
   auto histogram = [&](const char* name, const char* help, const Histogram& h) {

@@ -74,6 +74,15 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   INFERA_API_TRY(get_bool(b, "skip_special_tokens", p.skip_special_tokens));
   INFERA_API_TRY(get_bool(b, "echo", p.echo));
   INFERA_API_TRY(get_bool(b, "include_reasoning", p.include_reasoning));
+  if (b.contains("cache_salt") && !b["cache_salt"].is_null()) {
+    // Requests share cached prefix blocks only with requests of the same salt (vLLM's cache_salt).
+    if (!b["cache_salt"].is_string()) return schema("'cache_salt' must be a string");
+    const std::string salt = b["cache_salt"].get<std::string>();
+    if (salt.empty()) return bad("Parameter 'cache_salt' must be a non-empty string if provided.");
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+    for (unsigned char ch : salt) h = (h ^ ch) * 0x100000001b3ULL;
+    p.gen.cache_salt = h | 1;  // never 0 (no salt)
+  }
   bool rti = false;
   INFERA_API_TRY(get_bool(b, "return_token_ids", rti));
   p.return_token_ids = rti;

@@ -145,46 +145,73 @@ TEST(CpuKernels, BatchedRowsEqualOneTokenAtATimeExactly) {
   }
 }
 
-TEST(CpuKernels, AttentionMatchesReferenceOnEveryPath) {
-  const int64_t n_head = 6, n_head_kv = 2, hd = 40, pos0 = 11, n = 5, kv_dim = n_head_kv * hd;
+// Two sequences in one batch over a paged cache with scrambled block tables: sequence 0 has 5
+// query tokens at positions 11..15, sequence 1 has 2 at positions 3..4; blocks of 4 slots.
+TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
+  const int64_t n_head = 6, n_head_kv = 2, hd = 64, kv_dim = n_head_kv * hd, bs = 4, n_blocks = 8;
+  const std::vector<int32_t> table0 = {5, 2, 7, 1}, table1 = {3, 6};
+  const std::span<const int32_t> tables[2] = {table0, table1};
+  const std::vector<int32_t> pos = {11, 12, 13, 14, 15, 3, 4}, seq = {0, 0, 0, 0, 0, 1, 1};
+  const int64_t n = static_cast<int64_t>(pos.size());
   const auto q = randn(static_cast<size_t>(n * n_head * hd), 1);
-  const auto k = randn(static_cast<size_t>((pos0 + n) * kv_dim), 2);
-  const auto v = randn(static_cast<size_t>((pos0 + n) * kv_dim), 3);
-  AttentionArgs a;
-  a.q = q.data();
-  a.k = k.data();
-  a.v = v.data();
-  a.kv_stride = kv_dim;
-  a.n = n;
-  a.pos0 = pos0;
-  a.n_head = n_head;
-  a.n_head_kv = n_head_kv;
-  a.head_dim = hd;
-  a.scale = 0.2f;
-  std::vector<float> want(static_cast<size_t>(n * n_head * hd)), got(want.size());
-  a.out = want.data();
-  make_cpu_reference_backend(1)->attention(a);
-  // Spot check one output against the formula, in f64.
-  {
-    const int64_t t = 2, h = 3, kvh = h / 3, n_keys = pos0 + t + 1;
-    std::vector<double> s(static_cast<size_t>(n_keys));
-    double mx = -1e30, z = 0;
-    for (int64_t j = 0; j < n_keys; ++j) {
-      double d = 0;
-      for (int64_t i = 0; i < hd; ++i) d += double(q[(t * n_head + h) * hd + i]) * k[j * kv_dim + kvh * hd + i];
-      s[j] = d * 0.2;
-      mx = std::max(mx, s[j]);
+  const auto kf = randn(static_cast<size_t>(n_blocks * bs * kv_dim), 2);
+  const auto vf = randn(static_cast<size_t>(n_blocks * bs * kv_dim), 3);
+  for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
+    const int64_t rb = row_bytes(type, kv_dim);
+    std::vector<uint8_t> k(static_cast<size_t>(n_blocks * bs * rb)), v(k.size());
+    std::vector<float> kd(kf.size()), vd(vf.size());  // the cache's values, as stored
+    for (int64_t slot = 0; slot < n_blocks * bs; ++slot) {
+      quantize_row(type, kf.data() + slot * kv_dim, k.data() + slot * rb, kv_dim);
+      quantize_row(type, vf.data() + slot * kv_dim, v.data() + slot * rb, kv_dim);
+      dequantize_row(type, k.data() + slot * rb, kd.data() + slot * kv_dim, kv_dim);
+      dequantize_row(type, v.data() + slot * rb, vd.data() + slot * kv_dim, kv_dim);
     }
-    for (double& e : s) z += (e = std::exp(e - mx));
-    double o0 = 0;
-    for (int64_t j = 0; j < n_keys; ++j) o0 += s[j] / z * v[j * kv_dim + kvh * hd];
-    EXPECT_NEAR(want[(t * n_head + h) * hd], o0, 1e-5);
-  }
-  for (Isa isa : kIsas) {
-    if (!isa_supported(isa)) continue;
-    a.out = got.data();
-    make_cpu_backend(2, isa)->attention(a);
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " " << i;
+    AttentionArgs a;
+    a.q = q.data();
+    a.n = n;
+    a.n_head = n_head;
+    a.n_head_kv = n_head_kv;
+    a.head_dim = hd;
+    a.scale = 0.2f;
+    a.positions = pos.data();
+    a.seq = seq.data();
+    a.tables = tables;
+    a.block_size = bs;
+    a.k = k.data();
+    a.v = v.data();
+    a.row_bytes = rb;
+    a.type = type;
+    std::vector<float> want(static_cast<size_t>(n * n_head * hd)), got(want.size());
+    a.out = want.data();
+    make_cpu_reference_backend(1)->attention(a);
+    // Every output against the formula in f64, following the block tables.
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < n_head; ++h) {
+        const int64_t kvh = h / 3, n_keys = pos[t] + 1;
+        const auto& table = tables[seq[t]];
+        std::vector<double> sc(static_cast<size_t>(n_keys));
+        double mx = -1e30, z = 0;
+        for (int64_t j = 0; j < n_keys; ++j) {
+          const int64_t slot = table[j / bs] * bs + j % bs;
+          double d = 0;
+          for (int64_t i = 0; i < hd; ++i) d += double(q[(t * n_head + h) * hd + i]) * kd[slot * kv_dim + kvh * hd + i];
+          sc[j] = d * 0.2;
+          mx = std::max(mx, sc[j]);
+        }
+        for (double& e : sc) z += (e = std::exp(e - mx));
+        for (int64_t i = 0; i < hd; i += 7) {
+          double o = 0;
+          for (int64_t j = 0; j < n_keys; ++j)
+            o += sc[j] / z * vd[(table[j / bs] * bs + j % bs) * kv_dim + kvh * hd + i];
+          ASSERT_NEAR(want[(t * n_head + h) * hd + i], o, 1e-5) << dtype_name(type) << " t" << t << " h" << h;
+        }
+      }
+    for (Isa isa : kIsas) {
+      if (!isa_supported(isa)) continue;
+      a.out = got.data();
+      make_cpu_backend(2, isa)->attention(a);
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " " << i;
+    }
   }
 }
 
