@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "base/check.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -40,13 +42,24 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+// The ticket: generation (32 bits) | number of chunks (16) | next chunk index (16). Carrying the
+// chunk count in the same word as the generation makes "is there a chunk left in job gen" and
+// "take it" one atomic step: a worker still holding a finished job's ticket can never claim a
+// chunk past that job's end because the next job, published meanwhile, has more chunks.
+namespace {
+constexpr uint64_t ticket_of(uint32_t gen, int64_t n_chunks) {
+  return static_cast<uint64_t>(gen) << 32 | static_cast<uint64_t>(n_chunks) << 16;
+}
+}  // namespace
+
 void ThreadPool::take_chunks(uint32_t gen) {
   for (;;) {
     uint64_t t = ticket_.load(std::memory_order_acquire);
     int64_t index;
     do {
-      index = static_cast<int64_t>(t & 0xFFFFFFFFu);
-      if ((t >> 32) != gen || index >= n_chunks_.load(std::memory_order_relaxed)) return;
+      index = static_cast<int64_t>(t & 0xFFFFu);
+      const int64_t n_chunks = static_cast<int64_t>((t >> 16) & 0xFFFFu);
+      if ((t >> 32) != gen || index >= n_chunks) return;
     } while (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel));
     const int64_t b = index * chunk_, e = std::min(job_n_, b + chunk_);
     (*job_)(b, e);
@@ -64,17 +77,17 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_n_ = n;
   chunk_ = std::max<int64_t>(1, n / (4 * n_threads_));
   const int64_t n_chunks = (n + chunk_ - 1) / chunk_;
-  n_chunks_.store(n_chunks, std::memory_order_relaxed);
+  CHECK(n_chunks < 0xFFFF);
   completed_.store(0, std::memory_order_relaxed);
   const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
-  ticket_.store((gen & 0xFFFFFFFFu) << 32, std::memory_order_release);
+  ticket_.store(ticket_of(static_cast<uint32_t>(gen), n_chunks), std::memory_order_release);
   generation_.store(gen, std::memory_order_seq_cst);  // publishes the job
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     cv_.notify_all();
   }
   take_chunks(static_cast<uint32_t>(gen));
-  for (int spins = 0; completed_.load(std::memory_order_acquire) != n_chunks; ++spins) {
+  for (int spins = 0; completed_.load(std::memory_order_acquire) < n_chunks; ++spins) {
     if (spins < 1024) {
       cpu_relax();
     } else {

@@ -42,9 +42,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, chunk_ = 1;
-  std::atomic<int64_t> n_chunks_{0};  // read by a worker before it knows whether the job is still on
   std::atomic<uint64_t> generation_{0};
-  std::atomic<uint64_t> ticket_{0};  // generation << 32 | next chunk index
+  std::atomic<uint64_t> ticket_{0};  // generation << 32 | chunk count << 16 | next chunk index
   std::atomic<int64_t> completed_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
