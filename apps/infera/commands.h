@@ -17,5 +17,6 @@ void add_platform(CLI::App& app, int* exit_code);
 void add_platform_client(CLI::App& app, int* exit_code);  // deploy, job, market, template, credits, apikey, login
 void add_node(CLI::App& app, int* exit_code);             // node run|list|get|drain|join-token, model import|list
 void add_bench(CLI::App& app, int* exit_code);
+void add_bench_serve(CLI::App& app, int* exit_code);  // load generator for OpenAI-compatible servers
 
 }  // namespace infera::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   infera::cli::add_platform_client(app, &exit_code);
   infera::cli::add_node(app, &exit_code);
   infera::cli::add_bench(app, &exit_code);
+  infera::cli::add_bench_serve(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
