@@ -139,20 +139,17 @@ inline __m512 weight_lanes(const float* ws, int64_t p) {
   }
 }
 
-// The corrections of one weight row against NT activation rows: sum cw * (s32 or s16), 16 lanes,
-// the activation rows side by side so their chains overlap. The same order for every NT.
+// The corrections of one weight row against NT activation rows: sum cw * (s32 or s16), added
+// lane-wise into each row's accumulator (one horizontal sum per row at the end, not two).
 template <class T, int NT>
-inline void corrections_512(const float* cw, const Q8ARow* x, int64_t nsub, float* out) {
+inline void corrections_512(const float* cw, const Q8ARow* x, int64_t nsub, __m512* acc, int stride) {
   const int64_t n = T::kPer16 ? 2 * nsub : nsub;
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512 c = _mm512_maskz_loadu_ps(m, cw + i);
     for (int t = 0; t < NT; ++t)
-      acc[t] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(m, (T::kPer16 ? x[t].s16 : x[t].s32) + i), acc[t]);
+      acc[t * stride] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(m, (T::kPer16 ? x[t].s16 : x[t].s32) + i), acc[t * stride]);
   }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
 // NT activation rows (dexp: their expanded scales, 16 floats per pair) against one weight row.
@@ -189,9 +186,8 @@ void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, in
       tail[t] = hsum256(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(ws[j] * x[t].d[j])));
     }
   }
-  float corr[NT];
-  corrections_512<T, NT>(cw, x, nsub, corr);
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t] + corr[t];
+  corrections_512<T, NT>(cw, x, nsub, &acc[0][1], 2);
+  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1])) + tail[t];
 }
 
 // Rows are taken in blocks of kRowBlock: the block's scales are read once, then every group of four
@@ -199,6 +195,9 @@ void dot_row_512(const uint8_t* w, const Q8ARow* x, const float* const* dexp, in
 // weights in L2 (a prompt tile is read once per block, not once per row). 8 rows measured best for
 // decode (Q4_0 tg +10-20% over 32, whose scales and weights no longer fit L1 together).
 constexpr int64_t kRowBlock = 8;
+// Activation rows per pass over a weight row: each weight pair is decoded once for all of them
+// (a batched decode step of 8 sequences decodes every weight once).
+constexpr int kTokGroup = 8;
 
 template <class T>
 void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
@@ -224,10 +223,10 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
       if (r + kRowBlock < r1)
         for (int64_t off = 0; off < rb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(w + (r + kRowBlock) * rb + off), _MM_HINT_T0);
     }
-    for (int64_t t = 0; t < n_tok; t += 4) {
-      Q8ARow xs[4];
-      const float* de[4];
-      const int nt = static_cast<int>(n_tok - t < 4 ? n_tok - t : 4);
+    for (int64_t t = 0; t < n_tok; t += kTokGroup) {
+      Q8ARow xs[kTokGroup];
+      const float* de[kTokGroup];
+      const int nt = static_cast<int>(n_tok - t < kTokGroup ? n_tok - t : kTokGroup);
       for (int i = 0; i < nt; ++i) {
         xs[i] = q8a_row(xb + (t + i) * x_row_bytes, n_in);
         de[i] = dexp_buf.data() + (t + i) * npair * 16;
@@ -235,8 +234,12 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
       for (int64_t r = b0; r < b1; ++r) {
         const float* ws = s.ws.data() + (r - b0) * ngroups;
         const float* cw = s.cw.data() + (r - b0) * ngroups;
-        float out[4];
+        float out[kTokGroup];
         switch (nt) {
+          case 8: dot_row_512<T, 8>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          case 7: dot_row_512<T, 7>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          case 6: dot_row_512<T, 6>(w + r * rb, xs, de, nsub, ws, cw, out); break;
+          case 5: dot_row_512<T, 5>(w + r * rb, xs, de, nsub, ws, cw, out); break;
           case 4: dot_row_512<T, 4>(w + r * rb, xs, de, nsub, ws, cw, out); break;
           case 3: dot_row_512<T, 3>(w + r * rb, xs, de, nsub, ws, cw, out); break;
           case 2: dot_row_512<T, 2>(w + r * rb, xs, de, nsub, ws, cw, out); break;
