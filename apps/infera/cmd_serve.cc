@@ -180,7 +180,7 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
-  c->add_option("--kv-cache-gb", a->kv_cache_gb, "KV cache size in GiB (default: min(4, 40% of available memory))")
+  c->add_option("--kv-cache-gb", a->kv_cache_gb, "KV cache size in GiB (default: min(4, 40% of available memory, 2 x max-num-seqs sequences of max-model-len))")
       ->check(CLI::Range(0.0, 4096.0));
   c->add_option("--kv-cache-dtype", a->kv_cache_dtype, "auto (f32), f16 or q8_0")
       ->capture_default_str()
