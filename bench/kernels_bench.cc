@@ -61,6 +61,7 @@ void register_all() {
     for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));
       benchmark::RegisterBenchmark(("L2/" + base).c_str(), BM_Matmul, t, isa, 256, 1);
+      benchmark::RegisterBenchmark(("b8/" + base).c_str(), BM_Matmul, t, isa, 256, 8);  // batched decode
       benchmark::RegisterBenchmark(("pp64/" + base).c_str(), BM_Matmul, t, isa, 256, 64);
     }
   }
