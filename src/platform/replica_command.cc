@@ -27,7 +27,7 @@ enum class Arg {
   kWarn,        // takes a value; accepted with a warning
   kWarnFlag,
   kCheckOne,    // must be 1 (parallel sizes)
-  kKvDtype,     // auto only
+  kKvDtype,     // auto (dropped), f16 / q8_0 (passed), fp8* (an 8-bit cache: q8_0)
   kUnsupported, // takes a value; fails
 };
 
@@ -53,12 +53,12 @@ const std::map<std::string, Arg>& table() {
       {"--seed", Arg::kAccept},
       {"--enable-server-load-tracking", Arg::kAcceptFlag},
       {"--dtype", Arg::kAccept},
-      {"--max-num-seqs", Arg::kAccept},
-      {"--max-num-batched-tokens", Arg::kAccept},
+      {"--max-num-seqs", Arg::kPass},
+      {"--max-num-batched-tokens", Arg::kPass},
       {"--enable-prefix-caching", Arg::kAcceptFlag},
-      {"--no-enable-prefix-caching", Arg::kAcceptFlag},
+      {"--no-enable-prefix-caching", Arg::kPassFlag},
       {"--enable-chunked-prefill", Arg::kAcceptFlag},
-      {"--block-size", Arg::kAccept},
+      {"--block-size", Arg::kPass},
       {"--gpu-memory-utilization", Arg::kAccept},
       {"--kv-cache-dtype", Arg::kKvDtype},
       {"--tensor-parallel-size", Arg::kCheckOne},
@@ -168,7 +168,14 @@ Result<ServeCommand> map_vllm_args(const std::vector<std::string>& cmd) {
       }
       case Arg::kKvDtype: {
         INFERA_ASSIGN_OR_RETURN(std::string v, value(a, inline_value));
-        if (v != "auto") return error("unsupported vLLM argument: {} {}", a, v);
+        if (v == "auto") break;
+        if (v == "fp8" || v == "fp8_e4m3" || v == "fp8_e5m2") {
+          out.notes.push_back(fmt::format("{} {}: the CPU engine's 8-bit KV cache is q8_0", a, v));
+          v = "q8_0";
+        }
+        if (v != "f16" && v != "q8_0") return error("unsupported vLLM argument: {} {}", a, v);
+        out.serve_args.push_back(a);
+        out.serve_args.push_back(v);
         break;
       }
       case Arg::kUnsupported: {
