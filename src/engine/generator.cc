@@ -108,8 +108,8 @@ Result<KvPlan> plan_kv_cache(const ModelConfig& c, const GeneratorOptions& o) {
   KvPlan p;
   p.num_blocks = std::min<int64_t>(bytes / per_block, int64_t{1} << 30);
   if (p.num_blocks < min_blocks)
-    return error("the KV cache ({:.2f} GiB, {} tokens) cannot hold one sequence of max_model_len {}; raise "
-                 "--kv-cache-gb to at least {:.2f} or lower --max-model-len",
+    return error("the KV cache ({:.3g} GiB, {} tokens) cannot hold one sequence of max_model_len {}; raise "
+                 "--kv-cache-gb to at least {:.3g} or lower --max-model-len",
                  static_cast<double>(bytes) / (1 << 30), std::max<int64_t>(0, p.num_blocks - 1) * o.block_size,
                  o.max_model_len, static_cast<double>(min_blocks * per_block) / (1 << 30));
   p.tokens = (p.num_blocks - 1) * o.block_size;
