@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/membw.h"
+#include "bench_stats.h"
 #include "base/thread_pool.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -161,15 +162,6 @@ ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& 
   return r;
 }
 
-double percentile(std::vector<double> v, double q) {  // linear interpolation (numpy's default)
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
 int run_bench(const BenchArgs& a) {
   if (a.n_prompt < 0 || a.n_gen < 0 || a.reps < 1) return fail("-p and -n must be >= 0 and -r >= 1");
   if (a.concurrency > 0 && (a.n_prompt < 1 || a.n_gen < 1)) return fail("--concurrency needs -p and -n >= 1");
@@ -256,8 +248,8 @@ int run_bench(const BenchArgs& a) {
                           {"output_tps_stdev", conc.stdev()},
                           {"runs", conc.runs},
                           {"per_stream_tps", conc.median() / a.concurrency},
-                          {"ttft_ms_p50", percentile(ttft, 50)},
-                          {"ttft_ms_p99", percentile(ttft, 99)}};
+                          {"ttft_ms_p50", bench::percentile(ttft, 50)},
+                          {"ttft_ms_p99", bench::percentile(ttft, 99)}};
     if (plain && a.n_prompt > 0)
       j["pp"] = {{"n", a.n_prompt}, {"tps_median", pp.median()}, {"tps_stdev", pp.stdev()}, {"runs", pp.runs}};
     if (plain && a.n_gen > 0)
@@ -287,7 +279,7 @@ int run_bench(const BenchArgs& a) {
   if (!plain) {
     row(fmt::format("c{} pp{}+tg{} (output t/s, all streams)", a.concurrency, a.n_prompt, a.n_gen), conc);
     std::printf("\nper stream %.2f t/s; time to first token p50 %.0f ms, p99 %.0f ms\n", conc.median() / a.concurrency,
-                percentile(ttft, 50), percentile(ttft, 99));
+                bench::percentile(ttft, 50), bench::percentile(ttft, 99));
   }
   if (plain && a.n_gen > 0 && bound > 0) std::printf("\ntg%d = %.0f%% of the decode bound\n", a.n_gen, 100 * tg.median() / bound);
   return 0;

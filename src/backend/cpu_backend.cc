@@ -144,7 +144,7 @@ class CpuBackend final : public Backend {
   void attention(const AttentionArgs& a) override {
     const int64_t pairs = a.n * a.n_head_kv;
     pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
-      AttendScratch s;
+      thread_local AttendScratch s;  // kept by each pool thread: no allocation per layer and step
       for (int64_t p = p0; p < p1; ++p) attend_group(a, p / a.n_head_kv, p % a.n_head_kv, s, k_.dot_f32, k_.axpy_f32);
     });
   }

@@ -91,8 +91,7 @@ int64_t available_memory_bytes() {
 }  // namespace
 
 Result<KvPlan> plan_kv_cache(const ModelConfig& c, const GeneratorOptions& o) {
-  if (!parse_kv_cache_dtype(dtype_name(o.kv_type)) || (c.head_dim % dtype_info(o.kv_type).block_elems) != 0)
-    return error("KV cache type {} does not fit this model (head size {})", dtype_name(o.kv_type), c.head_dim);
+  INFERA_RETURN_IF_ERROR(KvStore::check_type(c, o.kv_type));
   if (o.block_size < 1 || o.block_size > 1024) return error("block size must be 1..1024, got {}", o.block_size);
   const int64_t per_token = KvStore::bytes_per_token(c, o.kv_type);
   const int64_t per_block = per_token * o.block_size;

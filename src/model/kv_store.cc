@@ -10,13 +10,18 @@ int64_t KvStore::bytes_per_token(const ModelConfig& c, DType type) {
   return 2 * c.n_layer * ::infera::row_bytes(type, c.kv_dim());
 }
 
-Result<KvStore> KvStore::make(const ModelConfig& c, DType type, int64_t n_blocks, int64_t block_size) {
+Status KvStore::check_type(const ModelConfig& c, DType type) {
   if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
     return error("KV cache type {} is not supported (f32, f16, q8_0)", dtype_name(type));
   const int64_t be = dtype_info(type).block_elems;
   if (c.head_dim % be != 0)
     return error("KV cache type {} needs a head size divisible by {} (the model's is {})", dtype_name(type), be,
                  c.head_dim);
+  return Status::ok();
+}
+
+Result<KvStore> KvStore::make(const ModelConfig& c, DType type, int64_t n_blocks, int64_t block_size) {
+  INFERA_RETURN_IF_ERROR(check_type(c, type));
   if (n_blocks < 1 || block_size < 1) return error("KV cache needs at least one block");
   KvStore s;
   s.type = type;

@@ -21,7 +21,9 @@ struct KvStore {
   int64_t row_bytes = 0;  // bytes of one slot's K (or V) row of one layer
   std::unique_ptr<uint8_t[]> k, v;
 
-  // Fails on a type the cache cannot hold or a kv_dim the type cannot divide.
+  // Fails on a type the cache cannot hold (F32, F16, Q8_0) or a head size the type cannot divide.
+  static Status check_type(const ModelConfig& c, DType type);
+  // Fails as check_type does, or on no blocks.
   static Result<KvStore> make(const ModelConfig& c, DType type, int64_t n_blocks, int64_t block_size);
   int64_t n_slots() const { return n_blocks * block_size; }
   uint8_t* k_row(int64_t layer, int64_t slot) { return k.get() + (layer * n_slots() + slot) * row_bytes; }
