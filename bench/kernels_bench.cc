@@ -38,15 +38,24 @@ Matrix make(DType t, int64_t n_in, int64_t n_out) {
   return m;
 }
 
-void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64_t n_tok) {
+void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64_t n_tok, bool packed) {
   if (!cpu::isa_supported(isa)) {
     st.SkipWithError("ISA not supported");
     return;
   }
   const int64_t n_in = 1536;
-  const Matrix m = make(t, n_in, n_out);
+  Matrix m = make(t, n_in, n_out);
   std::vector<float> x(static_cast<size_t>(n_in * n_tok), 0.5f), y(static_cast<size_t>(n_out * n_tok));
   auto be = make_cpu_backend(1, isa);
+  std::shared_ptr<const uint8_t> p;
+  if (packed) {
+    p = be->pack(m.view);
+    if (!p) {
+      st.SkipWithError("no packed form");
+      return;
+    }
+    m.view.packed = p.get();
+  }
   for (auto _ : st) {
     be->matmul(m.view, x.data(), n_tok, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -60,9 +69,13 @@ void register_all() {
   for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
     for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));
-      benchmark::RegisterBenchmark(("L2/" + base).c_str(), BM_Matmul, t, isa, 256, 1);
-      benchmark::RegisterBenchmark(("b8/" + base).c_str(), BM_Matmul, t, isa, 256, 8);  // batched decode
-      benchmark::RegisterBenchmark(("pp64/" + base).c_str(), BM_Matmul, t, isa, 256, 64);
+      for (bool packed : {false, true}) {
+        if (packed && t != DType::Q4_0 && t != DType::Q8_0) continue;
+        const std::string b = base + (packed ? "/packed" : "");
+        benchmark::RegisterBenchmark(("L2/" + b).c_str(), BM_Matmul, t, isa, 256, 1, packed);
+        benchmark::RegisterBenchmark(("b8/" + b).c_str(), BM_Matmul, t, isa, 256, 8, packed);  // batched decode
+        benchmark::RegisterBenchmark(("pp64/" + b).c_str(), BM_Matmul, t, isa, 256, 64, packed);
+      }
     }
   }
 }

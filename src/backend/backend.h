@@ -38,7 +38,16 @@ class Backend {
 
   // y[t, r] = sum_i W[r, i] * x[t, i].
   // w: ne = {n_in, n_out} (any weight dtype); x: [n_tok, n_in] f32; y: [n_tok, n_out] f32.
+  // A view whose `packed` this backend made (pack) is read from there.
   virtual void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) = 0;
+
+  // A copy of matmul weight w in this backend's faster layout, made once at load time; null when
+  // the backend has none for w's type and shape. The caller keeps it alive and sets w.packed to
+  // its bytes for every matmul through this backend.
+  virtual std::shared_ptr<const uint8_t> pack(const TensorView& w) {
+    (void)w;
+    return nullptr;
+  }
 
   // out[t, :] = row ids[t] of w, dequantized. w: ne = {n_embd, n_rows}; out: [ids.size(), n_embd].
   // Ids must be in range (callers validate user input).

@@ -1,11 +1,13 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "backend/backend.h"
 #include "base/check.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/reference/ops.h"
 #include "tensor/quant.h"
 
@@ -110,7 +112,9 @@ class CpuBackend final : public Backend {
     const int64_t n_in = w.ne[0], n_out = w.n_rows();
     const int ti = cpu::dtype_index(w.type);
     CHECK(ti < cpu::kMaxDType);
-    const cpu::RowsFn fn = k_.rows[ti];
+    const bool packed = w.packed && k_.packed_rows[ti];
+    const cpu::RowsFn fn = packed ? k_.packed_rows[ti] : k_.rows[ti];
+    const uint8_t* wd = packed ? w.packed : w.data;
     if (!fn) return matmul_dequant(w, x, n_tok, y);
     const void* xa = x;
     int64_t x_row_bytes = n_in * static_cast<int64_t>(sizeof(float));
@@ -131,10 +135,25 @@ class CpuBackend final : public Backend {
       const int64_t nt = std::min(tile, n_tok - t0);
       const void* xt = static_cast<const uint8_t*>(xa) + t0 * x_row_bytes;
       pool_.parallel_for(quanta, [&](int64_t q0, int64_t q1) {
-        fn(w.data, n_in, q0 * kRowQuantum, std::min(n_out, q1 * kRowQuantum), xt, x_row_bytes, nt, y + t0 * n_out,
+        fn(wd, n_in, q0 * kRowQuantum, std::min(n_out, q1 * kRowQuantum), xt, x_row_bytes, nt, y + t0 * n_out,
            n_out);
       });
     }
+  }
+
+  std::shared_ptr<const uint8_t> pack(const TensorView& w) override {
+    const int64_t n_in = w.ne[0], n_out = w.n_rows();
+    const int ti = cpu::dtype_index(w.type);
+    if (ti >= cpu::kMaxDType || !k_.packed_rows[ti] || !cpu::packable(w.type, n_in, n_out)) return nullptr;
+    const auto bytes = static_cast<size_t>(cpu::packed_bytes(w.type, n_in, n_out));
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    CHECK(p != nullptr);
+    // Row groups packed in parallel: the whole model's weights pass through here at load time.
+    const int64_t groups = n_out / cpu::kPackRows, gb = cpu::packed_group_bytes(w.type, n_in);
+    pool_.parallel_for(groups, [&](int64_t g0, int64_t g1) {
+      cpu::pack_weights(w.type, w.row(g0 * cpu::kPackRows), n_in, (g1 - g0) * cpu::kPackRows, p + g0 * gb);
+    });
+    return std::shared_ptr<const uint8_t>(p, [](const uint8_t* q) { std::free(const_cast<uint8_t*>(q)); });
   }
 
   void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) override {

@@ -146,6 +146,16 @@ class DecoderModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be) {
+  const auto pack = [&](TensorView& v) {
+    if (std::shared_ptr<const uint8_t> p = be.pack(v)) {
+      v.packed = p.get();
+      w.packed.push_back(std::move(p));
+    }
+  };
+  for (DecoderLayer& l : w.layers) {
+    for (TensorView* v : {&l.attn.wq, &l.attn.wk, &l.attn.wv, &l.attn.wo, &l.ffn.gate, &l.ffn.up, &l.ffn.down}) pack(*v);
+  }
+  pack(w.output);
   return std::make_unique<DecoderModel>(c, std::move(w), be);
 }
 

@@ -45,6 +45,8 @@ struct DecoderWeights {
   std::vector<DecoderLayer> layers;
   std::vector<float> output_norm;  // [n_embd]
   TensorView output;               // ne {n_embd, n_vocab}
+  // The backend's packed copies of the matmul weights (Backend::pack), kept alive here.
+  std::vector<std::shared_ptr<const uint8_t>> packed;
 };
 
 // The forward pass of such a decoder over a batch (model.h): embedding rows, the blocks, final
@@ -53,6 +55,7 @@ void decoder_forward(Backend& be, const ModelConfig& c, const DecoderWeights& w,
                      std::vector<float>& logits);
 
 // A Model over DecoderWeights; architectures differ in their tensors, config and weight binding.
+// Every matmul weight is offered to be.pack first.
 std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be);
 
 // cos/sin of every rotary pair at each of `positions`: [n][n_rot/2][2], computed in f64.

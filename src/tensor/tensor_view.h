@@ -19,6 +19,9 @@ struct TensorView {
   std::array<int64_t, 4> ne = {1, 1, 1, 1};
   const uint8_t* data = nullptr;
   uint64_t nbytes = 0;
+  // The same values in the layout of the backend that made it (Backend::pack), or null. Owned by
+  // whoever owns the view's model; data stays the source of truth for every other use.
+  const uint8_t* packed = nullptr;
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
   int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }

@@ -145,6 +145,58 @@ TEST(CpuKernels, BatchedRowsEqualOneTokenAtATimeExactly) {
   }
 }
 
+// Packed weights (packed.h): every ISA's packed kernel against the unpacked scalar twin, on row
+// lengths with odd block counts (padding between row groups) and token counts around the group
+// of 8; a token's result does not depend on the batch, bit for bit.
+TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
+  auto scalar = make_cpu_backend(1, Isa::kScalar);
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    for (int64_t n_in : {int64_t{32}, int64_t{96}, int64_t{1536}}) {
+      for (int64_t n_out : {int64_t{16}, int64_t{48}, int64_t{160}}) {
+        Weights w = make_weights(t, n_in, n_out, static_cast<uint32_t>(n_in * 7 + n_out));
+        for (Isa isa : kIsas) {
+          if (!isa_supported(isa)) continue;
+          auto be = make_cpu_backend(3, isa);
+          const std::shared_ptr<const uint8_t> p = be->pack(w.view);
+          if (isa == Isa::kAvx2) {  // no packed kernels at this level: nothing is made
+            EXPECT_EQ(p, nullptr);
+            continue;
+          }
+          ASSERT_NE(p, nullptr) << isa_name(isa) << " " << dtype_name(t);
+          Weights pw = w;
+          pw.view.data = pw.bytes.data();
+          pw.view.packed = p.get();
+          for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{9}, int64_t{17}}) {
+            const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok + 3));
+            const auto want = run(*scalar, w, x, n_tok);
+            const auto got = run(*be, pw, x, n_tok);
+            for (size_t i = 0; i < got.size(); ++i) {
+              const int64_t tk = static_cast<int64_t>(i) / n_out, r = static_cast<int64_t>(i) % n_out;
+              double mag = 0;
+              for (int64_t k = 0; k < n_in; ++k) mag += std::fabs(double(w.deq[r * n_in + k]) * x[tk * n_in + k]);
+              ASSERT_NEAR(got[i], want[i], 2e-6 * mag + 1e-7) << isa_name(isa) << " " << dtype_name(t) << " n_in "
+                                                              << n_in << " n_out " << n_out << " n_tok " << n_tok
+                                                              << " at " << i;
+            }
+            for (int64_t tk = 0; tk < n_tok; tk += 4) {
+              const std::vector<float> one(x.begin() + tk * n_in, x.begin() + (tk + 1) * n_in);
+              const auto y = run(*be, pw, one, 1);
+              for (int64_t r = 0; r < n_out; ++r)
+                ASSERT_EQ(got[tk * n_out + r], y[r]) << isa_name(isa) << " " << dtype_name(t) << " token " << tk;
+            }
+          }
+        }
+      }
+    }
+  }
+  // Types and shapes without a packed form get none.
+  auto be = make_cpu_backend(1, default_isa());
+  EXPECT_EQ(be->pack(make_weights(DType::Q4_0, 64, 37, 1).view), nullptr);
+  EXPECT_EQ(be->pack(make_weights(DType::Q4_K, 256, 32, 1).view), nullptr);
+  EXPECT_EQ(be->pack(make_weights(DType::F16, 64, 32, 1).view), nullptr);
+  EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
+}
+
 // Two sequences in one batch over a paged cache with scrambled block tables: sequence 0 has 5
 // query tokens at positions 11..15, sequence 1 has 2 at positions 3..4; blocks of 4 slots.
 TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {

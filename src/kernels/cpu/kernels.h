@@ -49,6 +49,9 @@ inline constexpr int kMaxDType = 32;
 struct Kernels {
   Isa isa = Isa::kScalar;
   RowsFn rows[kMaxDType] = {};       // null: dequantize rows to f32 and use rows[F32]
+  // The same products over the packed form (packed.h; w = pack_weights' output, r0 and r1
+  // multiples of kPackRows, Q8A activations); null where the type has no packed kernel.
+  RowsFn packed_rows[kMaxDType] = {};
   ActForm act[kMaxDType] = {};       // activation form for each weight type
   void (*quantize_q8a)(const float* x, void* out, int64_t n) = nullptr;  // one Q8A row; n % 32 == 0
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;

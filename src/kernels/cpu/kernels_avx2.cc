@@ -130,6 +130,8 @@ void fill_avx2_kernels(Kernels& k) {
   k.rows[dtype_index(DType::F16)] = rows_float<DType::F16>;
   k.rows[dtype_index(DType::BF16)] = rows_float<DType::BF16>;
   set_q8a_rows_256(k);
+  // No packed kernels at this level (the scalar twins would be slower than the rows above).
+  for (RowsFn& f : k.packed_rows) f = nullptr;
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed.h"
 #include "tensor/blocks.h"
 
 namespace infera::cpu {
@@ -251,6 +252,101 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
   }
 }
 
+// Packed (x16) weights, packed.h: one 64-byte chunk is 4 elements of 16 rows, dotted with the
+// token's 4 activation bytes broadcast from memory. A block (32 elements) of 16 rows costs, per
+// token, 8 VPDPBUSD and one scale step (convert, d_w * d_a, FMA); decoding the codes (Q4_0's two
+// nibbles) is shared by all NT tokens. Each token's integer sum starts at -offset * (sum of its
+// block's activation bytes), so the codes' offset costs nothing per element.
+inline int32_t load_i32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <DType T, int NT>
+void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const int8_t* const* qs,
+                  const float* const* d, const int32_t* const* corr, float* y, int64_t ldy) {
+  constexpr int kChunks = T == DType::Q4_0 ? 4 : 8;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 accf[NT];
+  for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* cell = cells + b * 64 * kChunks;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
+    __m512i acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr[t][b]);
+    for (int k = 0; k < kChunks; ++k) {
+      const __m512i raw = _mm512_load_si512(cell + 64 * k);
+      if constexpr (T == DType::Q4_0) {
+        const __m512i lo = _mm512_and_si512(raw, low);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* q = qs[t] + 32 * b + 4 * k;
+          acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q)));
+          acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q + 16)));
+        }
+      } else {
+        for (int t = 0; t < NT; ++t)
+          acc[t] = _mm512_dpbusd_epi32(acc[t], raw, _mm512_set1_epi32(load_i32(qs[t] + 32 * b + 4 * k)));
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(dw, _mm512_set1_ps(d[t][b])), accf[t]);
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, accf[t]);
+}
+
+// Row groups outermost: a group's codes (nb cells) stay in L1/L2 while every group of 8 tokens of
+// the tile passes over them.
+template <DType T>
+void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                     int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nb = n_in / 32, cb = packed_code_bytes(T), gb = packed_group_bytes(T, n_in);
+  const int32_t offset = packed_offset(T);
+  thread_local std::vector<int32_t> corr_buf;
+  if (corr_buf.size() < static_cast<size_t>(n_tok * nb)) corr_buf.resize(static_cast<size_t>(n_tok * nb));
+  const auto* xb = static_cast<const uint8_t*>(x);
+  constexpr int kTok = 8;
+  const int8_t* qs[kTok];
+  const float* d[kTok];
+  const int32_t* corr[kTok];
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
+    int32_t* c = corr_buf.data() + t * nb;
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.qs + 32 * b));
+      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+      const __m128i s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+      c[b] = -offset * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+    }
+  }
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    const uint8_t* cells = w + g * gb;
+    const uint8_t* scales = cells + nb * cb;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTok) {
+      const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
+      for (int i = 0; i < nt; ++i) {
+        const Q8ARow xa = q8a_row(xb + (t0 + i) * x_row_bytes, n_in);
+        qs[i] = xa.qs;
+        d[i] = xa.d;
+        corr[i] = corr_buf.data() + (t0 + i) * nb;
+      }
+      float* yg = y + t0 * ldy + g * kPackRows;
+      switch (nt) {
+        case 8: packed_group<T, 8>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 7: packed_group<T, 7>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 6: packed_group<T, 6>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 5: packed_group<T, 5>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 4: packed_group<T, 4>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 3: packed_group<T, 3>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 2: packed_group<T, 2>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        default: packed_group<T, 1>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+      }
+    }
+  }
+}
+
 // Float weights: 16 elements at a time converted to f32, FMA with up to 4 activation rows.
 template <DType T>
 inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
@@ -375,6 +471,8 @@ void fill_avx512_kernels(Kernels& k) {
   q(DType::Q4_K, rows_q8a_512<QK45T<false>>);
   q(DType::Q5_K, rows_q8a_512<QK45T<true>>);
   q(DType::Q6_K, rows_q8a_512<Q6_KT>);
+  k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed_512<DType::Q4_0>;
+  k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_512<DType::Q8_0>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;

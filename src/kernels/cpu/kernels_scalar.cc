@@ -11,6 +11,7 @@
 
 #include "base/half.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/cpu/simd_common.h"
 #include "tensor/blocks.h"
 #include "tensor/quant.h"
@@ -209,6 +210,46 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 
 }  // namespace
 
+// The scalar twin of the packed kernels (packed.h): per row, block and token the same integers
+// (sum of u * q over the block minus offset * sum of q) scaled by d_w * d_a and summed in f32.
+template <DType T>
+void rows_packed(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                 int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nb = n_in / 32, cb = packed_code_bytes(T), chunks = cb / 64;
+  const int offset = packed_offset(T);
+  const int64_t gb = packed_group_bytes(T, n_in);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
+      float acc[kPackRows] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* cell = w + g * gb + b * cb;
+        const uint8_t* sc = w + g * gb + nb * cb + b * 32;
+        const int8_t* q = xa.qs + 32 * b;
+        int qsum = 0;
+        for (int i = 0; i < 32; ++i) qsum += q[i];
+        for (int64_t r = 0; r < kPackRows; ++r) {
+          int dot = -offset * qsum;
+          for (int64_t c = 0; c < chunks; ++c)
+            for (int m = 0; m < 4; ++m) {
+              const uint8_t byte = cell[64 * c + 4 * r + m];
+              if (T == DType::Q4_0) {  // chunk c: elements 4c+m (low nibble) and 16+4c+m (high)
+                dot += (byte & 0xF) * q[4 * c + m] + (byte >> 4) * q[16 + 4 * c + m];
+              } else {  // Q8_0: element 4c+m
+                dot += byte * q[4 * c + m];
+              }
+            }
+          uint16_t d;
+          std::memcpy(&d, sc + 2 * r, 2);
+          acc[r] += static_cast<float>(dot) * (fp16_to_f32(d) * xa.d[b]);
+        }
+      }
+      for (int64_t r = 0; r < kPackRows; ++r) y[t * ldy + g * kPackRows + r] = acc[r];
+    }
+  }
+}
+
 void fill_scalar_kernels(Kernels& k) {
   k.isa = Isa::kScalar;
   for (ActForm& a : k.act) a = ActForm::kF32;
@@ -227,6 +268,8 @@ void fill_scalar_kernels(Kernels& k) {
   q(DType::Q4_K, rows_q8a<DType::Q4_K>);
   q(DType::Q5_K, rows_q8a<DType::Q5_K>);
   q(DType::Q6_K, rows_q8a<DType::Q6_K>);
+  k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed<DType::Q4_0>;
+  k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed<DType::Q8_0>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;

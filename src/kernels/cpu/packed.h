@@ -1,0 +1,42 @@
+// Packed weights: a weight matrix re-laid out once at load time so that one 512-bit register holds
+// the same four elements of 16 consecutive rows. A product then takes one VPDPBUSD per 4 elements x
+// 16 rows x 1 token with the activation bytes broadcast from memory, and one scale step per block of
+// 32 elements x 16 rows, instead of one per block and row. The values are exactly those of the
+// original blocks (codes and f16 scales copied, not requantized), so results match the unpacked
+// kernels up to f32 summation order.
+//
+// Layout ("x16") of a matrix of n_out rows (n_out % 16 == 0) and n_in columns (n_in % 32 == 0),
+// nb = n_in / 32 blocks per row: row group g (rows 16g .. 16g+15) at g * packed_group_bytes, holding
+//   codes:  nb cells of packed_code_bytes(type), cell b at b * code_bytes (64-byte aligned, read as
+//           64-byte chunks);
+//   scales: then nb cells of 16 f16 (32 bytes): block b's scale d of each of the 16 rows;
+//   padding to a multiple of 64 bytes.
+// Chunk c of a cell holds 16 rows x 4 bytes (row r at bytes 4r .. 4r+3), unsigned codes u with
+// value = d * (u - offset):
+//   Q4_0 (offset 8, 4 chunks): chunk k byte 4r+m = the original byte m+4k of row r's block, whose
+//        low nibble is element 4k+m and high nibble element 16+4k+m;
+//   Q8_0 (offset 128, 8 chunks): chunk k byte 4r+m = element 4k+m + 128.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace infera::cpu {
+
+inline constexpr int64_t kPackRows = 16;
+
+// Whether `type` has a packed form and the shape allows it.
+bool packable(DType type, int64_t n_in, int64_t n_out);
+// Bytes of the packed form (packable only).
+int64_t packed_bytes(DType type, int64_t n_in, int64_t n_out);
+// Writes the packed form of the n_out rows at w (row-major blocks) to out (64-byte aligned,
+// packed_bytes long).
+void pack_weights(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uint8_t* out);
+
+// Code offset, code bytes per cell (16 rows x 32 elements) and bytes per row group of a packable type.
+int packed_offset(DType type);
+int64_t packed_code_bytes(DType type);
+int64_t packed_group_bytes(DType type, int64_t n_in);
+
+}  // namespace infera::cpu
