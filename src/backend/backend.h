@@ -55,6 +55,9 @@ class Backend {
 
   // Causal grouped-query attention over the paged cache (see AttentionArgs).
   virtual void attention(const AttentionArgs& a) = 0;
+
+  // out[i] = silu(gate[i]) * up[i] for i < n (out may alias gate).
+  virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
 };
 
 

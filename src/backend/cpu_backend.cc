@@ -92,6 +92,8 @@ class CpuReferenceBackend final : public Backend {
       for (int64_t h = 0; h < a.n_head_kv; ++h) attend_group(a, t, h, s, ref::dot, axpy);
   }
 
+  void swiglu(const float* gate, const float* up, float* out, int64_t n) override { ref::swiglu(gate, up, out, n); }
+
  private:
   ThreadPool pool_;
 };
@@ -165,6 +167,15 @@ class CpuBackend final : public Backend {
     pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
       thread_local AttendScratch s;  // kept by each pool thread: no allocation per layer and step
       for (int64_t p = p0; p < p1; ++p) attend_group(a, p / a.n_head_kv, p % a.n_head_kv, s, k_.dot_f32, k_.axpy_f32);
+    });
+  }
+
+  void swiglu(const float* gate, const float* up, float* out, int64_t n) override {
+    // Chunks of 4096 elements (a multiple of every vector width) over the threads.
+    constexpr int64_t kChunk = 4096;
+    pool_.parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1) {
+      const int64_t i0 = c0 * kChunk, i1 = std::min(n, c1 * kChunk);
+      k_.swiglu_f32(gate + i0, up + i0, out + i0, i1 - i0);
     });
   }
 

@@ -8,9 +8,32 @@
 namespace infera {
 
 int32_t argmax(std::span<const float> v) {
+  // The first index of the largest value. 16 interleaved lanes (each keeps its first best: strict >)
+  // so the compiler can vectorize the scan; ties between lanes go to the smaller index.
+  constexpr size_t kLanes = 16;
+  const size_t n = v.size();
+  if (n < kLanes || std::isnan(v[0])) {
+    int32_t best = 0;
+    for (size_t i = 1; i < n; ++i)
+      if (v[i] > v[static_cast<size_t>(best)]) best = static_cast<int32_t>(i);
+    return best;
+  }
+  float bv[kLanes];
+  int32_t bi[kLanes];
+  for (size_t k = 0; k < kLanes; ++k) bv[k] = v[k], bi[k] = static_cast<int32_t>(k);
+  size_t i = kLanes;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t k = 0; k < kLanes; ++k) {
+      const bool gt = v[i + k] > bv[k];
+      bv[k] = gt ? v[i + k] : bv[k];
+      bi[k] = gt ? static_cast<int32_t>(i + k) : bi[k];
+    }
   int32_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[static_cast<size_t>(best)]) best = static_cast<int32_t>(i);
+  float best_v = v[0];
+  for (size_t k = 0; k < kLanes; ++k)
+    if (bv[k] > best_v || (bv[k] == best_v && bi[k] < best)) best_v = bv[k], best = bi[k];
+  for (; i < n; ++i)
+    if (v[i] > best_v) best_v = v[i], best = static_cast<int32_t>(i);
   return best;
 }
 

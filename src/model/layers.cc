@@ -92,7 +92,7 @@ void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const fl
   std::vector<float> g(static_cast<size_t>(n * c.n_ff)), u(g.size());
   be.matmul(w.gate, h, n, g.data());
   be.matmul(w.up, h, n, u.data());
-  ref::swiglu(g.data(), u.data(), g.data(), n * c.n_ff);
+  be.swiglu(g.data(), u.data(), g.data(), n * c.n_ff);
   be.matmul(w.down, g.data(), n, out);
 }
 

@@ -79,6 +79,25 @@ TEST(Sampler, GreedyTakesLowestIdOnTies) {
   EXPECT_EQ(argmax(l), 1);
 }
 
+TEST(Sampler, ArgmaxIsTheFirstLargestAtEverySizeAndPosition) {
+  // The lane-split scan against the plain one: ties inside and across lanes, in the tail, at 0.
+  std::mt19937 g(3);
+  for (size_t n : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{33}, size_t{151936}}) {
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<float> v(n);
+      std::uniform_int_distribution<int> small(0, 6);  // few distinct values: many ties
+      for (float& x : v) x = static_cast<float>(small(g));
+      if (trial % 4 == 1) v[g() % n] = 9.0f;
+      if (trial % 4 == 2) v[n - 1] = 9.0f, v[g() % n] = 9.0f;
+      if (trial % 4 == 3) v[0] = 9.0f;
+      size_t want = 0;
+      for (size_t i = 1; i < n; ++i)
+        if (v[i] > v[want]) want = i;
+      ASSERT_EQ(argmax(v), static_cast<int32_t>(want)) << "n " << n << " trial " << trial;
+    }
+  }
+}
+
 TEST(Sampler, TopKOneIsGreedyAndSeedsRepeat) {
   const std::vector<float> l = randn(100, 5);
   Sampler k1({1.0f, 1, 1.0f, 9});

@@ -55,6 +55,8 @@ struct Kernels {
   ActForm act[kMaxDType] = {};       // activation form for each weight type
   void (*quantize_q8a)(const float* x, void* out, int64_t n) = nullptr;  // one Q8A row; n % 32 == 0
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+  // out[i] = silu(gate[i]) * up[i] (out may alias gate); within a few ulps of ref::swiglu.
+  void (*swiglu_f32)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
 };
 

@@ -267,11 +267,16 @@ template <DType T, int NT>
 void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const int8_t* const* qs,
                   const float* const* d, const int32_t* const* corr, float* y, int64_t ldy) {
   constexpr int kChunks = T == DType::Q4_0 ? 4 : 8;
+  constexpr int64_t kAhead = T == DType::Q4_0 ? 16 : 8;  // cells: 4 KiB ahead
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 accf[NT];
   for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* cell = cells + b * 64 * kChunks;
+    // The weights stream from memory once per step: ask for them a few cells ahead (within the
+    // group; the next group's start is found by the hardware prefetcher).
+    if (b + kAhead < nb)
+      for (int k = 0; k < kChunks; ++k) _mm_prefetch(reinterpret_cast<const char*>(cell + kAhead * 64 * kChunks + 64 * k), _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
     __m512i acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr[t][b]);
@@ -430,6 +435,36 @@ void quantize_q8a(const float* x, void* out, int64_t n) {
   }
 }
 
+// exp(x) for f32 lanes: x = n ln2 + r, |r| <= ln2/2 (ln2 in two parts), a degree-6 polynomial
+// for e^r (Cephes' expf coefficients, ~1 ulp), then y * 2^n by VSCALEFPS (overflow gives inf,
+// underflow 0, as expf).
+inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(100.0f)), _mm512_set1_ps(-110.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+void swiglu_f32(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
@@ -475,6 +510,7 @@ void fill_avx512_kernels(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_512<DType::Q8_0>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
+  k.swiglu_f32 = swiglu_f32;
   k.axpy_f32 = axpy_f32;
 }
 

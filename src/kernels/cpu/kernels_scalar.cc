@@ -13,6 +13,7 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/simd_common.h"
+#include "kernels/reference/ops.h"
 #include "tensor/blocks.h"
 #include "tensor/quant.h"
 
@@ -272,6 +273,7 @@ void fill_scalar_kernels(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed<DType::Q8_0>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
+  k.swiglu_f32 = ref::swiglu;
   k.axpy_f32 = axpy_f32;
 }
 
