@@ -43,6 +43,9 @@ bool hop_by_hop(std::string_view k) {
 
 }  // namespace
 
+// proxy()'s result when the replica accepted the request and closed without answering.
+constexpr int kClosedWithoutAnswer = -2;
+
 net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& out, const Upstream& u,
                                    const std::string& target) {
   auto ex = co_await net::this_coro::executor;
@@ -71,12 +74,7 @@ net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& 
   bhttp::response_parser<bhttp::buffer_body> p;
   p.body_limit(boost::none);
   auto [hec, hn] = co_await bhttp::async_read_header(up, buf, p, kTuple);
-  if (hec) {
-    const http::Headers h = json_headers();
-    std::string body = openai_error("The replica closed the connection without answering.", "BadGatewayError", 502);
-    co_await out.send(502, h, std::move(body));
-    co_return 502;
-  }
+  if (hec) co_return kClosedWithoutAnswer;  // nothing sent to the client yet: handle() may try another replica
   const int status = static_cast<int>(p.get().result_int());
   http::Headers headers;
   for (const auto& f : p.get())
@@ -164,10 +162,17 @@ net::awaitable<void> Gateway::handle(http::HttpRequest& req, http::HttpResponder
     status = co_await proxy(req, out, u, target);
     if (--inflight_[u.job] <= 0) inflight_.erase(u.job);
     if (status >= 0) break;
+    // Refused, or accepted and closed without a byte of answer (a replica killed a moment ago):
+    // the request is sent to another replica, this one is skipped for 10 s.
     offline_until_[u.job] = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     ups.erase(ups.begin() + static_cast<std::ptrdiff_t>(best));
   }
-  if (status <= 0) {
+  if (status == kClosedWithoutAnswer) {
+    status = 502;
+    const http::Headers h = json_headers();
+    std::string body = openai_error("The replica closed the connection without answering.", "BadGatewayError", 502);
+    co_await out.send(502, h, std::move(body));
+  } else if (status <= 0) {
     bool starting = false;
     std::string msg = route->deployment.empty() ? "" : cp_.not_ready_message(route->deployment, &starting);
     if (msg.empty()) {

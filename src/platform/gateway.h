@@ -23,7 +23,9 @@ class Gateway {
   std::string metrics() const;
 
  private:
-  // -1: the connection failed before anything was sent (safe to retry elsewhere).
+  // The upstream's status once its answer began; -1: the connection failed, -2: the replica closed
+  // it without a byte of answer. Nothing was sent to the client in either case (safe to retry
+  // elsewhere).
   http::net::awaitable<int> proxy(http::HttpRequest& req, http::HttpResponder& out, const Upstream& up,
                                   const std::string& target);
 
