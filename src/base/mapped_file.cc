@@ -8,9 +8,42 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 namespace infera {
+
+namespace {
+// The live mappings, for release_mapped_pages.
+std::mutex g_maps_mu;
+std::map<uintptr_t, size_t>& live_maps() {
+  static std::map<uintptr_t, size_t> m;
+  return m;
+}
+void register_map(const uint8_t* p, size_t n) {
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  live_maps()[reinterpret_cast<uintptr_t>(p)] = n;
+}
+void unregister_map(const uint8_t* p) {
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  live_maps().erase(reinterpret_cast<uintptr_t>(p));
+}
+}  // namespace
+
+bool release_mapped_pages(const void* p, size_t n) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(g_maps_mu);
+  auto& m = live_maps();
+  auto it = m.upper_bound(a);
+  if (it == m.begin()) return false;
+  --it;
+  if (a < it->first || a + n > it->first + it->second) return false;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (a + page - 1) / page * page, hi = (a + n) / page * page;  // whole pages only
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  return true;
+}
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -36,6 +69,7 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
       return error("{}: mmap failed: {}", path, std::strerror(e));
     }
     f.data_ = static_cast<const uint8_t*>(p);
+    register_map(f.data_, f.size_);
   }
   ::close(fd);
   return f;
@@ -49,7 +83,10 @@ MappedFile::MappedFile(MappedFile&& o) noexcept
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_) {
+      unregister_map(data_);
+      ::munmap(const_cast<uint8_t*>(data_), size_);
+    }
     data_ = o.data_;
     size_ = o.size_;
     path_ = std::move(o.path_);
@@ -60,7 +97,10 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) {
+    unregister_map(data_);
+    ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
 }
 
 Result<std::string> read_text_file(const std::string& path) {

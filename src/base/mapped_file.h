@@ -32,6 +32,12 @@ class MappedFile {
   std::string path_;
 };
 
+// Lets the kernel drop this process's pages of [p, p + n) when the range lies inside a live
+// MappedFile (file pages: read back from the file if touched again); anything else is left alone.
+// Used once a weight has been copied into another layout, so its file pages stop counting in RSS.
+// Returns whether the range was a mapped file's.
+bool release_mapped_pages(const void* p, size_t n);
+
 // Reads a whole (small) file into a string, e.g. a JSON config.
 Result<std::string> read_text_file(const std::string& path);
 

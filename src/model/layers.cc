@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/check.h"
+#include "base/mapped_file.h"
 #include "kernels/reference/ops.h"
 #include "tensor/quant.h"
 
@@ -146,10 +147,13 @@ class DecoderModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> make_decoder_model(const ModelConfig& c, DecoderWeights w, Backend& be) {
+  // Each packed weight's file pages are released at once, so the copy replaces the file's pages in
+  // RSS instead of adding to them, also at the peak during loading.
   const auto pack = [&](TensorView& v) {
     if (std::shared_ptr<const uint8_t> p = be.pack(v)) {
       v.packed = p.get();
       w.packed.push_back(std::move(p));
+      release_mapped_pages(v.data, v.nbytes);
     }
   };
   for (DecoderLayer& l : w.layers) {
