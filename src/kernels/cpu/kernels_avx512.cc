@@ -355,6 +355,120 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
   }
 }
 
+
+// Packed K types (packed.h): per super-block the row scales of each sub-block (Q6_K: each 16
+// elements) are built once from the small integer scales and the f16 d for all NT tokens; per token
+// the sub-block is 8 VPDPBUSD and one scale step (Q6_K: two, its offset 32 in the integer sum's
+// start; Q4_K: the min term as one more FMA with the activation block sum).
+template <DType T, int NT>
+void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, const float* const* d,
+                    const float* const* s32, const int32_t* const* corr16, float* y, int64_t ldy) {
+  constexpr bool kQ4 = T == DType::Q4_K;
+  constexpr int64_t kSb = kQ4 ? 2368 : 4416;
+  constexpr int64_t kAhead = NT <= 2 ? 4 : 1;  // super-blocks (~9-18 KiB / ~2-4 KiB) ahead
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 accf[NT];
+  for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < nsb; ++s) {
+    const uint8_t* sb = grp + s * kSb;
+    if (s + kAhead < nsb)
+      for (int64_t off = 0; off < kSb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(sb + kAhead * kSb + off), _MM_HINT_T0);
+    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : 4352))));
+    for (int j = 0; j < 8; ++j) {
+      const int64_t ab = s * 8 + j;
+      if constexpr (kQ4) {
+        const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
+        const __m512 ws = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
+        const __m512 wm = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2176 + 16 * j)))), dmv);
+        __m512i acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+          const __m512i raw = _mm512_load_si512(sb + 256 * j + 64 * k);
+          const __m512i lo = _mm512_and_si512(raw, low);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+          for (int t = 0; t < NT; ++t) {
+            const int8_t* q = qs[t] + 32 * ab + 4 * k;
+            acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q)));
+            acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q + 16)));
+          }
+        }
+        for (int t = 0; t < NT; ++t) {
+          accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(d[t][ab])), accf[t]);
+          accf[t] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(s32[t][ab]), accf[t]);
+        }
+      } else {
+        for (int h = 0; h < 2; ++h) {
+          const __m512 ws = _mm512_mul_ps(
+              _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 4096 + 16 * (2 * j + h))))),
+              dv);
+          __m512i acc[NT];
+          for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr16[t][2 * ab + h]);
+          for (int k = 4 * h; k < 4 * h + 4; ++k) {
+            const __m512i codes = _mm512_load_si512(sb + 512 * j + 64 * k);
+            for (int t = 0; t < NT; ++t)
+              acc[t] = _mm512_dpbusd_epi32(acc[t], codes, _mm512_set1_epi32(load_i32(qs[t] + 32 * ab + 4 * k)));
+          }
+          for (int t = 0; t < NT; ++t)
+            accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(d[t][ab])), accf[t]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, accf[t]);
+}
+
+template <DType T>
+void rows_packed_k_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                       int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nsb = n_in / 256, gb = packed_group_bytes(T, n_in), n16 = n_in / 16;
+  thread_local std::vector<int32_t> corr_buf;  // Q6_K: -32 * the sum of each 16 activation bytes
+  const auto* xb = static_cast<const uint8_t*>(x);
+  if constexpr (T == DType::Q6_K) {
+    if (corr_buf.size() < static_cast<size_t>(n_tok * n16)) corr_buf.resize(static_cast<size_t>(n_tok * n16));
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
+      int32_t* c = corr_buf.data() + t * n16;
+      for (int64_t i = 0; i < n16; ++i) {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xa.qs + 16 * i));
+        const __m128i sums = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), q);
+        const __m128i s2 = _mm_add_epi32(sums, _mm_shuffle_epi32(sums, 0x4E));
+        c[i] = -32 * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+      }
+    }
+  }
+  constexpr int kTok = 8;
+  const int8_t* qs[kTok];
+  const float* d[kTok];
+  const float* s32[kTok];
+  const int32_t* corr[kTok] = {};
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTok) {
+      const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
+      for (int i = 0; i < nt; ++i) {
+        const Q8ARow xa = q8a_row(xb + (t0 + i) * x_row_bytes, n_in);
+        qs[i] = xa.qs;
+        d[i] = xa.d;
+        s32[i] = xa.s32;
+        if constexpr (T == DType::Q6_K) corr[i] = corr_buf.data() + (t0 + i) * n16;
+      }
+      const uint8_t* grp = w + g * gb;
+      float* yg = y + t0 * ldy + g * kPackRows;
+      switch (nt) {
+        case 8: packed_group_k<T, 8>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 7: packed_group_k<T, 7>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 6: packed_group_k<T, 6>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 5: packed_group_k<T, 5>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 4: packed_group_k<T, 4>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 3: packed_group_k<T, 3>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        case 2: packed_group_k<T, 2>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+        default: packed_group_k<T, 1>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
+      }
+    }
+  }
+}
+
 // Float weights: 16 elements at a time converted to f32, FMA with up to 4 activation rows.
 template <DType T>
 inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
@@ -511,6 +625,8 @@ void fill_avx512_kernels(Kernels& k) {
   q(DType::Q6_K, rows_q8a_512<Q6_KT>);
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed_512<DType::Q4_0>;
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_512<DType::Q8_0>;
+  k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k_512<DType::Q4_K>;
+  k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k_512<DType::Q6_K>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = swiglu_f32;

@@ -251,6 +251,56 @@ void rows_packed(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const v
   }
 }
 
+// The scalar twin for the packed K types: per row and sub-block the integer sum of u * q (minus
+// 32 * the activation sum per 16 for Q6_K), scaled by the small scale times d and d_a; Q4_K then
+// subtracts dmin * mn * (d_a * sum of q).
+template <DType T>
+void rows_packed_k(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                   int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nsb = n_in / 256, sbb = packed_superblock_bytes(T), gb = packed_group_bytes(T, n_in);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  const auto f16at = [](const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return fp16_to_f32(h);
+  };
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
+      float acc[kPackRows] = {};
+      for (int64_t s = 0; s < nsb; ++s) {
+        const uint8_t* sb = w + g * gb + s * sbb;
+        for (int j = 0; j < 8; ++j) {
+          const int64_t ab = s * 8 + j;
+          const int8_t* q = xa.qs + 32 * ab;
+          for (int64_t r = 0; r < kPackRows; ++r) {
+            if (T == DType::Q4_K) {
+              int dot = 0;
+              for (int k = 0; k < 4; ++k)
+                for (int m = 0; m < 4; ++m) {
+                  const uint8_t byte = sb[256 * j + 64 * k + 4 * r + m];
+                  dot += (byte & 0xF) * q[4 * k + m] + (byte >> 4) * q[16 + 4 * k + m];
+                }
+              const float ws = static_cast<float>(sb[2048 + 16 * j + r]) * f16at(sb + 2304 + 2 * r);
+              const float wm = static_cast<float>(sb[2176 + 16 * j + r]) * f16at(sb + 2336 + 2 * r);
+              acc[r] += static_cast<float>(dot) * (ws * xa.d[ab]);
+              acc[r] -= wm * xa.s32[ab];
+            } else {
+              for (int h = 0; h < 2; ++h) {
+                int dot = 0;
+                for (int i = 0; i < 16; ++i) dot += (sb[512 * j + 64 * (4 * h + i / 4) + 4 * r + i % 4] - 32) * q[16 * h + i];
+                const float ws = static_cast<float>(static_cast<int8_t>(sb[4096 + 16 * (2 * j + h) + r])) * f16at(sb + 4352 + 2 * r);
+                acc[r] += static_cast<float>(dot) * (ws * xa.d[ab]);
+              }
+            }
+          }
+        }
+      }
+      for (int64_t r = 0; r < kPackRows; ++r) y[t * ldy + g * kPackRows + r] = acc[r];
+    }
+  }
+}
+
 void fill_scalar_kernels(Kernels& k) {
   k.isa = Isa::kScalar;
   for (ActForm& a : k.act) a = ActForm::kF32;
@@ -271,6 +321,8 @@ void fill_scalar_kernels(Kernels& k) {
   q(DType::Q6_K, rows_q8a<DType::Q6_K>);
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed<DType::Q4_0>;
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed<DType::Q8_0>;
+  k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k<DType::Q4_K>;
+  k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k<DType::Q6_K>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = ref::swiglu;

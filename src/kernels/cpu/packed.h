@@ -16,6 +16,15 @@
 //   Q4_0 (offset 8, 4 chunks): chunk k byte 4r+m = the original byte m+4k of row r's block, whose
 //        low nibble is element 4k+m and high nibble element 16+4k+m;
 //   Q8_0 (offset 128, 8 chunks): chunk k byte 4r+m = element 4k+m + 128.
+//
+// The K types (n_in % 256 == 0) keep their small integer scales: row group g at
+// g * packed_group_bytes holds one region per 256-element super-block s, packed_superblock_bytes
+// apart, of sub-blocks j = 0..7 (32 elements each; chunks as above, offsets in bytes):
+//   Q4_K: codes 0 (sub-block j's 4 nibble chunks at 256j, the Q4_0 order, value = d * sc * u -
+//         dmin * mn), sc 2048 (8 x 16 rows u8), mn 2176 (8 x 16 rows u8), d 2304 (16 f16),
+//         dmin 2336 (16 f16); 2368 bytes;
+//   Q6_K: codes 0 (sub-block j's 8 byte chunks at 512j, u = 0..63, value = d * sc * (u - 32)),
+//         sc 4096 (16 groups of 16 elements x 16 rows i8), d 4352 (16 f16); padded to 4416 bytes.
 #pragma once
 
 #include <cstdint>
@@ -38,5 +47,7 @@ void pack_weights(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uin
 int packed_offset(DType type);
 int64_t packed_code_bytes(DType type);
 int64_t packed_group_bytes(DType type, int64_t n_in);
+// Bytes per 256-element super-block region of a K type's row group.
+int64_t packed_superblock_bytes(DType type);
 
 }  // namespace infera::cpu
