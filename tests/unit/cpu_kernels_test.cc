@@ -145,14 +145,16 @@ TEST(CpuKernels, BatchedRowsEqualOneTokenAtATimeExactly) {
   }
 }
 
-// Packed weights (packed.h; Q4_0, Q8_0, Q4_K, Q6_K): every ISA's packed kernel against the unpacked scalar twin, on row
+// Packed weights (packed.h; Q4_0, Q8_0, Q4_K, Q6_K, F16, BF16): every ISA's packed kernel against the unpacked scalar twin, on row
 // lengths with odd block counts (padding between row groups) and token counts around the group
 // of 8; a token's result does not depend on the batch, bit for bit.
 TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   auto scalar = make_cpu_backend(1, Isa::kScalar);
-  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
-    const bool k_type = t == DType::Q4_K || t == DType::Q6_K;
-    for (int64_t n_in : k_type ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1536}) {
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16}) {
+    const bool k_type = t == DType::Q4_K || t == DType::Q6_K, half = t == DType::F16 || t == DType::BF16;
+    for (int64_t n_in : k_type ? std::vector<int64_t>{256, 768, 1536}
+                        : half ? std::vector<int64_t>{1, 37, 1536}
+                               : std::vector<int64_t>{32, 96, 1536}) {
       for (int64_t n_out : {int64_t{16}, int64_t{48}, int64_t{160}}) {
         Weights w = make_weights(t, n_in, n_out, static_cast<uint32_t>(n_in * 7 + n_out));
         for (Isa isa : kIsas) {
@@ -194,7 +196,8 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   auto be = make_cpu_backend(1, default_isa());
   EXPECT_EQ(be->pack(make_weights(DType::Q4_0, 64, 37, 1).view), nullptr);
   EXPECT_EQ(be->pack(make_weights(DType::Q4_1, 256, 32, 1).view), nullptr);
-  EXPECT_EQ(be->pack(make_weights(DType::F16, 64, 32, 1).view), nullptr);
+  EXPECT_EQ(be->pack(make_weights(DType::F32, 64, 32, 1).view), nullptr);
+  EXPECT_EQ(be->pack(make_weights(DType::F16, 64, 40, 1).view), nullptr);
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
 }
 

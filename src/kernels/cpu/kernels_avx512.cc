@@ -469,6 +469,65 @@ void rows_packed_k_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
   }
 }
 
+
+// Packed F16 / BF16 (packed.h): each element's 16 row values converted once to f32 and multiplied
+// by every token's activation broadcast from memory. Two accumulators per token (even and odd
+// elements) for every NT, so a token's result does not depend on its batch.
+template <DType T>
+inline __m512 half16(const uint8_t* p) {
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (T == DType::F16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+template <DType T, int NT>
+void packed_group_half(const uint8_t* grp, int64_t n_in, const float* const* x, float* y, int64_t ldy) {
+  constexpr int64_t kAhead = NT <= 2 ? 8192 : 2048;  // bytes
+  __m512 acc[NT][2];
+  for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+  const int64_t nbytes = n_in * 32;
+  int64_t i = 0;
+  for (; i + 2 <= n_in; i += 2) {
+    if (32 * i + kAhead < nbytes) _mm_prefetch(reinterpret_cast<const char*>(grp + 32 * i + kAhead), _MM_HINT_T0);
+    const __m512 w0 = half16<T>(grp + 32 * i), w1 = half16<T>(grp + 32 * i + 32);
+    for (int t = 0; t < NT; ++t) {
+      acc[t][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][i]), acc[t][0]);
+      acc[t][1] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[t][i + 1]), acc[t][1]);
+    }
+  }
+  if (i < n_in) {
+    const __m512 w0 = half16<T>(grp + 32 * i);
+    for (int t = 0; t < NT; ++t) acc[t][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][i]), acc[t][0]);
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, _mm512_add_ps(acc[t][0], acc[t][1]));
+}
+
+template <DType T>
+void rows_packed_half_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                          int64_t n_tok, float* y, int64_t ldy) {
+  const auto* xb = static_cast<const uint8_t*>(x);
+  constexpr int kTok = 8;
+  const float* xs[kTok];
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    const uint8_t* grp = w + g * n_in * kPackRows * 2;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTok) {
+      const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
+      for (int i = 0; i < nt; ++i) xs[i] = reinterpret_cast<const float*>(xb + (t0 + i) * x_row_bytes);
+      float* yg = y + t0 * ldy + g * kPackRows;
+      switch (nt) {
+        case 8: packed_group_half<T, 8>(grp, n_in, xs, yg, ldy); break;
+        case 7: packed_group_half<T, 7>(grp, n_in, xs, yg, ldy); break;
+        case 6: packed_group_half<T, 6>(grp, n_in, xs, yg, ldy); break;
+        case 5: packed_group_half<T, 5>(grp, n_in, xs, yg, ldy); break;
+        case 4: packed_group_half<T, 4>(grp, n_in, xs, yg, ldy); break;
+        case 3: packed_group_half<T, 3>(grp, n_in, xs, yg, ldy); break;
+        case 2: packed_group_half<T, 2>(grp, n_in, xs, yg, ldy); break;
+        default: packed_group_half<T, 1>(grp, n_in, xs, yg, ldy); break;
+      }
+    }
+  }
+}
+
 // Float weights: 16 elements at a time converted to f32, FMA with up to 4 activation rows.
 template <DType T>
 inline __m512 load16(const uint8_t* w, int64_t i, __mmask16 m) {
@@ -627,6 +686,8 @@ void fill_avx512_kernels(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_512<DType::Q8_0>;
   k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k_512<DType::Q4_K>;
   k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k_512<DType::Q6_K>;
+  k.packed_rows[dtype_index(DType::F16)] = rows_packed_half_512<DType::F16>;
+  k.packed_rows[dtype_index(DType::BF16)] = rows_packed_half_512<DType::BF16>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = swiglu_f32;

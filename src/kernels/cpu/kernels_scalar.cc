@@ -301,6 +301,29 @@ void rows_packed_k(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const
   }
 }
 
+// The scalar twin for packed F16 / BF16: two partial sums per output (even and odd elements).
+template <DType T>
+void rows_packed_half(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  const auto* xb = static_cast<const uint8_t*>(x);
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    const uint8_t* grp = w + g * n_in * kPackRows * 2;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const auto* xt = reinterpret_cast<const float*>(xb + t * x_row_bytes);
+      for (int64_t r = 0; r < kPackRows; ++r) {
+        float acc[2] = {0, 0};
+        for (int64_t i = 0; i < n_in; ++i) {
+          uint16_t h;
+          std::memcpy(&h, grp + 32 * i + 2 * r, 2);
+          const float v = T == DType::F16 ? fp16_to_f32(h) : bf16_to_f32(h);
+          acc[i % 2] += v * xt[i];
+        }
+        y[t * ldy + g * kPackRows + r] = acc[0] + acc[1];
+      }
+    }
+  }
+}
+
 void fill_scalar_kernels(Kernels& k) {
   k.isa = Isa::kScalar;
   for (ActForm& a : k.act) a = ActForm::kF32;
@@ -323,6 +346,8 @@ void fill_scalar_kernels(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed<DType::Q8_0>;
   k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k<DType::Q4_K>;
   k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k<DType::Q6_K>;
+  k.packed_rows[dtype_index(DType::F16)] = rows_packed_half<DType::F16>;
+  k.packed_rows[dtype_index(DType::BF16)] = rows_packed_half<DType::BF16>;
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = ref::swiglu;

@@ -10,9 +10,11 @@ namespace infera::cpu {
 
 namespace {
 bool is_k(DType type) { return type == DType::Q4_K || type == DType::Q6_K; }
+bool is_half(DType type) { return type == DType::F16 || type == DType::BF16; }
 }  // namespace
 
 bool packable(DType type, int64_t n_in, int64_t n_out) {
+  if (is_half(type)) return n_in > 0 && n_out > 0 && n_out % kPackRows == 0;
   if (type != DType::Q4_0 && type != DType::Q8_0 && !is_k(type)) return false;
   return n_in > 0 && n_in % (is_k(type) ? 256 : 32) == 0 && n_out > 0 && n_out % kPackRows == 0;
 }
@@ -24,6 +26,7 @@ int64_t packed_code_bytes(DType type) { return type == DType::Q4_0 ? 256 : 512; 
 
 int64_t packed_group_bytes(DType type, int64_t n_in) {
   if (is_k(type)) return n_in / 256 * packed_superblock_bytes(type);
+  if (is_half(type)) return n_in * kPackRows * 2;
   return (n_in / 32 * (packed_code_bytes(type) + 32) + 63) / 64 * 64;
 }
 
@@ -90,6 +93,15 @@ void pack_k(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uint8_t* 
 void pack_weights(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uint8_t* out) {
   CHECK(packable(type, n_in, n_out));
   if (is_k(type)) return pack_k(type, w, n_in, n_out, out);
+  if (is_half(type)) {  // a transpose of each 16-row group, 16-bit values copied
+    for (int64_t g = 0; g < n_out / kPackRows; ++g)
+      for (int64_t r = 0; r < kPackRows; ++r) {
+        const uint8_t* src = w + (g * kPackRows + r) * n_in * 2;
+        uint8_t* dst = out + g * n_in * kPackRows * 2 + 2 * r;
+        for (int64_t i = 0; i < n_in; ++i) std::memcpy(dst + 32 * i, src + 2 * i, 2);
+      }
+    return;
+  }
   const int64_t nb = n_in / 32, groups = n_out / kPackRows, cb = packed_code_bytes(type);
   const int64_t blk = type == DType::Q4_0 ? int64_t{sizeof(BlockQ4_0)} : int64_t{sizeof(BlockQ8_0)};
   const int64_t rb = nb * blk;

@@ -25,6 +25,9 @@
 //         dmin 2336 (16 f16); 2368 bytes;
 //   Q6_K: codes 0 (sub-block j's 8 byte chunks at 512j, u = 0..63, value = d * sc * (u - 32)),
 //         sc 4096 (16 groups of 16 elements x 16 rows i8), d 4352 (16 f16); padded to 4416 bytes.
+//
+// F16 and BF16 (any n_in, f32 activations): row group g at g * n_in * 32 holds, for each element
+// i, the 16 rows' values at 32i (one 256-bit load, converted to 16 f32 lanes).
 #pragma once
 
 #include <cstdint>
