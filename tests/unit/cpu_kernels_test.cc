@@ -228,11 +228,20 @@ TEST(CpuKernels, SwigluMatchesScalarTwinOnEveryPath) {
 
 // Two sequences in one batch over a paged cache with scrambled block tables: sequence 0 has 5
 // query tokens at positions 11..15, sequence 1 has 2 at positions 3..4; blocks of 4 slots.
+// Also with blocks of 8 slots, head size 128 and 28-32 keys (several 8-key score blocks and a tail),
+// and head size 32 (no vector kernel for it: the plain loops).
 TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
-  const int64_t n_head = 6, n_head_kv = 2, hd = 64, kv_dim = n_head_kv * hd, bs = 4, n_blocks = 8;
+  struct Shape {
+    int64_t hd, bs;
+    std::vector<int32_t> pos;
+  };
+  for (const Shape& shape : {Shape{64, 4, {11, 12, 13, 14, 15, 3, 4}}, Shape{128, 8, {27, 28, 29, 30, 31, 3, 4}},
+                             Shape{32, 4, {11, 12, 13, 14, 15, 3, 4}}}) {
+  const int64_t n_head = 6, n_head_kv = 2, hd = shape.hd, kv_dim = n_head_kv * hd, bs = shape.bs, n_blocks = 8;
   const std::vector<int32_t> table0 = {5, 2, 7, 1}, table1 = {3, 6};
   const std::span<const int32_t> tables[2] = {table0, table1};
-  const std::vector<int32_t> pos = {11, 12, 13, 14, 15, 3, 4}, seq = {0, 0, 0, 0, 0, 1, 1};
+  const std::vector<int32_t>& pos = shape.pos;
+  const std::vector<int32_t> seq = {0, 0, 0, 0, 0, 1, 1};
   const int64_t n = static_cast<int64_t>(pos.size());
   const auto q = randn(static_cast<size_t>(n * n_head * hd), 1);
   const auto kf = randn(static_cast<size_t>(n_blocks * bs * kv_dim), 2);
@@ -291,8 +300,10 @@ TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
       if (!isa_supported(isa)) continue;
       a.out = got.data();
       make_cpu_backend(2, isa)->attention(a);
-      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " " << i;
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " hd " << hd << " " << dtype_name(type) << " " << i;
     }
+  }
   }
 }
 

@@ -132,6 +132,7 @@ void fill_avx2_kernels(Kernels& k) {
   set_q8a_rows_256(k);
   // No packed kernels at this level (the scalar twins would be slower than the rows above).
   for (RowsFn& f : k.packed_rows) f = nullptr;
+  k.attend_group_f32 = nullptr;  // the backend's loop over this level's dot and axpy is faster than the twin
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;
 }

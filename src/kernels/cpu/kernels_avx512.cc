@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -662,6 +663,86 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   }
 }
 
+
+// Attention over f32 rows (kernels.h AttnGroupF32), one query head at a time with its query (and
+// then its output) held in NV registers: scores 8 keys at a time with one transposing reduction of
+// the 8 sums, a vectorized softmax, then the values accumulated without loads or stores of the
+// output. Head sizes that are not a multiple of 16 up to 256 take the plain loops.
+inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
+
+template <int NV>
+void attend_head(const AttnGroupF32& a, const float* q, float* sc, float* o) {
+  const int64_t nk = a.n_keys;
+  __m512 qv[NV];
+  for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  const __m256 scale8 = _mm256_set1_ps(a.scale);
+  int64_t j = 0;
+  for (; j + 8 <= nk; j += 8) {
+    __m256 s[8];
+    for (int kk = 0; kk < 8; ++kk) {
+      const float* kr = a.k[j + kk];
+      __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
+      s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
+    }
+    const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
+    const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    const __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(sc + j, _mm256_mul_ps(r, scale8));
+  }
+  for (; j < nk; ++j) {
+    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(a.k[j]));
+    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(a.k[j] + 16 * c), acc);
+    sc[j] = _mm512_reduce_add_ps(acc) * a.scale;
+  }
+  // Softmax: the max, then e = exp(s - max) in place and its sum; the output is scaled by 1 / sum.
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < nk; i += 16) {
+    const __mmask16 m = nk - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (nk - i)) - 1);
+    mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, sc + i));
+  }
+  const __m512 mxv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nk; i += 16) {
+    const __mmask16 m = nk - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (nk - i)) - 1);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + i), mxv)));
+    _mm512_mask_storeu_ps(sc + i, m, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  __m512 ov[NV];
+  for (int c = 0; c < NV; ++c) ov[c] = _mm512_setzero_ps();
+  for (int64_t jj = 0; jj < nk; ++jj) {
+    const __m512 p = _mm512_set1_ps(sc[jj]);
+    const float* vr = a.v[jj];
+    for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
+  }
+  for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], inv));
+}
+
+void attend_group_f32(const AttnGroupF32& a) {
+  for (int64_t g = 0; g < a.group; ++g) {
+    const float* q = a.q + g * a.hd;
+    float* sc = a.scores + g * a.n_keys;
+    float* o = a.out + g * a.hd;
+    switch (a.hd) {
+      case 64: attend_head<4>(a, q, sc, o); continue;
+      case 80: attend_head<5>(a, q, sc, o); continue;
+      case 96: attend_head<6>(a, q, sc, o); continue;
+      case 128: attend_head<8>(a, q, sc, o); continue;
+      case 256: attend_head<16>(a, q, sc, o); continue;
+      default: break;
+    }
+    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = dot_f32(q, a.k[j], a.hd) * a.scale;
+    float mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < a.n_keys; ++j) mx = std::max(mx, sc[j]);
+    for (int64_t j = 0; j < a.n_keys; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+    std::fill_n(o, a.hd, 0.0f);
+    for (int64_t j = 0; j < a.n_keys; ++j) axpy_f32(sc[j] / sum, a.v[j], o, a.hd);
+  }
+}
+
 }  // namespace
 
 void fill_avx512_kernels(Kernels& k) {
@@ -691,6 +772,7 @@ void fill_avx512_kernels(Kernels& k) {
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = swiglu_f32;
+  k.attend_group_f32 = attend_group_f32;
   k.axpy_f32 = axpy_f32;
 }
 

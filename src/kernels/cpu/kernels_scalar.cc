@@ -5,6 +5,7 @@
 // the first sum in exact integers, s the activation group sums (s16 or s32). The SIMD kernels
 // compute the same integers and the same decomposition; only the order of the f32 sums differs, so
 // tests compare them to these within a few ulps of the magnitude.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -324,6 +325,19 @@ void rows_packed_half(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, co
   }
 }
 
+// The scalar twin of attention over f32 rows: the reference dot, softmax and accumulation.
+void attend_group_f32(const AttnGroupF32& a) {
+  for (int64_t g = 0; g < a.group; ++g) {
+    float* sc = a.scores + g * a.n_keys;
+    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = ref::dot(a.q + g * a.hd, a.k[j], a.hd) * a.scale;
+    ref::softmax(sc, a.n_keys);
+    float* o = a.out + g * a.hd;
+    std::fill_n(o, a.hd, 0.0f);
+    for (int64_t j = 0; j < a.n_keys; ++j)
+      for (int64_t d = 0; d < a.hd; ++d) o[d] += sc[j] * a.v[j][d];
+  }
+}
+
 void fill_scalar_kernels(Kernels& k) {
   k.isa = Isa::kScalar;
   for (ActForm& a : k.act) a = ActForm::kF32;
@@ -351,6 +365,7 @@ void fill_scalar_kernels(Kernels& k) {
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = ref::swiglu;
+  k.attend_group_f32 = attend_group_f32;
   k.axpy_f32 = axpy_f32;
 }
 
