@@ -41,6 +41,13 @@ class Backend {
   // A view whose `packed` this backend made (pack) is read from there.
   virtual void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) = 0;
 
+  // matmul of several weights over the same input x (e.g. Wq, Wk, Wv): ys[i] = ws[i] x. A backend
+  // may prepare x once and split all the rows over its threads in one pass.
+  virtual void matmul_many(std::span<const TensorView* const> ws, const float* x, int64_t n_tok,
+                           std::span<float* const> ys) {
+    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tok, ys[i]);
+  }
+
   // A copy of matmul weight w in this backend's faster layout, made once at load time; null when
   // the backend has none for w's type and shape. The caller keeps it alive and sets w.packed to
   // its bytes for every matmul through this backend.

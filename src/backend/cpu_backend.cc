@@ -103,6 +103,8 @@ class CpuReferenceBackend final : public Backend {
 constexpr int64_t kTileBytes = 512 * 1024;
 // Output rows are handed to threads in multiples of this (keeps each thread's writes apart).
 constexpr int64_t kRowQuantum = 16;
+// Weights one matmul_many call takes in one pass.
+constexpr size_t kMaxMany = 4;
 
 class CpuBackend final : public Backend {
  public:
@@ -111,16 +113,52 @@ class CpuBackend final : public Backend {
   std::string_view name() const override { return name_; }
 
   void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
-    const int64_t n_in = w.ne[0], n_out = w.n_rows();
-    const int ti = cpu::dtype_index(w.type);
-    CHECK(ti < cpu::kMaxDType);
-    const bool packed = w.packed && k_.packed_rows[ti];
-    const cpu::RowsFn fn = packed ? k_.packed_rows[ti] : k_.rows[ti];
-    const uint8_t* wd = packed ? w.packed : w.data;
-    if (!fn) return matmul_dequant(w, x, n_tok, y);
+    const TensorView* ws[1] = {&w};
+    float* ys[1] = {y};
+    matmul_many(ws, x, n_tok, ys);
+  }
+
+  // The activations are converted once for all the weights (they share x, hence n_in and, for
+  // the types in one model, the activation form), and each prompt tile's rows of all the weights
+  // are split over the threads in one parallel loop.
+  void matmul_many(std::span<const TensorView* const> ws, const float* x, int64_t n_tok,
+                   std::span<float* const> ys) override {
+    CHECK(ws.size() == ys.size() && !ws.empty());
+    if (ws.size() > kMaxMany) {
+      for (size_t j = 0; j < ws.size(); ++j) matmul(*ws[j], x, n_tok, ys[j]);
+      return;
+    }
+    struct Part {
+      cpu::RowsFn fn;
+      const uint8_t* w;
+      int64_t n_out, q0, q1;  // its row quanta in the joint numbering
+      float* y;
+    };
+    Part parts[kMaxMany];
+    const int64_t n_in = ws[0]->ne[0];
+    const cpu::ActForm form = k_.act[cpu::dtype_index(ws[0]->type)];
+    int64_t quanta = 0;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const TensorView& w = *ws[i];
+      const int ti = cpu::dtype_index(w.type);
+      CHECK(ti < cpu::kMaxDType);
+      const bool packed = w.packed && k_.packed_rows[ti];
+      const cpu::RowsFn fn = packed ? k_.packed_rows[ti] : k_.rows[ti];
+      if (!fn || w.ne[0] != n_in || k_.act[ti] != form) {  // not one pass: each on its own
+        for (size_t j = 0; j < ws.size(); ++j) {
+          const int tj = cpu::dtype_index(ws[j]->type);
+          if (!k_.rows[tj] && !(ws[j]->packed && k_.packed_rows[tj])) matmul_dequant(*ws[j], x, n_tok, ys[j]);
+          else matmul_many(std::span<const TensorView* const>(&ws[j], 1), x, n_tok, std::span<float* const>(&ys[j], 1));
+        }
+        return;
+      }
+      const int64_t n_out = w.n_rows(), nq = (n_out + kRowQuantum - 1) / kRowQuantum;
+      parts[i] = {fn, packed ? w.packed : w.data, n_out, quanta, quanta + nq, ys[i]};
+      quanta += nq;
+    }
     const void* xa = x;
     int64_t x_row_bytes = n_in * static_cast<int64_t>(sizeof(float));
-    if (k_.act[ti] == cpu::ActForm::kQ8A) {
+    if (form == cpu::ActForm::kQ8A) {
       CHECK(n_in % 32 == 0);
       x_row_bytes = cpu::q8a_row_bytes(n_in);
       act_.resize(static_cast<size_t>(n_tok * x_row_bytes));
@@ -132,13 +170,18 @@ class CpuBackend final : public Backend {
       xa = act_.data();
     }
     const int64_t tile = std::max<int64_t>(4, kTileBytes / x_row_bytes / 4 * 4);
-    const int64_t quanta = (n_out + kRowQuantum - 1) / kRowQuantum;
+    const size_t n_parts = ws.size();
     for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
       const int64_t nt = std::min(tile, n_tok - t0);
       const void* xt = static_cast<const uint8_t*>(xa) + t0 * x_row_bytes;
       pool_.parallel_for(quanta, [&](int64_t q0, int64_t q1) {
-        fn(wd, n_in, q0 * kRowQuantum, std::min(n_out, q1 * kRowQuantum), xt, x_row_bytes, nt, y + t0 * n_out,
-           n_out);
+        for (size_t i = 0; i < n_parts; ++i) {
+          const Part& p = parts[i];
+          const int64_t a = std::max(q0, p.q0), b = std::min(q1, p.q1);
+          if (a >= b) continue;
+          p.fn(p.w, n_in, (a - p.q0) * kRowQuantum, std::min(p.n_out, (b - p.q0) * kRowQuantum), xt, x_row_bytes, nt,
+               p.y + t0 * p.n_out, p.n_out);
+        }
       });
     }
   }

@@ -54,9 +54,9 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
   const int64_t half = c.n_rot / 2;
   std::vector<float> q(static_cast<size_t>(n * q_dim)), k(static_cast<size_t>(n * kv_dim)),
       v(static_cast<size_t>(n * kv_dim));
-  be.matmul(w.wq, h, n, q.data());   // [n, q_dim]
-  be.matmul(w.wk, h, n, k.data());   // [n, kv_dim]
-  be.matmul(w.wv, h, n, v.data());   // [n, kv_dim]
+  const TensorView* qkv_w[3] = {&w.wq, &w.wk, &w.wv};
+  float* qkv_y[3] = {q.data(), k.data(), v.data()};  // [n, q_dim], [n, kv_dim], [n, kv_dim]
+  be.matmul_many(qkv_w, h, n, qkv_y);
   add_bias(q.data(), w.bq, n);
   add_bias(k.data(), w.bk, n);
   add_bias(v.data(), w.bv, n);
@@ -91,8 +91,9 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
 
 void swiglu_ffn(Backend& be, const ModelConfig& c, const FfnWeights& w, const float* h, int64_t n, float* out) {
   std::vector<float> g(static_cast<size_t>(n * c.n_ff)), u(g.size());
-  be.matmul(w.gate, h, n, g.data());
-  be.matmul(w.up, h, n, u.data());
+  const TensorView* gu_w[2] = {&w.gate, &w.up};
+  float* gu_y[2] = {g.data(), u.data()};
+  be.matmul_many(gu_w, h, n, gu_y);
   be.swiglu(g.data(), u.data(), g.data(), n * c.n_ff);
   be.matmul(w.down, g.data(), n, out);
 }

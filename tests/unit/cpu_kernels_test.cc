@@ -201,6 +201,46 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
 }
 
+// matmul_many (one activation conversion, one parallel pass over the rows of all the weights) gives
+// exactly what separate matmuls give: packed and unpacked, mixed types of one activation form, and
+// mixed forms (F16 with Q8_0: each on its own), odd row counts.
+TEST(CpuKernels, MatmulManyEqualsSeparateMatmuls) {
+  const int64_t n_in = 512;
+  for (Isa isa : kIsas) {
+    if (!isa_supported(isa)) continue;
+    auto be = make_cpu_backend(2, isa);
+    for (const std::vector<DType>& types : {std::vector<DType>{DType::Q4_K, DType::Q6_K, DType::Q4_K},
+                                            std::vector<DType>{DType::Q4_0, DType::Q8_0},
+                                            std::vector<DType>{DType::F16, DType::Q8_0, DType::Q5_0},
+                                            std::vector<DType>{DType::Q2_K, DType::Q4_0}}) {
+      std::vector<Weights> w;
+      std::vector<std::shared_ptr<const uint8_t>> keep;
+      const int64_t n_outs[3] = {48, 37, 160};
+      for (size_t i = 0; i < types.size(); ++i) {
+        w.push_back(make_weights(types[i], n_in, n_outs[i], static_cast<uint32_t>(i + 1)));
+        if (auto p = be->pack(w.back().view)) {
+          w.back().view.packed = p.get();
+          keep.push_back(p);
+        }
+      }
+      for (int64_t n_tok : {int64_t{1}, int64_t{8}, int64_t{13}}) {
+        const auto x = randn(static_cast<size_t>(n_in * n_tok), 11);
+        std::vector<const TensorView*> ws;
+        std::vector<std::vector<float>> ys(types.size());
+        std::vector<float*> yp;
+        for (size_t i = 0; i < types.size(); ++i) {
+          ws.push_back(&w[i].view);
+          ys[i].assign(static_cast<size_t>(n_tok * w[i].view.ne[1]), -1.0f);
+          yp.push_back(ys[i].data());
+        }
+        be->matmul_many(ws, x.data(), n_tok, yp);
+        for (size_t i = 0; i < types.size(); ++i)
+          ASSERT_EQ(ys[i], run(*be, w[i], x, n_tok)) << isa_name(isa) << " " << dtype_name(types[i]) << " n_tok " << n_tok;
+      }
+    }
+  }
+}
+
 // SwiGLU's vectorized exp against the scalar one: values from -120 to 120 (overflow and underflow of
 // exp on both sides), a tail that is not a multiple of the vector width, and in place.
 TEST(CpuKernels, SwigluMatchesScalarTwinOnEveryPath) {
