@@ -258,10 +258,49 @@ void rows_q8a_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
 // token, 8 VPDPBUSD and one scale step (convert, d_w * d_a, FMA); decoding the codes (Q4_0's two
 // nibbles) is shared by all NT tokens. Each token's integer sum starts at -offset * (sum of its
 // block's activation bytes), so the codes' offset costs nothing per element.
+// Runs f.template operator()<NT>() for NT = nt, 1..8 (the token-group kernels are compiled per NT
+// so their accumulators stay in registers).
+template <class F>
+inline void with_nt(int nt, F&& f) {
+  switch (nt) {
+    case 8: f.template operator()<8>(); break;
+    case 7: f.template operator()<7>(); break;
+    case 6: f.template operator()<6>(); break;
+    case 5: f.template operator()<5>(); break;
+    case 4: f.template operator()<4>(); break;
+    case 3: f.template operator()<3>(); break;
+    case 2: f.template operator()<2>(); break;
+    default: f.template operator()<1>(); break;
+  }
+}
+
 inline int32_t load_i32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
+}
+
+// One 64-byte chunk of codes (16 rows x 4 elements) into each token's integer sums. Nibbles: the
+// low ones pair with activation bytes q[4k..], the high ones with q[16 + 4k..]; bytes with q[4k..].
+// q points at each token's block, off = 4k.
+template <int NT>
+inline void dot_nibble_chunk(__m512i raw, const int8_t* const* q, int64_t off, __m512i* acc) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i lo = _mm512_and_si512(raw, low), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q[t] + off)));
+    acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q[t] + off + 16)));
+  }
+}
+template <int NT>
+inline void dot_byte_chunk(__m512i codes, const int8_t* const* q, int64_t off, __m512i* acc) {
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_dpbusd_epi32(acc[t], codes, _mm512_set1_epi32(load_i32(q[t] + off)));
+}
+// accf[t] += f32(acc[t]) * (row scales ws * token t's block scale d[t][ab]).
+template <int NT>
+inline void scale_step(const __m512i* acc, __m512 ws, const float* const* d, int64_t ab, __m512* accf) {
+  for (int t = 0; t < NT; ++t)
+    accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(d[t][ab])), accf[t]);
 }
 
 template <DType T, int NT>
@@ -272,10 +311,11 @@ void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const
   // cell is short next to the memory latency (single-stream Q4_0 decode 22.6 -> 26 t/s; 8 and
   // 32 KiB measured lower).
   constexpr int64_t kAhead = (T == DType::Q4_0 ? 16 : 8) * (NT <= 2 ? 4 : 1);
-  const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 accf[NT];
   for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
+  const int8_t* q[NT];
   for (int64_t b = 0; b < nb; ++b) {
+    for (int t = 0; t < NT; ++t) q[t] = qs[t] + 32 * b;
     const uint8_t* cell = cells + b * 64 * kChunks;
     // The weights stream from memory once per step: ask for them a few cells ahead (within the
     // group; the next group's start is found by the hardware prefetcher).
@@ -286,21 +326,10 @@ void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr[t][b]);
     for (int k = 0; k < kChunks; ++k) {
       const __m512i raw = _mm512_load_si512(cell + 64 * k);
-      if constexpr (T == DType::Q4_0) {
-        const __m512i lo = _mm512_and_si512(raw, low);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* q = qs[t] + 32 * b + 4 * k;
-          acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q)));
-          acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q + 16)));
-        }
-      } else {
-        for (int t = 0; t < NT; ++t)
-          acc[t] = _mm512_dpbusd_epi32(acc[t], raw, _mm512_set1_epi32(load_i32(qs[t] + 32 * b + 4 * k)));
-      }
+      if constexpr (T == DType::Q4_0) dot_nibble_chunk<NT>(raw, q, 4 * k, acc);
+      else dot_byte_chunk<NT>(raw, q, 4 * k, acc);
     }
-    for (int t = 0; t < NT; ++t)
-      accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(dw, _mm512_set1_ps(d[t][b])), accf[t]);
+    scale_step<NT>(acc, dw, d, b, accf);
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, accf[t]);
 }
@@ -342,16 +371,7 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
         corr[i] = corr_buf.data() + (t0 + i) * nb;
       }
       float* yg = y + t0 * ldy + g * kPackRows;
-      switch (nt) {
-        case 8: packed_group<T, 8>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 7: packed_group<T, 7>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 6: packed_group<T, 6>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 5: packed_group<T, 5>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 4: packed_group<T, 4>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 3: packed_group<T, 3>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 2: packed_group<T, 2>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        default: packed_group<T, 1>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-      }
+      with_nt(nt, [&]<int NT>() { packed_group<T, NT>(cells, scales, nb, qs, d, corr, yg, ldy); });
     }
   }
 }
@@ -367,9 +387,9 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
   constexpr bool kQ4 = T == DType::Q4_K;
   constexpr int64_t kSb = kQ4 ? 2368 : 4416;
   constexpr int64_t kAhead = NT <= 2 ? 4 : 1;  // super-blocks (~9-18 KiB / ~2-4 KiB) ahead
-  const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 accf[NT];
   for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
+  const int8_t* q[NT];
   for (int64_t s = 0; s < nsb; ++s) {
     const uint8_t* sb = grp + s * kSb;
     if (s + kAhead < nsb)
@@ -377,6 +397,7 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
     const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : 4352))));
     for (int j = 0; j < 8; ++j) {
       const int64_t ab = s * 8 + j;
+      for (int t = 0; t < NT; ++t) q[t] = qs[t] + 32 * ab;
       if constexpr (kQ4) {
         const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
         const __m512 ws = _mm512_mul_ps(
@@ -385,20 +406,9 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2176 + 16 * j)))), dmv);
         __m512i acc[NT];
         for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
-        for (int k = 0; k < 4; ++k) {
-          const __m512i raw = _mm512_load_si512(sb + 256 * j + 64 * k);
-          const __m512i lo = _mm512_and_si512(raw, low);
-          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
-          for (int t = 0; t < NT; ++t) {
-            const int8_t* q = qs[t] + 32 * ab + 4 * k;
-            acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q)));
-            acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q + 16)));
-          }
-        }
-        for (int t = 0; t < NT; ++t) {
-          accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(d[t][ab])), accf[t]);
-          accf[t] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(s32[t][ab]), accf[t]);
-        }
+        for (int k = 0; k < 4; ++k) dot_nibble_chunk<NT>(_mm512_load_si512(sb + 256 * j + 64 * k), q, 4 * k, acc);
+        scale_step<NT>(acc, ws, d, ab, accf);
+        for (int t = 0; t < NT; ++t) accf[t] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(s32[t][ab]), accf[t]);
       } else {
         for (int h = 0; h < 2; ++h) {
           const __m512 ws = _mm512_mul_ps(
@@ -406,13 +416,8 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
               dv);
           __m512i acc[NT];
           for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr16[t][2 * ab + h]);
-          for (int k = 4 * h; k < 4 * h + 4; ++k) {
-            const __m512i codes = _mm512_load_si512(sb + 512 * j + 64 * k);
-            for (int t = 0; t < NT; ++t)
-              acc[t] = _mm512_dpbusd_epi32(acc[t], codes, _mm512_set1_epi32(load_i32(qs[t] + 32 * ab + 4 * k)));
-          }
-          for (int t = 0; t < NT; ++t)
-            accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(d[t][ab])), accf[t]);
+          for (int k = 4 * h; k < 4 * h + 4; ++k) dot_byte_chunk<NT>(_mm512_load_si512(sb + 512 * j + 64 * k), q, 4 * k, acc);
+          scale_step<NT>(acc, ws, d, ab, accf);
         }
       }
     }
@@ -456,16 +461,7 @@ void rows_packed_k_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
       }
       const uint8_t* grp = w + g * gb;
       float* yg = y + t0 * ldy + g * kPackRows;
-      switch (nt) {
-        case 8: packed_group_k<T, 8>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 7: packed_group_k<T, 7>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 6: packed_group_k<T, 6>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 5: packed_group_k<T, 5>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 4: packed_group_k<T, 4>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 3: packed_group_k<T, 3>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        case 2: packed_group_k<T, 2>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-        default: packed_group_k<T, 1>(grp, nsb, qs, d, s32, corr, yg, ldy); break;
-      }
+      with_nt(nt, [&]<int NT>() { packed_group_k<T, NT>(grp, nsb, qs, d, s32, corr, yg, ldy); });
     }
   }
 }
@@ -515,16 +511,7 @@ void rows_packed_half_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1
       const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
       for (int i = 0; i < nt; ++i) xs[i] = reinterpret_cast<const float*>(xb + (t0 + i) * x_row_bytes);
       float* yg = y + t0 * ldy + g * kPackRows;
-      switch (nt) {
-        case 8: packed_group_half<T, 8>(grp, n_in, xs, yg, ldy); break;
-        case 7: packed_group_half<T, 7>(grp, n_in, xs, yg, ldy); break;
-        case 6: packed_group_half<T, 6>(grp, n_in, xs, yg, ldy); break;
-        case 5: packed_group_half<T, 5>(grp, n_in, xs, yg, ldy); break;
-        case 4: packed_group_half<T, 4>(grp, n_in, xs, yg, ldy); break;
-        case 3: packed_group_half<T, 3>(grp, n_in, xs, yg, ldy); break;
-        case 2: packed_group_half<T, 2>(grp, n_in, xs, yg, ldy); break;
-        default: packed_group_half<T, 1>(grp, n_in, xs, yg, ldy); break;
-      }
+      with_nt(nt, [&]<int NT>() { packed_group_half<T, NT>(grp, n_in, xs, yg, ldy); });
     }
   }
 }
