@@ -9,6 +9,7 @@
 
 #include "backend/backend.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed.h"
 #include "tensor/quant.h"
 
 namespace infera {
@@ -70,7 +71,7 @@ void register_all() {
     for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));
       for (bool packed : {false, true}) {
-        if (packed && t != DType::Q4_0 && t != DType::Q8_0) continue;
+        if (packed && !cpu::packable(t, 1536, 256)) continue;
         const std::string b = base + (packed ? "/packed" : "");
         benchmark::RegisterBenchmark(("L2/" + b).c_str(), BM_Matmul, t, isa, 256, 1, packed);
         benchmark::RegisterBenchmark(("b8/" + b).c_str(), BM_Matmul, t, isa, 256, 8, packed);  // batched decode

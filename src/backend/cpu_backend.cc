@@ -145,11 +145,8 @@ class CpuBackend final : public Backend {
       const bool packed = w.packed && k_.packed_rows[ti];
       const cpu::RowsFn fn = packed ? k_.packed_rows[ti] : k_.rows[ti];
       if (!fn || w.ne[0] != n_in || k_.act[ti] != form) {  // not one pass: each on its own
-        for (size_t j = 0; j < ws.size(); ++j) {
-          const int tj = cpu::dtype_index(ws[j]->type);
-          if (!k_.rows[tj] && !(ws[j]->packed && k_.packed_rows[tj])) matmul_dequant(*ws[j], x, n_tok, ys[j]);
-          else matmul_many(std::span<const TensorView* const>(&ws[j], 1), x, n_tok, std::span<float* const>(&ys[j], 1));
-        }
+        if (ws.size() == 1) return matmul_dequant(w, x, n_tok, ys[0]);  // alone, only !fn gets here
+        for (size_t j = 0; j < ws.size(); ++j) matmul(*ws[j], x, n_tok, ys[j]);
         return;
       }
       const int64_t n_out = w.n_rows(), nq = (n_out + kRowQuantum - 1) / kRowQuantum;

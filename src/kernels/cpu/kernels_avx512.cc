@@ -280,6 +280,13 @@ inline int32_t load_i32(const int8_t* p) {
   return v;
 }
 
+// The sum of 16 activation bytes (for the code offsets: the integer sums start at -offset * it).
+inline int32_t byte_sum16(const int8_t* p) {
+  const __m128i sums = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m128i s2 = _mm_add_epi32(sums, _mm_shuffle_epi32(sums, 0x4E));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+}
+
 // One 64-byte chunk of codes (16 rows x 4 elements) into each token's integer sums. Nibbles: the
 // low ones pair with activation bytes q[4k..], the high ones with q[16 + 4k..]; bytes with q[4k..].
 // q points at each token's block, off = 4k.
@@ -351,13 +358,7 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
   for (int64_t t = 0; t < n_tok; ++t) {
     const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
     int32_t* c = corr_buf.data() + t * nb;
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.qs + 32 * b));
-      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
-      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
-      const __m128i s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-      c[b] = -offset * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
-    }
+    for (int64_t b = 0; b < nb; ++b) c[b] = -offset * (byte_sum16(xa.qs + 32 * b) + byte_sum16(xa.qs + 32 * b + 16));
   }
   for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
     const uint8_t* cells = w + g * gb;
@@ -395,11 +396,11 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
     if (s + kAhead < nsb)
       for (int64_t off = 0; off < kSb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(sb + kAhead * kSb + off), _MM_HINT_T0);
     const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : 4352))));
+    const __m512 dmv = kQ4 ? _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336))) : dv;
     for (int j = 0; j < 8; ++j) {
       const int64_t ab = s * 8 + j;
       for (int t = 0; t < NT; ++t) q[t] = qs[t] + 32 * ab;
       if constexpr (kQ4) {
-        const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
         const __m512 ws = _mm512_mul_ps(
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
         const __m512 wm = _mm512_mul_ps(
@@ -436,12 +437,7 @@ void rows_packed_k_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
     for (int64_t t = 0; t < n_tok; ++t) {
       const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
       int32_t* c = corr_buf.data() + t * n16;
-      for (int64_t i = 0; i < n16; ++i) {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xa.qs + 16 * i));
-        const __m128i sums = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), q);
-        const __m128i s2 = _mm_add_epi32(sums, _mm_shuffle_epi32(sums, 0x4E));
-        c[i] = -32 * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
-      }
+      for (int64_t i = 0; i < n16; ++i) c[i] = -32 * byte_sum16(xa.qs + 16 * i);
     }
   }
   constexpr int kTok = 8;
