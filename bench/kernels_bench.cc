@@ -1,10 +1,12 @@
 // Matrix-vector and matrix-matrix kernel throughput per ISA level and weight type (Google Benchmark).
+// "mem" cases stream a 50-100 MB matrix from memory for one token, as decode does.
 // "L2" cases use a weight matrix that stays in cache, so they show the kernel's compute speed (bytes
 // of weights per second): decode is memory-bound only when this is well above the machine's memory
 // bandwidth per core. "pp" cases multiply by 64 activation rows at once (prompt batches).
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -39,7 +41,7 @@ Matrix make(DType t, int64_t n_in, int64_t n_out) {
   return m;
 }
 
-void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64_t n_tok, bool packed) {
+void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64_t n_tok, bool packed, int threads) {
   if (!cpu::isa_supported(isa)) {
     st.SkipWithError("ISA not supported");
     return;
@@ -47,7 +49,7 @@ void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64
   const int64_t n_in = 1536;
   Matrix m = make(t, n_in, n_out);
   std::vector<float> x(static_cast<size_t>(n_in * n_tok), 0.5f), y(static_cast<size_t>(n_out * n_tok));
-  auto be = make_cpu_backend(1, isa);
+  auto be = make_cpu_backend(threads, isa);
   std::shared_ptr<const uint8_t> p;
   if (packed) {
     p = be->pack(m.view);
@@ -73,9 +75,13 @@ void register_all() {
       for (bool packed : {false, true}) {
         if (packed && !cpu::packable(t, 1536, 256)) continue;
         const std::string b = base + (packed ? "/packed" : "");
-        benchmark::RegisterBenchmark(("L2/" + b).c_str(), BM_Matmul, t, isa, 256, 1, packed);
-        benchmark::RegisterBenchmark(("b8/" + b).c_str(), BM_Matmul, t, isa, 256, 8, packed);  // batched decode
-        benchmark::RegisterBenchmark(("pp64/" + b).c_str(), BM_Matmul, t, isa, 256, 64, packed);
+        benchmark::RegisterBenchmark(("L2/" + b).c_str(), BM_Matmul, t, isa, 256, 1, packed, 1);
+        benchmark::RegisterBenchmark(("b8/" + b).c_str(), BM_Matmul, t, isa, 256, 8, packed, 1);  // batched decode
+        benchmark::RegisterBenchmark(("pp64/" + b).c_str(), BM_Matmul, t, isa, 256, 64, packed, 1);
+        // From memory: a matrix far larger than the caches, one token, 1 and 2 threads (decode).
+        for (int th : {1, 2})
+          benchmark::RegisterBenchmark(("mem/t" + std::to_string(th) + "/" + b).c_str(), BM_Matmul, t, isa, 65536, 1,
+                                       packed, th);
       }
     }
   }

@@ -162,10 +162,17 @@ bool use_more_bits(int64_t layer, int64_t n_layer) {
   return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
 }
 
-DType tensor_dtype(const DTypePlan& p, const TensorSpec& s, const ModelConfig& c) {
+// llama-quantize gives the output matrix (the token embedding where the two are tied) Q6_K for
+// every quantized type but Q8_0, or Q8_0 where rows are not a multiple of 256.
+bool is_output_matrix(const TensorSpec& s, bool has_output) {
+  return s.name == "output.weight" || (!has_output && s.name == "token_embd.weight");
+}
+
+DType tensor_dtype(const DTypePlan& p, const TensorSpec& s, const ModelConfig& c, bool has_output) {
   if (!s.is_matrix()) return DType::F32;
+  if (is_output_matrix(s, has_output) && dtype_info(p.main).block_elems > 1 && p.main != DType::Q8_0)
+    return s.ne[0] % 256 == 0 ? DType::Q6_K : DType::Q8_0;
   if (!p.q4_k_m) return p.main;
-  if (s.name == "output.weight") return DType::Q6_K;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     if ((s.name == b + "attn_v.weight" || s.name == b + "ffn_down.weight") && use_more_bits(l, c.n_layer))
@@ -252,10 +259,12 @@ Result<MakeModelReport> write_gguf(const Plan& p, const DTypePlan& dp, const std
   std::vector<const TensorSpec*> order;
   std::vector<DType> types_of;
   MakeModelReport rep;
+  const bool has_output =
+      std::any_of(p.specs.begin(), p.specs.end(), [](const TensorSpec& s) { return s.name == "output.weight"; });
   for (const TensorSpec& s : p.specs) {
     if (s.init == TensorInit::kRopeFreqs && p.rope_divs.empty()) continue;
     order.push_back(&s);
-    types_of.push_back(tensor_dtype(dp, s, c));
+    types_of.push_back(tensor_dtype(dp, s, c, has_output));
     w.add_tensor({s.name, types_of.back(), s.ne});
     int64_t n = 1;
     for (int64_t d : s.ne) n *= d;

@@ -113,6 +113,22 @@ TEST(MakeModel, GgufMatchesConverterLayout) {
   }
 }
 
+// llama-quantize's default mix (the baseline's files): the output matrix is Q6_K for every
+// quantized type but Q8_0; F16 and Q8_0 files keep their own type there.
+TEST(MakeModel, OutputMatrixTypeFollowsLlamaQuantize) {
+  struct C { std::string dtype; uint32_t output, ffn_up; };
+  for (const C& c : {C{"q4_0", 14, 2}, C{"q5_1", 14, 7}, C{"q4_k_m", 14, 12}, C{"q8_0", 8, 8}, C{"f16", 1, 1}}) {
+    test::TempDir d;
+    auto r = make_model(tiny("qwen2", c.dtype, "gguf", d.file("m.gguf")));
+    ASSERT_TRUE(r.ok()) << r.error();
+    auto f = GgufFile::open(d.file("m.gguf"));
+    ASSERT_TRUE(f.ok()) << f.error();
+    ASSERT_NE(f->find_tensor("output.weight"), nullptr);
+    EXPECT_EQ(f->find_tensor("output.weight")->ggml_type, c.output) << c.dtype;
+    EXPECT_EQ(f->find_tensor("blk.0.ffn_up.weight")->ggml_type, c.ffn_up) << c.dtype;
+  }
+}
+
 TEST(MakeModel, EveryDtypeLoadsAndRuns) {
   for (const std::string dt : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k",
                                "q4_k", "q5_k", "q6_k", "q4_k_m"}) {

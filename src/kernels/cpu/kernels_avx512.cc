@@ -324,10 +324,9 @@ void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const
   for (int64_t b = 0; b < nb; ++b) {
     for (int t = 0; t < NT; ++t) q[t] = qs[t] + 32 * b;
     const uint8_t* cell = cells + b * 64 * kChunks;
-    // The weights stream from memory once per step: ask for them a few cells ahead (within the
-    // group; the next group's start is found by the hardware prefetcher).
-    if (b + kAhead < nb)
-      for (int k = 0; k < kChunks; ++k) _mm_prefetch(reinterpret_cast<const char*>(cell + kAhead * 64 * kChunks + 64 * k), _MM_HINT_T0);
+    // The weights stream from memory once per step: ask for them a few cells ahead, past the end
+    // of the group too (groups lie back to back; a prefetch never faults).
+    for (int k = 0; k < kChunks; ++k) _mm_prefetch(reinterpret_cast<const char*>(cell + kAhead * 64 * kChunks + 64 * k), _MM_HINT_T1);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
     __m512i acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr[t][b]);
@@ -387,18 +386,20 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
                     const float* const* s32, const int32_t* const* corr16, float* y, int64_t ldy) {
   constexpr bool kQ4 = T == DType::Q4_K;
   constexpr int64_t kSb = kQ4 ? 2368 : 4416;
-  constexpr int64_t kAhead = NT <= 2 ? 4 : 1;  // super-blocks (~9-18 KiB / ~2-4 KiB) ahead
+  constexpr int64_t kAhead = NT <= 2 ? 16384 : 4096;  // bytes, as packed_group
   __m512 accf[NT];
   for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
   const int8_t* q[NT];
   for (int64_t s = 0; s < nsb; ++s) {
     const uint8_t* sb = grp + s * kSb;
-    if (s + kAhead < nsb)
-      for (int64_t off = 0; off < kSb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(sb + kAhead * kSb + off), _MM_HINT_T0);
     const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : 4352))));
     const __m512 dmv = kQ4 ? _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336))) : dv;
     for (int j = 0; j < 8; ++j) {
       const int64_t ab = s * 8 + j;
+      // An eighth of a super-block's bytes ahead per sub-block: the prefetches spread evenly
+      // through the pass (and past the group's end, as packed_group).
+      for (int64_t off = (j * kSb / 8) & ~int64_t{63}; off < (j + 1) * kSb / 8; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(sb + kAhead + off), _MM_HINT_T1);
       for (int t = 0; t < NT; ++t) q[t] = qs[t] + 32 * ab;
       if constexpr (kQ4) {
         const __m512 ws = _mm512_mul_ps(
@@ -478,10 +479,9 @@ void packed_group_half(const uint8_t* grp, int64_t n_in, const float* const* x, 
   constexpr int64_t kAhead = NT <= 2 ? 8192 : 2048;  // bytes
   __m512 acc[NT][2];
   for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
-  const int64_t nbytes = n_in * 32;
   int64_t i = 0;
   for (; i + 2 <= n_in; i += 2) {
-    if (32 * i + kAhead < nbytes) _mm_prefetch(reinterpret_cast<const char*>(grp + 32 * i + kAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(grp + 32 * i + kAhead), _MM_HINT_T1);  // past the group too
     const __m512 w0 = half16<T>(grp + 32 * i), w1 = half16<T>(grp + 32 * i + 32);
     for (int t = 0; t < NT; ++t) {
       acc[t][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[t][i]), acc[t][0]);
