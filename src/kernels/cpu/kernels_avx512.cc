@@ -377,6 +377,14 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
 }
 
 
+// Packed Q6_K's codes of chunk k (packed.h): the nibble in bits 0-3 of `nib` joined with the top 2
+// bits, bits 2k..2k+1 of `top`, moved to bits 4-5 (16-bit lane shifts leave those two bits right).
+inline __m512i six_bit_codes(__m512i nib, __m512i top, int k) {
+  const __m512i t = k == 0 ? _mm512_slli_epi16(top, 4) : k == 1 ? _mm512_slli_epi16(top, 2) : k == 2 ? top : _mm512_srli_epi16(top, 2);
+  // (nib & 0x0F) | (t & 0x30): vpternlog's A | (B & C) on (nib & 0x0F, t, 0x30).
+  return _mm512_ternarylogic_epi32(_mm512_and_si512(nib, _mm512_set1_epi8(0x0F)), t, _mm512_set1_epi8(0x30), 0xF8);
+}
+
 // Packed K types (packed.h): per super-block the row scales of each sub-block (Q6_K: each 16
 // elements) are built once from the small integer scales and the f16 d for all NT tokens; per token
 // the sub-block is 8 VPDPBUSD and one scale step (Q6_K: two, its offset 32 in the integer sum's
@@ -385,14 +393,14 @@ template <DType T, int NT>
 void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, const float* const* d,
                     const float* const* s32, const int32_t* const* corr16, float* y, int64_t ldy) {
   constexpr bool kQ4 = T == DType::Q4_K;
-  constexpr int64_t kSb = kQ4 ? 2368 : 4416;
+  constexpr int64_t kSb = kQ4 ? 2368 : kQ6kSuperBlock;
   constexpr int64_t kAhead = NT <= 2 ? 16384 : 4096;  // bytes, as packed_group
   __m512 accf[NT];
   for (int t = 0; t < NT; ++t) accf[t] = _mm512_setzero_ps();
   const int8_t* q[NT];
   for (int64_t s = 0; s < nsb; ++s) {
     const uint8_t* sb = grp + s * kSb;
-    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : 4352))));
+    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : kQ6kD))));
     const __m512 dmv = kQ4 ? _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336))) : dv;
     for (int j = 0; j < 8; ++j) {
       const int64_t ab = s * 8 + j;
@@ -412,13 +420,18 @@ void packed_group_k(const uint8_t* grp, int64_t nsb, const int8_t* const* qs, co
         scale_step<NT>(acc, ws, d, ab, accf);
         for (int t = 0; t < NT; ++t) accf[t] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(s32[t][ab]), accf[t]);
       } else {
+        const uint8_t* sub = sb + kQ6kSubBlock * j;
         for (int h = 0; h < 2; ++h) {
           const __m512 ws = _mm512_mul_ps(
-              _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 4096 + 16 * (2 * j + h))))),
+              _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kQ6kScales + 16 * (2 * j + h))))),
               dv);
           __m512i acc[NT];
           for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr16[t][2 * ab + h]);
-          for (int k = 4 * h; k < 4 * h + 4; ++k) dot_byte_chunk<NT>(_mm512_load_si512(sb + 512 * j + 64 * k), q, 4 * k, acc);
+          const __m512i top = _mm512_load_si512(sub + 256 + 64 * h);
+          for (int k = 0; k < 4; ++k) {
+            const __m512i raw = _mm512_load_si512(sub + 64 * k);
+            dot_byte_chunk<NT>(six_bit_codes(h ? _mm512_srli_epi16(raw, 4) : raw, top, k), q, 16 * h + 4 * k, acc);
+          }
           scale_step<NT>(acc, ws, d, ab, accf);
         }
       }

@@ -287,10 +287,17 @@ void rows_packed_k(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const
               acc[r] += static_cast<float>(dot) * (ws * xa.d[ab]);
               acc[r] -= wm * xa.s32[ab];
             } else {
+              const uint8_t* sub = sb + kQ6kSubBlock * j;
               for (int h = 0; h < 2; ++h) {
                 int dot = 0;
-                for (int i = 0; i < 16; ++i) dot += (sb[512 * j + 64 * (4 * h + i / 4) + 4 * r + i % 4] - 32) * q[16 * h + i];
-                const float ws = static_cast<float>(static_cast<int8_t>(sb[4096 + 16 * (2 * j + h) + r])) * f16at(sb + 4352 + 2 * r);
+                for (int i = 0; i < 16; ++i) {
+                  const int k = i / 4, m = i % 4;
+                  const uint8_t nib = sub[64 * k + 4 * r + m], top = sub[256 + 64 * h + 4 * r + m];
+                  const int u = (h ? nib >> 4 : nib & 0xF) | ((top >> (2 * k)) & 3) << 4;
+                  dot += (u - 32) * q[16 * h + i];
+                }
+                const float ws =
+                    static_cast<float>(static_cast<int8_t>(sb[kQ6kScales + 16 * (2 * j + h) + r])) * f16at(sb + kQ6kD + 2 * r);
                 acc[r] += static_cast<float>(dot) * (ws * xa.d[ab]);
               }
             }

@@ -19,7 +19,7 @@ bool packable(DType type, int64_t n_in, int64_t n_out) {
   return n_in > 0 && n_in % (is_k(type) ? 256 : 32) == 0 && n_out > 0 && n_out % kPackRows == 0;
 }
 
-int64_t packed_superblock_bytes(DType type) { return type == DType::Q4_K ? 2368 : 4416; }
+int64_t packed_superblock_bytes(DType type) { return type == DType::Q4_K ? 2368 : kQ6kSuperBlock; }
 
 int packed_offset(DType type) { return type == DType::Q4_0 ? 8 : 128; }
 int64_t packed_code_bytes(DType type) { return type == DType::Q4_0 ? 256 : 512; }
@@ -78,11 +78,17 @@ void pack_k(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uint8_t* 
               const int high = (b.qh[32 * n + i] >> (2 * q4)) & 3;
               u[32 * j + i] = static_cast<uint8_t>(low | high << 4);
             }
-            for (int k = 0; k < 8; ++k)
-              for (int m = 0; m < 4; ++m) o[512 * j + 64 * k + 4 * r + m] = u[32 * j + 4 * k + m];
+            uint8_t* sub = o + kQ6kSubBlock * j;
+            for (int k = 0; k < 4; ++k)
+              for (int m = 0; m < 4; ++m) {
+                const uint8_t a = u[32 * j + 4 * k + m], c = u[32 * j + 16 + 4 * k + m];
+                sub[64 * k + 4 * r + m] = static_cast<uint8_t>((a & 0xF) | (c & 0xF) << 4);
+                sub[256 + 4 * r + m] |= static_cast<uint8_t>((a >> 4) << (2 * k));
+                sub[320 + 4 * r + m] |= static_cast<uint8_t>((c >> 4) << (2 * k));
+              }
           }
-          for (int h = 0; h < 16; ++h) o[4096 + 16 * h + r] = static_cast<uint8_t>(b.scales[h]);
-          std::memcpy(o + 4352 + 2 * r, &b.d, 2);
+          for (int h = 0; h < 16; ++h) o[kQ6kScales + 16 * h + r] = static_cast<uint8_t>(b.scales[h]);
+          std::memcpy(o + kQ6kD + 2 * r, &b.d, 2);
         }
       }
     }

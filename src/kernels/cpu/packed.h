@@ -23,8 +23,12 @@
 //   Q4_K: codes 0 (sub-block j's 4 nibble chunks at 256j, the Q4_0 order, value = d * sc * u -
 //         dmin * mn), sc 2048 (8 x 16 rows u8), mn 2176 (8 x 16 rows u8), d 2304 (16 f16),
 //         dmin 2336 (16 f16); 2368 bytes;
-//   Q6_K: codes 0 (sub-block j's 8 byte chunks at 512j, u = 0..63, value = d * sc * (u - 32)),
-//         sc 4096 (16 groups of 16 elements x 16 rows i8), d 4352 (16 f16); padded to 4416 bytes.
+//   Q6_K: 6 bits per code as in the original (u = 0..63, value = d * sc * (u - 32)): sub-block j
+//         at 384j holds 4 nibble chunks (chunk k byte 4r+m: low 4 bits of element 4k+m in its
+//         low nibble, of element 16+4k+m in its high nibble), then 2 chunks of the top 2 bits
+//         (at 256: elements 4k+m, at 320: elements 16+4k+m, each in bits 2k..2k+1 of byte
+//         4r+m); sc 3072 (16 groups of 16 elements x 16 rows i8), d 3328 (16 f16); padded to 3392
+//         bytes (6.6 bits per weight; the file's Q6_K has 6.56).
 //
 // F16 and BF16 (any n_in, f32 activations): row group g at g * n_in * 32 holds, for each element
 // i, the 16 rows' values at 32i (one 256-bit load, converted to 16 f32 lanes).
@@ -50,6 +54,9 @@ void pack_weights(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uin
 int packed_offset(DType type);
 int64_t packed_code_bytes(DType type);
 int64_t packed_group_bytes(DType type, int64_t n_in);
+// Offsets in a packed Q6_K super-block region (the layout above).
+inline constexpr int64_t kQ6kSubBlock = 384, kQ6kScales = 3072, kQ6kD = 3328, kQ6kSuperBlock = 3392;
+
 // Bytes per 256-element super-block region of a K type's row group.
 int64_t packed_superblock_bytes(DType type);
 
