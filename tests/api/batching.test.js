@@ -258,16 +258,22 @@ async function disconnectsUnderLoad(srv) {
   for (let k = 0; k < 100 && !results.every((r, i) => !mustLog(r) || logged(i)); ++k) await sleep(50);
   const statusBad = [];
   const cut = [];
+  let loggedAborted = 0;
   for (const [i, r] of results.entries()) {
     const l = logged(i);
     const want = r.aborted ? 'aborted' : 'ok';
     if (!l && !mustLog(r)) { cut.push(`-/${r.body.max_tokens}`); continue; }
-    if (!l || l[2] !== want) statusBad.push([i, reqs[i].mode, want, l ? l[0] : 'no log line']);
-    else if (r.aborted) cut.push(`${l[1]}/${r.body.max_tokens}`);
+    // A drop that reaches the server after it wrote the last token (the tiny model streams a whole
+    // answer in milliseconds) ends the request as ok with every token: a race, not a leak.
+    const finishedFirst = l && r.aborted && l[2] === 'ok' && Number(l[1]) === r.body.max_tokens;
+    if (!l || (l[2] !== want && !finishedFirst)) statusBad.push([i, reqs[i].mode, want, l ? l[0] : 'no log line']);
+    else if (r.aborted) cut.push(`${l[1]}/${r.body.max_tokens}${finishedFirst ? ' (finished before the drop)' : ''}`);
+    if (l && r.aborted && l[2] === 'aborted') ++loggedAborted;
   }
   console.log(`   tokens the aborted requests generated (of max_tokens; - never started): ${cut.join(' ')}`);
-  check(statusBad.length === 0, 'server log: every dropped request that got its headers ended as status=aborted, ' +
-        'every other as ok', statusBad);
+  check(statusBad.length === 0, 'server log: every dropped request that got its headers ended as status=aborted ' +
+        '(or ok with every token, where the drop came after the last one), every other as ok', statusBad);
+  check(loggedAborted >= 1, 'server log: at least one dropped request ended as status=aborted', { loggedAborted });
 
   // The completed streams are the ones each request gives alone (greedy): aborts next to them changed nothing.
   const diffs = [];
