@@ -269,14 +269,15 @@ TEST(CpuKernels, SwigluMatchesScalarTwinOnEveryPath) {
 // Two sequences in one batch over a paged cache with scrambled block tables: sequence 0 has 5
 // query tokens at positions 11..15, sequence 1 has 2 at positions 3..4; blocks of 4 slots.
 // Also with blocks of 8 slots, head size 128 and 28-32 keys (several 8-key score blocks and a tail),
-// and head size 32 (no vector kernel for it: the plain loops).
+// blocks of 32 slots with 65-71 keys (values in several 32-key blocks, each used by the 3 query
+// heads of its group in turn), and head size 32 (no vector kernel for it: the plain loops).
 TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
   struct Shape {
     int64_t hd, bs;
     std::vector<int32_t> pos;
   };
   for (const Shape& shape : {Shape{64, 4, {11, 12, 13, 14, 15, 3, 4}}, Shape{128, 8, {27, 28, 29, 30, 31, 3, 4}},
-                             Shape{32, 4, {11, 12, 13, 14, 15, 3, 4}}}) {
+                             Shape{128, 32, {64, 65, 66, 69, 70, 3, 4}}, Shape{32, 4, {11, 12, 13, 14, 15, 3, 4}}}) {
   const int64_t n_head = 6, n_head_kv = 2, hd = shape.hd, kv_dim = n_head_kv * hd, bs = shape.bs, n_blocks = 8;
   const std::vector<int32_t> table0 = {5, 2, 7, 1}, table1 = {3, 6};
   const std::span<const int32_t> tables[2] = {table0, table1};

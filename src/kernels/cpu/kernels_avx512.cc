@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/check.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
 #include "tensor/blocks.h"
@@ -660,39 +661,36 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 }
 
 
-// Attention over f32 rows (kernels.h AttnGroupF32), one query head at a time with its query (and
-// then its output) held in NV registers: scores 8 keys at a time with one transposing reduction of
-// the 8 sums, a vectorized softmax, then the values accumulated without loads or stores of the
-// output. Head sizes that are not a multiple of 16 up to 256 take the plain loops.
+// Attention over f32 rows (kernels.h AttnGroupF32) for a group of query heads sharing one KV
+// head. Each block of keys (8 for the scores, 32 for the values) is read from memory once and
+// used by every head of the group while it sits in L1 (with GQA a head-at-a-time loop read the
+// whole K and V once per query head: 6x the bytes for R1-1.5B, which at a few thousand tokens of
+// context is more than the weights). Per head: its query in NV registers, scores 8 keys at a time
+// with one transposing reduction of the 8 sums, a vectorized softmax, the values accumulated into
+// its output (NV registers, stored between key blocks: exact, so the order of operations per
+// head and the results are those of one pass over all keys). Head sizes that are not a multiple
+// of 16 up to 256 take the plain loops.
 inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
 template <int NV>
-void attend_head(const AttnGroupF32& a, const float* q, float* sc, float* o) {
-  const int64_t nk = a.n_keys;
+__m256 scores8(const float* q, const float* const* k) {
   __m512 qv[NV];
   for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
-  const __m256 scale8 = _mm256_set1_ps(a.scale);
-  int64_t j = 0;
-  for (; j + 8 <= nk; j += 8) {
-    __m256 s[8];
-    for (int kk = 0; kk < 8; ++kk) {
-      const float* kr = a.k[j + kk];
-      __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
-      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
-      s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
-    }
-    const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
-    const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    const __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-    _mm256_storeu_ps(sc + j, _mm256_mul_ps(r, scale8));
+  __m256 s[8];
+  for (int kk = 0; kk < 8; ++kk) {
+    const float* kr = k[kk];
+    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
+    s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
   }
-  for (; j < nk; ++j) {
-    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(a.k[j]));
-    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(a.k[j] + 16 * c), acc);
-    sc[j] = _mm512_reduce_add_ps(acc) * a.scale;
-  }
-  // Softmax: the max, then e = exp(s - max) in place and its sum; the output is scaled by 1 / sum.
+  const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
+  const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Softmax of one head's scores in place (e = exp(s - max)); returns 1 / sum(e).
+float softmax_in_place(float* sc, int64_t nk) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t i = 0; i < nk; i += 16) {
     const __mmask16 m = nk - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (nk - i)) - 1);
@@ -706,30 +704,62 @@ void attend_head(const AttnGroupF32& a, const float* q, float* sc, float* o) {
     _mm512_mask_storeu_ps(sc + i, m, e);
     sum = _mm512_add_ps(sum, e);
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-  __m512 ov[NV];
-  for (int c = 0; c < NV; ++c) ov[c] = _mm512_setzero_ps();
-  for (int64_t jj = 0; jj < nk; ++jj) {
-    const __m512 p = _mm512_set1_ps(sc[jj]);
-    const float* vr = a.v[jj];
-    for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
+  return 1.0f / _mm512_reduce_add_ps(sum);
+}
+
+template <int NV>
+void attend_group_nv(const AttnGroupF32& a) {
+  const int64_t nk = a.n_keys, hd = a.hd, groups = a.group;
+  const __m256 scale8 = _mm256_set1_ps(a.scale);
+  int64_t j = 0;
+  for (; j + 8 <= nk; j += 8)
+    for (int64_t g = 0; g < groups; ++g)
+      _mm256_storeu_ps(a.scores + g * nk + j, _mm256_mul_ps(scores8<NV>(a.q + g * hd, a.k + j), scale8));
+  for (; j < nk; ++j)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* q = a.q + g * hd;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(a.k[j]));
+      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(a.k[j] + 16 * c), acc);
+      a.scores[g * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
+    }
+  constexpr int64_t kMaxGroup = 64;
+  float inv[kMaxGroup];
+  CHECK(groups <= kMaxGroup);
+  for (int64_t g = 0; g < groups; ++g) inv[g] = softmax_in_place(a.scores + g * nk, nk);
+  constexpr int64_t kValueBlock = 32;
+  for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
+    const int64_t j1 = std::min(nk, j0 + kValueBlock);
+    for (int64_t g = 0; g < groups; ++g) {
+      float* o = a.out + g * hd;
+      const float* sc = a.scores + g * nk;
+      __m512 ov[NV];
+      for (int c = 0; c < NV; ++c) ov[c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o + 16 * c);
+      for (int64_t jj = j0; jj < j1; ++jj) {
+        const __m512 p = _mm512_set1_ps(sc[jj]);
+        const float* vr = a.v[jj];
+        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
+      }
+      if (j1 == nk)
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[g])));
+      else
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, ov[c]);
+    }
   }
-  for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], inv));
 }
 
 void attend_group_f32(const AttnGroupF32& a) {
+  switch (a.hd) {
+    case 64: return attend_group_nv<4>(a);
+    case 80: return attend_group_nv<5>(a);
+    case 96: return attend_group_nv<6>(a);
+    case 128: return attend_group_nv<8>(a);
+    case 256: return attend_group_nv<16>(a);
+    default: break;
+  }
   for (int64_t g = 0; g < a.group; ++g) {
     const float* q = a.q + g * a.hd;
     float* sc = a.scores + g * a.n_keys;
     float* o = a.out + g * a.hd;
-    switch (a.hd) {
-      case 64: attend_head<4>(a, q, sc, o); continue;
-      case 80: attend_head<5>(a, q, sc, o); continue;
-      case 96: attend_head<6>(a, q, sc, o); continue;
-      case 128: attend_head<8>(a, q, sc, o); continue;
-      case 256: attend_head<16>(a, q, sc, o); continue;
-      default: break;
-    }
     for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = dot_f32(q, a.k[j], a.hd) * a.scale;
     float mx = -INFINITY, sum = 0;
     for (int64_t j = 0; j < a.n_keys; ++j) mx = std::max(mx, sc[j]);
