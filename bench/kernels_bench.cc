@@ -70,7 +70,7 @@ void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64
 
 void register_all() {
   for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
-    for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));
       for (bool packed : {false, true}) {
         if (packed && !cpu::packable(t, 1536, 256)) continue;

@@ -252,7 +252,8 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Types without a kernel of their own (Q2_K, Q3_K): each row dequantized to f32, then the f32 kernel.
+  // Types without a kernel of their own (none of the weight types today; kept for a table that
+  // lacks one): each row dequantized to f32, then the f32 kernel.
   void matmul_dequant(const TensorView& w, const float* x, int64_t n_tok, float* y) {
     const int64_t n_in = w.ne[0], n_out = w.n_rows();
     const cpu::RowsFn f32 = k_.rows[cpu::dtype_index(DType::F32)];

@@ -108,6 +108,8 @@ inline __m512i codes64(const uint8_t* w, int64_t p) {
       u = _mm512_or_si512(u, _mm512_slli_epi16(h, 4));
     }
     return u;
+  } else if constexpr (std::is_same_v<T, QK23T<false>> || std::is_same_v<T, QK23T<true>>) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(T::codes32(w, 2 * p)), T::codes32(w, 2 * p + 1), 1);
   } else {  // Q6_K
     const uint8_t* blk = w + (2 * p / 8) * kb;
     const int k0 = static_cast<int>((2 * p) % 8), n = k0 / 4, g = k0 % 4;  // g is 0 or 2
@@ -789,6 +791,8 @@ void fill_avx512_kernels(Kernels& k) {
   q(DType::Q4_K, rows_q8a_512<QK45T<false>>);
   q(DType::Q5_K, rows_q8a_512<QK45T<true>>);
   q(DType::Q6_K, rows_q8a_512<Q6_KT>);
+  q(DType::Q2_K, rows_q8a_512<QK23T<false>>);
+  q(DType::Q3_K, rows_q8a_512<QK23T<true>>);
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed_512<DType::Q4_0>;
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_512<DType::Q8_0>;
   k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k_512<DType::Q4_K>;

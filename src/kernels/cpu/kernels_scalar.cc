@@ -7,6 +7,7 @@
 // tests compare them to these within a few ulps of the magnitude.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -28,8 +29,16 @@ struct SubBlock {
   int offset = 0;             // value = scale * (u - offset) + min
   float scale[2] = {0, 0};    // for elements 0..15 and 16..31
   float min = 0;              // added per element (Q4_1, Q5_1) or subtracted (K types: -dmin * m)
-  bool per16 = false;         // scales differ per 16 (Q6_K): corrections use the 16-sums
+  bool per16 = false;         // scales differ per 16 (Q2_K, Q3_K, Q6_K): corrections use the 16-sums
+  float min16[2] = {0, 0};    // per16: the min of elements 0..15 and 16..31 (Q2_K: -dmin * m)
 };
+
+// Signed 6-bit scale of 16-element group i (0..15) of a Q3_K block, -32..31.
+int q3_k_scale(const uint8_t scales[12], int i) {
+  const int lo = (i < 8) ? (scales[i] & 0xF) : (scales[i - 8] >> 4);
+  const int hi = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
 
 template <typename B>
 B load(const uint8_t* p) {
@@ -109,6 +118,29 @@ SubBlock decode(DType t, const uint8_t* w, int64_t j) {
       s.min = -fp16_to_f32(dmin) * static_cast<float>(mn);
       break;
     }
+    case DType::Q2_K:    // element 32k + i: bits 2g of qs[32n + i] (k = 4n + g); scale and min per 16
+    case DType::Q3_K: {  // the same 2 low bits, bit 4n + g of hmask[i] on top (u = 0..7, offset 4)
+      const int64_t sb = j / 8, k = j % 8, n = k / 4, g = k % 4;
+      const bool two = t == DType::Q2_K;
+      const uint8_t* p = w + sb * (two ? sizeof(BlockQ2_K) : sizeof(BlockQ3_K));
+      const uint8_t* qs = p + (two ? offsetof(BlockQ2_K, qs) : offsetof(BlockQ3_K, qs));
+      for (int i = 0; i < 32; ++i) s.u[i] = (qs[32 * n + i] >> (2 * g)) & 3;
+      s.per16 = true;
+      if (two) {
+        const auto b = load<BlockQ2_K>(p);
+        for (int h = 0; h < 2; ++h) {
+          s.scale[h] = fp16_to_f32(b.d) * static_cast<float>(b.scales[2 * k + h] & 0xF);
+          s.min16[h] = -fp16_to_f32(b.dmin) * static_cast<float>(b.scales[2 * k + h] >> 4);
+        }
+      } else {
+        const auto b = load<BlockQ3_K>(p);
+        for (int i = 0; i < 32; ++i) s.u[i] |= ((b.hmask[i] >> (4 * n + g)) & 1) << 2;
+        s.offset = 4;
+        for (int h = 0; h < 2; ++h)
+          s.scale[h] = fp16_to_f32(b.d) * static_cast<float>(q3_k_scale(b.scales, static_cast<int>(2 * k + h)));
+      }
+      break;
+    }
     case DType::Q6_K: {
       const int64_t sb = j / 8, k = j % 8, n = k / 4, g = k % 4;
       const auto b = load<BlockQ6_K>(w + sb * sizeof(BlockQ6_K));
@@ -141,7 +173,7 @@ float dot_q8a(DType t, const uint8_t* w, const Q8ARow& x, int64_t nb) {
     acc += x.d[j] * (s.scale[0] * static_cast<float>(lo) + s.scale[1] * static_cast<float>(hi));
     const float off = static_cast<float>(s.offset);
     if (s.per16)
-      corr += (s.min - off * s.scale[0]) * x.s16[2 * j] + (s.min - off * s.scale[1]) * x.s16[2 * j + 1];
+      corr += (s.min16[0] - off * s.scale[0]) * x.s16[2 * j] + (s.min16[1] - off * s.scale[1]) * x.s16[2 * j + 1];
     else
       corr += (s.min - off * s.scale[0]) * x.s32[j];
   }
@@ -363,6 +395,8 @@ void fill_scalar_kernels(Kernels& k) {
   q(DType::Q4_K, rows_q8a<DType::Q4_K>);
   q(DType::Q5_K, rows_q8a<DType::Q5_K>);
   q(DType::Q6_K, rows_q8a<DType::Q6_K>);
+  q(DType::Q2_K, rows_q8a<DType::Q2_K>);
+  q(DType::Q3_K, rows_q8a<DType::Q3_K>);
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed<DType::Q4_0>;
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed<DType::Q8_0>;
   k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k<DType::Q4_K>;

@@ -122,6 +122,50 @@ struct QK45T {
   }
 };
 
+// Q2_K and Q3_K: element 32k + i of a block (k = 4n + g) has the 2 bits at 2g of qs[32n + i];
+// Q3_K adds bit 4n + g of hmask[i] as the code's bit 2 (u = 0..7, value = d * sc * (u - 4)).
+// Scales per 16 elements: Q2_K's low nibble times d with the high nibble times dmin as the min,
+// Q3_K's signed 6-bit scales times d.
+template <bool kThree>
+struct QK23T {
+  static constexpr bool kPer16 = true, kWideCodes = false;
+  static constexpr int kSubPerBlock = 8;
+  static constexpr size_t kBytes = kThree ? sizeof(BlockQ3_K) : sizeof(BlockQ2_K);
+  static constexpr size_t kQsAt = kThree ? offsetof(BlockQ3_K, qs) : offsetof(BlockQ2_K, qs);
+  static void scales(const uint8_t* w, int64_t nb, float* ws, float* cw) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* p = w + b * static_cast<int64_t>(kBytes);
+      if constexpr (kThree) {
+        const float d = f16(rd16(p + offsetof(BlockQ3_K, d)));
+        const uint8_t* sc = p + offsetof(BlockQ3_K, scales);
+        for (int i = 0; i < 16; ++i) {
+          const int lo = (i < 8) ? (sc[i] & 0xF) : (sc[i - 8] >> 4), hi = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+          ws[16 * b + i] = d * static_cast<float>((lo | (hi << 4)) - 32);
+          cw[16 * b + i] = -4.0f * ws[16 * b + i];
+        }
+      } else {
+        const float d = f16(rd16(p + offsetof(BlockQ2_K, d))), dmin = f16(rd16(p + offsetof(BlockQ2_K, dmin)));
+        for (int i = 0; i < 16; ++i) {
+          ws[16 * b + i] = d * static_cast<float>(p[i] & 0xF);
+          cw[16 * b + i] = -dmin * static_cast<float>(p[i] >> 4);
+        }
+      }
+    }
+  }
+  static __m256i codes32(const uint8_t* w, int64_t j) {
+    const uint8_t* p = w + (j / 8) * static_cast<int64_t>(kBytes);
+    const int k = static_cast<int>(j % 8), n = k / 4, g = k % 4;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kQsAt + 32 * n));
+    __m256i u = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+    if constexpr (kThree) {
+      const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + offsetof(BlockQ3_K, hmask)));
+      const __m256i h = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * n + g)), _mm256_set1_epi8(1));
+      u = _mm256_or_si256(u, _mm256_slli_epi16(h, 2));
+    }
+    return u;
+  }
+};
+
 struct Q6_KT {
   static constexpr bool kPer16 = true, kWideCodes = false;
   static constexpr int kSubPerBlock = 8;
@@ -245,4 +289,6 @@ void set_q8a_rows_256(Kernels& k) {
   q(DType::Q4_K, rows_q8a_256<QK45T<false>>);
   q(DType::Q5_K, rows_q8a_256<QK45T<true>>);
   q(DType::Q6_K, rows_q8a_256<Q6_KT>);
+  q(DType::Q2_K, rows_q8a_256<QK23T<false>>);
+  q(DType::Q3_K, rows_q8a_256<QK23T<true>>);
 }
