@@ -204,9 +204,9 @@ class CpuBackend final : public Backend {
 
   void attention(const AttentionArgs& a) override {
     const int64_t pairs = a.n * a.n_head_kv;
-    if (a.type == DType::F32 && k_.attend_group_f32) {  // rows read in place, one kernel per group
+    if ((a.type == DType::F32 || a.type == DType::F16) && k_.attend_group) {  // rows read in place, one kernel per group
       pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
-        thread_local std::vector<const float*> kr, vr;
+        thread_local std::vector<const void*> kr, vr;
         thread_local std::vector<float> scores;
         const int64_t hd = a.head_dim, group = a.n_head / a.n_head_kv, q_dim = a.n_head * hd;
         for (int64_t p = p0; p < p1; ++p) {
@@ -215,13 +215,14 @@ class CpuBackend final : public Backend {
           kr.resize(static_cast<size_t>(n_keys));
           vr.resize(static_cast<size_t>(n_keys));
           scores.resize(static_cast<size_t>(group * n_keys));
-          const int64_t off = kvh * hd * static_cast<int64_t>(sizeof(float));
+          const int64_t off = row_bytes(a.type, kvh * hd);
           for (int64_t j = 0; j < n_keys; ++j) {
             const int64_t slot = table[static_cast<size_t>(j / a.block_size)] * a.block_size + j % a.block_size;
-            kr[static_cast<size_t>(j)] = reinterpret_cast<const float*>(a.k + slot * a.row_bytes + off);
-            vr[static_cast<size_t>(j)] = reinterpret_cast<const float*>(a.v + slot * a.row_bytes + off);
+            kr[static_cast<size_t>(j)] = a.k + slot * a.row_bytes + off;
+            vr[static_cast<size_t>(j)] = a.v + slot * a.row_bytes + off;
           }
-          cpu::AttnGroupF32 g;
+          cpu::AttnGroup g;
+          g.type = a.type;
           g.q = a.q + t * q_dim + kvh * group * hd;
           g.group = group;
           g.hd = hd;
@@ -231,7 +232,7 @@ class CpuBackend final : public Backend {
           g.n_keys = n_keys;
           g.scores = scores.data();
           g.out = a.out + t * q_dim + kvh * group * hd;
-          k_.attend_group_f32(g);
+          k_.attend_group(g);
         }
       });
       return;

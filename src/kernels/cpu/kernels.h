@@ -46,15 +46,16 @@ using RowsFn = void (*)(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, 
 
 inline constexpr int kMaxDType = 32;
 
-// Attention of the `group` query heads that share one KV head, over n_keys positions whose f32 K
-// and V rows (hd values each) are given by pointer, in position order:
+// Attention of the `group` query heads that share one KV head, over n_keys positions whose K and
+// V rows (hd values each, f32 or f16 as `type` says) are given by pointer, in position order:
 //   out[g] = sum_j softmax_j(scale * q[g] . k[j]) * v[j].
-struct AttnGroupF32 {
+struct AttnGroup {
   const float* q = nullptr;  // [group][hd], rotated
   int64_t group = 0, hd = 0;
   float scale = 1;
-  const float* const* k = nullptr;  // [n_keys]
-  const float* const* v = nullptr;  // [n_keys]
+  DType type = DType::F32;         // of the K and V rows: F32 or F16
+  const void* const* k = nullptr;  // [n_keys]
+  const void* const* v = nullptr;  // [n_keys]
   int64_t n_keys = 0;
   float* scores = nullptr;  // scratch, [group][n_keys]
   float* out = nullptr;     // [group][hd]
@@ -72,7 +73,7 @@ struct Kernels {
   // out[i] = silu(gate[i]) * up[i] (out may alias gate); within a few ulps of ref::swiglu.
   void (*swiglu_f32)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n) = nullptr;  // y += a * x
-  void (*attend_group_f32)(const AttnGroupF32& a) = nullptr;
+  void (*attend_group)(const AttnGroup& a) = nullptr;
 };
 
 // The table for a level; the level must be supported by this CPU (isa_supported).

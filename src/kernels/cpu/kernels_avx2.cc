@@ -220,7 +220,7 @@ void fill_avx2_kernels(Kernels& k) {
   // Packed Q4_0 only; the other types keep the rows above (their scalar twins would be slower).
   for (RowsFn& f : k.packed_rows) f = nullptr;
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed_q4_0;
-  k.attend_group_f32 = nullptr;  // the backend's loop over this level's dot and axpy is faster than the twin
+  k.attend_group = nullptr;  // the backend's loop over this level's dot and axpy is faster than the twin
   k.dot_f32 = dot_f32;
   k.axpy_f32 = axpy_f32;
 }

@@ -663,7 +663,7 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 }
 
 
-// Attention over f32 rows (kernels.h AttnGroupF32) for a group of query heads sharing one KV
+// Attention over f32 or f16 rows (kernels.h AttnGroup) for a group of query heads sharing one KV
 // head. Each block of keys (8 for the scores, 32 for the values) is read from memory once and
 // used by every head of the group while it sits in L1 (with GQA a head-at-a-time loop read the
 // whole K and V once per query head: 6x the bytes for R1-1.5B, which at a few thousand tokens of
@@ -674,15 +674,22 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 // of 16 up to 256 take the plain loops.
 inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
-template <int NV>
-__m256 scores8(const float* q, const float* const* k) {
+// Values 16c .. 16c+15 of a K or V row as f32.
+template <DType T>
+inline __m512 kv16(const void* row, int c) {
+  if constexpr (T == DType::F32) return _mm512_loadu_ps(static_cast<const float*>(row) + 16 * c);
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + 16 * c)));
+}
+
+template <DType T, int NV>
+__m256 scores8(const float* q, const void* const* k) {
   __m512 qv[NV];
   for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
   __m256 s[8];
   for (int kk = 0; kk < 8; ++kk) {
-    const float* kr = k[kk];
-    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
-    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
+    const void* kr = k[kk];
+    __m512 acc = _mm512_mul_ps(qv[0], kv16<T>(kr, 0));
+    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], kv16<T>(kr, c), acc);
     s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
   }
   const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
@@ -709,19 +716,19 @@ float softmax_in_place(float* sc, int64_t nk) {
   return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
-template <int NV>
-void attend_group_nv(const AttnGroupF32& a) {
+template <DType T, int NV>
+void attend_group_nv(const AttnGroup& a) {
   const int64_t nk = a.n_keys, hd = a.hd, groups = a.group;
   const __m256 scale8 = _mm256_set1_ps(a.scale);
   int64_t j = 0;
   for (; j + 8 <= nk; j += 8)
     for (int64_t g = 0; g < groups; ++g)
-      _mm256_storeu_ps(a.scores + g * nk + j, _mm256_mul_ps(scores8<NV>(a.q + g * hd, a.k + j), scale8));
+      _mm256_storeu_ps(a.scores + g * nk + j, _mm256_mul_ps(scores8<T, NV>(a.q + g * hd, a.k + j), scale8));
   for (; j < nk; ++j)
     for (int64_t g = 0; g < groups; ++g) {
       const float* q = a.q + g * hd;
-      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(a.k[j]));
-      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(a.k[j] + 16 * c), acc);
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), kv16<T>(a.k[j], 0));
+      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), kv16<T>(a.k[j], c), acc);
       a.scores[g * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
     }
   constexpr int64_t kMaxGroup = 64;
@@ -738,8 +745,8 @@ void attend_group_nv(const AttnGroupF32& a) {
       for (int c = 0; c < NV; ++c) ov[c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o + 16 * c);
       for (int64_t jj = j0; jj < j1; ++jj) {
         const __m512 p = _mm512_set1_ps(sc[jj]);
-        const float* vr = a.v[jj];
-        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
+        const void* vr = a.v[jj];
+        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, kv16<T>(vr, c), ov[c]);
       }
       if (j1 == nk)
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[g])));
@@ -749,25 +756,37 @@ void attend_group_nv(const AttnGroupF32& a) {
   }
 }
 
-void attend_group_f32(const AttnGroupF32& a) {
+template <DType T>
+bool attend_group_fixed(const AttnGroup& a) {
   switch (a.hd) {
-    case 64: return attend_group_nv<4>(a);
-    case 80: return attend_group_nv<5>(a);
-    case 96: return attend_group_nv<6>(a);
-    case 128: return attend_group_nv<8>(a);
-    case 256: return attend_group_nv<16>(a);
-    default: break;
+    case 64: attend_group_nv<T, 4>(a); return true;
+    case 80: attend_group_nv<T, 5>(a); return true;
+    case 96: attend_group_nv<T, 6>(a); return true;
+    case 128: attend_group_nv<T, 8>(a); return true;
+    case 256: attend_group_nv<T, 16>(a); return true;
+    default: return false;
   }
+}
+
+void attend_group(const AttnGroup& a) {
+  if (a.type == DType::F16 ? attend_group_fixed<DType::F16>(a) : attend_group_fixed<DType::F32>(a)) return;
+  std::vector<float> kf, vf;
+  const auto as_f32 = [&](const void* p, std::vector<float>& buf) {
+    if (a.type == DType::F32) return static_cast<const float*>(p);
+    buf.resize(static_cast<size_t>(a.hd));
+    for (int64_t i = 0; i < a.hd; ++i) buf[static_cast<size_t>(i)] = _cvtsh_ss(static_cast<const uint16_t*>(p)[i]);
+    return static_cast<const float*>(buf.data());
+  };
   for (int64_t g = 0; g < a.group; ++g) {
     const float* q = a.q + g * a.hd;
     float* sc = a.scores + g * a.n_keys;
     float* o = a.out + g * a.hd;
-    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = dot_f32(q, a.k[j], a.hd) * a.scale;
+    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = dot_f32(q, as_f32(a.k[j], kf), a.hd) * a.scale;
     float mx = -INFINITY, sum = 0;
     for (int64_t j = 0; j < a.n_keys; ++j) mx = std::max(mx, sc[j]);
     for (int64_t j = 0; j < a.n_keys; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
     std::fill_n(o, a.hd, 0.0f);
-    for (int64_t j = 0; j < a.n_keys; ++j) axpy_f32(sc[j] / sum, a.v[j], o, a.hd);
+    for (int64_t j = 0; j < a.n_keys; ++j) axpy_f32(sc[j] / sum, as_f32(a.v[j], vf), o, a.hd);
   }
 }
 
@@ -802,7 +821,7 @@ void fill_avx512_kernels(Kernels& k) {
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = swiglu_f32;
-  k.attend_group_f32 = attend_group_f32;
+  k.attend_group = attend_group;
   k.axpy_f32 = axpy_f32;
 }
 

@@ -365,15 +365,23 @@ void rows_packed_half(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, co
 }
 
 // The scalar twin of attention over f32 rows: the reference dot, softmax and accumulation.
-void attend_group_f32(const AttnGroupF32& a) {
+void attend_group(const AttnGroup& a) {
+  std::vector<float> row(static_cast<size_t>(a.hd));
+  const auto as_f32 = [&](const void* p) {  // an f32 row in place, an f16 row converted
+    if (a.type == DType::F32) return static_cast<const float*>(p);
+    dequantize_row(a.type, static_cast<const uint8_t*>(p), row.data(), a.hd);
+    return static_cast<const float*>(row.data());
+  };
   for (int64_t g = 0; g < a.group; ++g) {
     float* sc = a.scores + g * a.n_keys;
-    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = ref::dot(a.q + g * a.hd, a.k[j], a.hd) * a.scale;
+    for (int64_t j = 0; j < a.n_keys; ++j) sc[j] = ref::dot(a.q + g * a.hd, as_f32(a.k[j]), a.hd) * a.scale;
     ref::softmax(sc, a.n_keys);
     float* o = a.out + g * a.hd;
     std::fill_n(o, a.hd, 0.0f);
-    for (int64_t j = 0; j < a.n_keys; ++j)
-      for (int64_t d = 0; d < a.hd; ++d) o[d] += sc[j] * a.v[j][d];
+    for (int64_t j = 0; j < a.n_keys; ++j) {
+      const float* v = as_f32(a.v[j]);
+      for (int64_t d = 0; d < a.hd; ++d) o[d] += sc[j] * v[d];
+    }
   }
 }
 
@@ -406,7 +414,7 @@ void fill_scalar_kernels(Kernels& k) {
   k.quantize_q8a = quantize_q8a;
   k.dot_f32 = dot_f32;
   k.swiglu_f32 = ref::swiglu;
-  k.attend_group_f32 = attend_group_f32;
+  k.attend_group = attend_group;
   k.axpy_f32 = axpy_f32;
 }
 
