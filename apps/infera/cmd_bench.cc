@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "formats/json_util.h"
 #include "engine/generator.h"
+#include "model/kv_store.h"
 #include "model/loader.h"
 
 namespace infera::cli {
@@ -32,6 +33,7 @@ struct BenchArgs {
   int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
   int concurrency = 0;  // > 0: also C requests at once through the batching engine
   int64_t max_num_batched_tokens = 512;
+  std::string kv_cache_dtype = "auto";  // --concurrency: the engine's KV cache type
   std::string isa;
   bool json = false;
 };
@@ -127,6 +129,7 @@ ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& 
   o.max_num_seqs = a.concurrency;
   o.max_num_batched_tokens = a.max_num_batched_tokens;
   o.prefix_caching = false;  // random prompts share nothing; keep the lookups out of the timing
+  o.kv_type = *parse_kv_cache_dtype(a.kv_cache_dtype);
   o.kv_cache_bytes = KvStore::bytes_per_token(c, o.kv_type) * (a.concurrency * (o.max_model_len + 16) + 16);
   Generator g(model, o);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(c.n_vocab - 1));
@@ -301,6 +304,9 @@ void add_bench(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0, 4096));
   c->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "token budget of one engine step (--concurrency)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  c->add_option("--kv-cache-dtype", a->kv_cache_dtype, "KV cache of the batching engine (--concurrency): auto (f32), f16 or q8_0")
+      ->capture_default_str()
+      ->check([](const std::string& v) { return parse_kv_cache_dtype(v) ? std::string() : "expected auto, f32, f16 or q8_0"; });
   c->add_flag("--json", a->json, "print one JSON object");
   c->callback([a, exit_code] { *exit_code = run_bench(*a); });
 }
