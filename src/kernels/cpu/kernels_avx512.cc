@@ -10,7 +10,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "base/check.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
 #include "tensor/blocks.h"
@@ -716,6 +715,8 @@ float softmax_in_place(float* sc, int64_t nk) {
   return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
+constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked kernel takes (more: plain loops)
+
 template <DType T, int NV>
 void attend_group_nv(const AttnGroup& a) {
   const int64_t nk = a.n_keys, hd = a.hd, groups = a.group;
@@ -731,9 +732,7 @@ void attend_group_nv(const AttnGroup& a) {
       for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), kv16<T>(a.k[j], c), acc);
       a.scores[g * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
     }
-  constexpr int64_t kMaxGroup = 64;
-  float inv[kMaxGroup];
-  CHECK(groups <= kMaxGroup);
+  float inv[kMaxAttnGroup];
   for (int64_t g = 0; g < groups; ++g) inv[g] = softmax_in_place(a.scores + g * nk, nk);
   constexpr int64_t kValueBlock = 32;
   for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
@@ -758,6 +757,7 @@ void attend_group_nv(const AttnGroup& a) {
 
 template <DType T>
 bool attend_group_fixed(const AttnGroup& a) {
+  if (a.group > kMaxAttnGroup) return false;
   switch (a.hd) {
     case 64: attend_group_nv<T, 4>(a); return true;
     case 80: attend_group_nv<T, 5>(a); return true;
