@@ -175,12 +175,7 @@ void rows_packed_q4_0(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, co
     const uint8_t* scales = cells + nb * packed_code_bytes(DType::Q4_0);
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTok) {
       const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
-      for (int i = 0; i < nt; ++i) {
-        const Q8ARow xa = q8a_row(xb + (t0 + i) * x_row_bytes, n_in);
-        qs[i] = xa.qs;
-        d[i] = xa.d;
-        corr[i] = corr_buf.data() + (t0 + i) * nb;
-      }
+      packed_token_group(xb, x_row_bytes, n_in, t0, nt, corr_buf.data(), nb, qs, d, corr);
       float* yg = y + t0 * ldy + g * kPackRows;
       switch (nt) {
         case 4: packed_group_q4_0<4>(cells, scales, nb, qs, d, corr, yg, ldy); break;

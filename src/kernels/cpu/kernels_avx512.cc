@@ -366,12 +366,7 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
     const uint8_t* scales = cells + nb * cb;
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTok) {
       const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
-      for (int i = 0; i < nt; ++i) {
-        const Q8ARow xa = q8a_row(xb + (t0 + i) * x_row_bytes, n_in);
-        qs[i] = xa.qs;
-        d[i] = xa.d;
-        corr[i] = corr_buf.data() + (t0 + i) * nb;
-      }
+      packed_token_group(xb, x_row_bytes, n_in, t0, nt, corr_buf.data(), nb, qs, d, corr);
       float* yg = y + t0 * ldy + g * kPackRows;
       with_nt(nt, [&]<int NT>() { packed_group<T, NT>(cells, scales, nb, qs, d, corr, yg, ldy); });
     }

@@ -36,6 +36,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/kernels.h"
 #include "tensor/dtype.h"
 
 namespace infera::cpu {
@@ -49,6 +50,19 @@ int64_t packed_bytes(DType type, int64_t n_in, int64_t n_out);
 // Writes the packed form of the n_out rows at w (row-major blocks) to out (64-byte aligned,
 // packed_bytes long).
 void pack_weights(DType type, const uint8_t* w, int64_t n_in, int64_t n_out, uint8_t* out);
+
+// The nt activation rows from t0 of a packed kernel's token group: each Q8A row's bytes and block
+// scales, and its per-block code-offset corrections (corr_buf holds nb per row).
+inline void packed_token_group(const uint8_t* x, int64_t x_row_bytes, int64_t n_in, int64_t t0, int nt,
+                               const int32_t* corr_buf, int64_t nb, const int8_t** qs, const float** d,
+                               const int32_t** corr) {
+  for (int i = 0; i < nt; ++i) {
+    const Q8ARow xa = q8a_row(x + (t0 + i) * x_row_bytes, n_in);
+    qs[i] = xa.qs;
+    d[i] = xa.d;
+    corr[i] = corr_buf + (t0 + i) * nb;
+  }
+}
 
 // Code offset, code bytes per cell (16 rows x 32 elements) and bytes per row group of a packable type.
 int packed_offset(DType type);
