@@ -1,5 +1,6 @@
 // Matrix-vector and matrix-matrix kernel throughput per ISA level and weight type (Google Benchmark).
-// "mem" cases stream a 50-100 MB matrix from memory for one token, as decode does.
+// "mem" cases stream a 50-100 MB matrix from memory for one token, as decode does; "memb8" for 8
+// tokens at once, as a batched decode step does.
 // "L2" cases use a weight matrix that stays in cache, so they show the kernel's compute speed (bytes
 // of weights per second): decode is memory-bound only when this is well above the machine's memory
 // bandwidth per core. "pp" cases multiply by 64 activation rows at once (prompt batches).
@@ -82,6 +83,8 @@ void register_all() {
         for (int th : {1, 2})
           benchmark::RegisterBenchmark(("mem/t" + std::to_string(th) + "/" + b).c_str(), BM_Matmul, t, isa, 65536, 1,
                                        packed, th);
+        // Batched decode from memory: 8 tokens, 2 threads (compute and the weight stream overlap).
+        benchmark::RegisterBenchmark(("memb8/t2/" + b).c_str(), BM_Matmul, t, isa, 65536, 8, packed, 2);
       }
     }
   }

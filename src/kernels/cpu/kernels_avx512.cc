@@ -276,17 +276,21 @@ inline void with_nt(int nt, F&& f) {
   }
 }
 
-inline int32_t load_i32(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // The sum of 16 activation bytes (for the code offsets: the integer sums start at -offset * it).
 inline int32_t byte_sum16(const int8_t* p) {
   const __m128i sums = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   const __m128i s2 = _mm_add_epi32(sums, _mm_shuffle_epi32(sums, 0x4E));
   return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+}
+
+// acc + VPDPBUSD(u, the 4 signed bytes at s broadcast to every lane), with the broadcast as the
+// instruction's memory operand ({1to16}). GCC 12 has no embedded-broadcast form of VPDPBUSD and
+// emits a separate VPBROADCASTD per product, which on Zen 4 takes a vector pipe slot: the packed
+// 8-token loop ran at 2.3-2.5 G VPDPBUSD/s per core that way against 3.6 G/s with the folded form
+// (docs/performance.md, "Embedded broadcasts").
+inline __m512i dpbusd_bcst(__m512i acc, __m512i u, const int8_t* s) {
+  __asm__("vpdpbusd %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*reinterpret_cast<const int32_t*>(s)), "v"(u));
+  return acc;
 }
 
 // One 64-byte chunk of codes (16 rows x 4 elements) into each token's integer sums. Nibbles: the
@@ -297,13 +301,13 @@ inline void dot_nibble_chunk(__m512i raw, const int8_t* const* q, int64_t off, _
   const __m512i low = _mm512_set1_epi8(0x0F);
   const __m512i lo = _mm512_and_si512(raw, low), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
   for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(load_i32(q[t] + off)));
-    acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(load_i32(q[t] + off + 16)));
+    acc[t] = dpbusd_bcst(acc[t], lo, q[t] + off);
+    acc[t] = dpbusd_bcst(acc[t], hi, q[t] + off + 16);
   }
 }
 template <int NT>
 inline void dot_byte_chunk(__m512i codes, const int8_t* const* q, int64_t off, __m512i* acc) {
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_dpbusd_epi32(acc[t], codes, _mm512_set1_epi32(load_i32(q[t] + off)));
+  for (int t = 0; t < NT; ++t) acc[t] = dpbusd_bcst(acc[t], codes, q[t] + off);
 }
 // accf[t] += f32(acc[t]) * (row scales ws * token t's block scale d[t][ab]).
 template <int NT>
