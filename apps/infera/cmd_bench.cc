@@ -171,7 +171,7 @@ int run_bench(const BenchArgs& a) {
   cpu::Isa isa = cpu::default_isa();
   if (!a.isa.empty()) {
     const auto want = cpu::parse_isa(a.isa);
-    if (!want) return fail("--isa must be one of scalar, avx2, avx512");
+    if (!want) return fail("--isa must be one of scalar, avx2, avx512, amx");
     if (!cpu::isa_supported(*want)) return fail("this CPU does not support " + a.isa);
     isa = *want;
   }
@@ -298,7 +298,7 @@ void add_bench(CLI::App& app, int* exit_code) {
   c->add_option("-n,--n-gen", a->n_gen, "tokens generated per tg run (0: skip)")->capture_default_str();
   c->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)");
   c->add_option("-r,--repetitions", a->reps, "runs of each test")->capture_default_str();
-  c->add_option("--isa", a->isa, "force a kernel set: scalar | avx2 | avx512 (default: the best this CPU has)");
+  c->add_option("--isa", a->isa, "force a kernel set: scalar | avx2 | avx512 | amx (default: the best this CPU has)");
   c->add_option("-c,--concurrency", a->concurrency,
                  "instead of pp/tg: C requests of -p prompt and -n generated tokens at once through the batching engine")
       ->check(CLI::Range(0, 4096));

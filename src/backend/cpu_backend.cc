@@ -166,7 +166,10 @@ class CpuBackend final : public Backend {
       else quantize(0, n_tok);
       xa = act_.data();
     }
-    const int64_t tile = std::max<int64_t>(4, kTileBytes / x_row_bytes / 4 * 4);
+    // Token tiles of activations that stay in L2, in whole groups of 16 (the AMX tile; two of the
+    // VNNI kernels' groups of 8) where they hold as many.
+    const int64_t fit = kTileBytes / x_row_bytes;
+    const int64_t tile = fit >= 16 ? fit / 16 * 16 : std::max<int64_t>(4, fit / 4 * 4);
     const size_t n_parts = ws.size();
     for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
       const int64_t nt = std::min(tile, n_tok - t0);

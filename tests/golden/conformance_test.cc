@@ -127,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"tiny-llama-q4_k_m.gguf", "tiny-llama-q4_k_m"},
                     // The HF twin (BF16 safetensors) against its BF16 GGUF twin's reference.
                     Case{"tiny-qwen2-hf", "tiny-qwen2-bf16"}),
-                     testing::Values("reference", "scalar", "avx2", "avx512")),
+                     testing::Values("reference", "scalar", "avx2", "avx512", "amx")),
     case_name);
 
 // The HF folder and the BF16 GGUF hold the same values: our engine must give the same logits

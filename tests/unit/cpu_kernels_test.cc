@@ -9,6 +9,7 @@
 
 #include "backend/backend.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/packed.h"
 #include "tensor/quant.h"
 
 namespace infera::cpu {
@@ -24,7 +25,7 @@ std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                         DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-const Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
+const Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx};
 
 struct Weights {
   std::vector<uint8_t> bytes;
@@ -199,6 +200,49 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   EXPECT_EQ(be->pack(make_weights(DType::F32, 64, 32, 1).view), nullptr);
   EXPECT_EQ(be->pack(make_weights(DType::F16, 64, 40, 1).view), nullptr);
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
+}
+
+// The AMX tile kernels (packed Q8_0 / Q4_0, tiles of 16 tokens, the rest on AVX-512) give bit for
+// bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
+// real tiles where the CPU has AMX. Row ranges start mid-matrix and outputs are strided, as the
+// backend's row split and matmul_many call them.
+TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
+  const Kernels& vnni = kernels_for(Isa::kAvx512);
+  Kernels emu;
+  fill_amx_emulated_kernels(emu);
+  std::vector<std::pair<const Kernels*, const char*>> tables = {{&emu, "emulated tiles"}};
+  if (isa_supported(Isa::kAmx)) {
+    if (!amx_kernels_verified()) GTEST_SKIP() << "AMX present, but its tile kernels failed the start-up check";
+    tables.emplace_back(&kernels_for(Isa::kAmx), "AMX tiles");
+  }
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    for (int64_t n_in : {int64_t{32}, int64_t{96}, int64_t{1536}}) {
+      const int64_t n_out = 48;
+      Weights w = make_weights(t, n_in, n_out, static_cast<uint32_t>(n_in + 11));
+      std::vector<uint8_t> buf(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64));
+      auto* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+      pack_weights(t, w.bytes.data(), n_in, n_out, packed);
+      for (int64_t n_tok : {int64_t{15}, int64_t{16}, int64_t{17}, int64_t{33}, int64_t{48}}) {
+        const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok));
+        const int64_t xrb = q8a_row_bytes(n_in), ldy = n_out + 5;
+        std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));
+        for (int64_t k = 0; k < n_tok; ++k) vnni.quantize_q8a(x.data() + k * n_in, xq.data() + k * xrb, n_in);
+        for (int64_t r0 : {int64_t{0}, int64_t{16}}) {
+          std::vector<float> want(static_cast<size_t>(ldy * n_tok), -1.0f);
+          vnni.packed_rows[dtype_index(t)](packed, n_in, r0, n_out, xq.data(), xrb, n_tok, want.data(), ldy);
+          for (const auto& [k, name] : tables) {
+            std::vector<float> got(want.size(), -1.0f);
+            k->packed_rows[dtype_index(t)](packed, n_in, r0, n_out, xq.data(), xrb, n_tok, got.data(), ldy);
+            for (size_t i = 0; i < got.size(); ++i)
+              ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(float)), 0)
+                  << name << " " << dtype_name(t) << " n_in " << n_in << " n_tok " << n_tok << " r0 " << r0 << " at "
+                  << i << ": " << got[i] << " vs " << want[i];
+          }
+        }
+      }
+    }
+  }
 }
 
 // matmul_many (one activation conversion, one parallel pass over the rows of all the weights) gives

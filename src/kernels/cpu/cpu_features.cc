@@ -79,12 +79,13 @@ bool isa_supported(Isa isa) {
     case Isa::kScalar: return true;
     case Isa::kAvx2: return avx2;
     case Isa::kAvx512: return avx512;
+    case Isa::kAmx: return avx512 && f.amx_tile && f.amx_int8;
   }
   return false;
 }
 
 Isa best_isa() {
-  for (Isa i : {Isa::kAvx512, Isa::kAvx2})
+  for (Isa i : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2})
     if (isa_supported(i)) return i;
   return Isa::kScalar;
 }
@@ -95,7 +96,7 @@ Isa default_isa() {
   if (!env || !*env) return best;
   const auto want = parse_isa(env);
   if (!want) {
-    std::fprintf(stderr, "warning: INFERA_CPU_ISA=%s is not one of scalar, avx2, avx512; using %s\n", env,
+    std::fprintf(stderr, "warning: INFERA_CPU_ISA=%s is not one of scalar, avx2, avx512, amx; using %s\n", env,
                  std::string(isa_name(best)).c_str());
     return best;
   }
@@ -107,12 +108,13 @@ std::string_view isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
   }
   return "?";
 }
 
 std::optional<Isa> parse_isa(std::string_view name) {
-  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
     if (name == isa_name(i)) return i;
   return std::nullopt;
 }

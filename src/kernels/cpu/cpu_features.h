@@ -4,8 +4,9 @@
 //   scalar  portable C++ (the twin every SIMD kernel is tested against)
 //   avx2    AVX2 + FMA + F16C
 //   avx512  AVX-512 F/BW/VL + VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later)
-// INFERA_CPU_ISA=scalar|avx2|avx512 caps the level (tests force each path this way). AMX tiles are
-// detected and reported but not used yet: the virtual machines we test on do not expose them.
+//   amx     avx512 + AMX-TILE/INT8 tiles for prompts and batches (Sapphire Rapids and later), once
+//           Linux granted the tile state (kernels_amx.cc)
+// INFERA_CPU_ISA=scalar|avx2|avx512|amx caps the level (tests force each path this way).
 #pragma once
 
 #include <optional>
@@ -20,7 +21,7 @@ struct CpuFeatures {
   bool amx_tile = false, amx_int8 = false, amx_bf16 = false;  // and the OS lets us use the tiles
 };
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
 // Read once (thread-safe); later calls return the same object.
 const CpuFeatures& cpu_features();
