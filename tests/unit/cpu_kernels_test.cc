@@ -202,7 +202,7 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
 }
 
-// The AMX tile kernels (packed Q8_0 / Q4_0, tiles of 16 tokens, the rest on AVX-512) give bit for
+// The AMX tile kernels (packed Q8_0 / Q4_0 / Q4_K / Q6_K, tiles of 16 tokens, the rest on AVX-512) give bit for
 // bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
 // real tiles where the CPU has AMX. Row ranges start mid-matrix and outputs are strided, as the
 // backend's row split and matmul_many call them.
@@ -216,8 +216,9 @@ TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
     if (!amx_kernels_verified()) GTEST_SKIP() << "AMX present, but its tile kernels failed the start-up check";
     tables.emplace_back(&kernels_for(Isa::kAmx), "AMX tiles");
   }
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
-    for (int64_t n_in : {int64_t{32}, int64_t{96}, int64_t{1536}}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const bool k_type = t == DType::Q4_K || t == DType::Q6_K;
+    for (int64_t n_in : k_type ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 1536}) {
       const int64_t n_out = 48;
       Weights w = make_weights(t, n_in, n_out, static_cast<uint32_t>(n_in + 11));
       std::vector<uint8_t> buf(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64));

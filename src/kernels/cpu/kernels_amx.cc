@@ -1,5 +1,5 @@
-// AMX-INT8 kernels for packed Q8_0 and Q4_0 weights (packed.h), for prompts and batches of 16
-// tokens or more; everything else, and the last n_tok % 16 tokens of a batch, runs the AVX-512
+// AMX-INT8 kernels for packed Q8_0, Q4_0, Q4_K and Q6_K weights (packed.h), for prompts and
+// batches of 16 tokens or more; everything else, and the last n_tok % 16 tokens of a batch, runs the AVX-512
 // kernels this level extends.
 //
 // One TDPBSUD multiplies a tile of 16 tokens x 32 activation bytes (signed; the Q8A rows read in
@@ -8,8 +8,10 @@
 // The result is the 16 x 16 integer block sums; they are stored and scaled per token with the same
 // AVX-512 instructions, in the same order, as the VNNI kernel (code offset added in the integer
 // sum, then cvt, ws * d, fma), so a token's result is bit for bit the one the AVX-512 kernel gives,
-// whatever its batch. Q4_0's nibble cells are widened once per row group into a Q8_0-shaped
-// scratch cell (codes 0..15) that every token tile of the group reuses.
+// whatever its batch. Q4_0's nibble cells, and the K types' sub-blocks, are widened once per row
+// group into Q8_0-shaped scratch cells (byte codes) that every token tile of the group reuses; the
+// K types keep their per-sub-block integer scales (Q6_K: one TDPBSUD per 16 elements, its scale
+// granularity; Q4_K: the min term from the activation block sums, as the AVX-512 kernel).
 //
 // The kernel is a template over its tile operations: HwTiles issues the AMX instructions;
 // EmuTiles computes the same tile semantics in C++ (Intel's pseudo-code for TILELOADD, TILESTORED,
@@ -25,6 +27,8 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/simd512_inl.h"
+#include "tensor/quant.h"
 
 namespace infera::cpu {
 
@@ -40,16 +44,21 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64);
 
-// Tiles of this kernel: 0 = C (16 tokens x 16 int32), 1 = A (16 tokens x 32 bytes), 2 = B (8 x 64 bytes).
-constexpr int kC = 0, kA = 1, kB = 2;
+// Tiles of these kernels: C (16 tokens x 16 rows' int32 sums); A (16 tokens x 32 activation
+// bytes) and B (8 x 64 code bytes: 32 elements of 16 rows) for a 32-element block; A16 and B16
+// the same for 16 elements (Q6_K's scales cover 16).
+constexpr int kC = 0, kA = 1, kB = 2, kA16 = 3, kB16 = 4;
 TileConfig kernel_config() {
   TileConfig c;
-  c.rows[kC] = 16;
-  c.colsb[kC] = 64;
-  c.rows[kA] = 16;
-  c.colsb[kA] = 32;
-  c.rows[kB] = 8;
-  c.colsb[kB] = 64;
+  const auto set = [&](int t, int rows, int colsb) {
+    c.rows[t] = static_cast<uint8_t>(rows);
+    c.colsb[t] = static_cast<uint16_t>(colsb);
+  };
+  set(kC, 16, 64);
+  set(kA, 16, 32);
+  set(kB, 8, 64);
+  set(kA16, 16, 16);
+  set(kB16, 4, 64);
   return c;
 }
 
@@ -206,33 +215,134 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
                            ldy);
 }
 
+// Packed Q6_K sub-block (4 nibble chunks, 2 chunks of top bits) as 8 chunks of 6-bit codes, chunk
+// 4h + k = elements 16h + 4k .. 16h + 4k + 3 of the 16 rows.
+void widen_q6_k(const uint8_t* sub, uint8_t* out) {
+  for (int h = 0; h < 2; ++h) {
+    const __m512i top = _mm512_load_si512(sub + 256 + 64 * h);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i raw = _mm512_load_si512(sub + 64 * k);
+      _mm512_store_si512(out + 64 * (4 * h + k), x512::six_bit_codes(h ? _mm512_srli_epi16(raw, 4) : raw, top, k));
+    }
+  }
+}
+
+// The K types (packed.h): every sub-block widened once per row group to a Q8_0-shaped cell; per
+// tile of 16 tokens one TDPBSUD per sub-block (Q6_K: per 16 elements), scaled as the AVX-512
+// kernel does (Q4_K: then the min term from the activation block sums).
+template <DType T, class Tiles>
+void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
+                       int64_t n_tok, float* y, int64_t ldy) {
+  constexpr bool kQ4 = T == DType::Q4_K;
+  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const auto* xb = static_cast<const uint8_t*>(x);
+  if (n_full > 0) {
+    const int64_t nsb = n_in / 256, nb = n_in / 32, n16 = n_in / 16, gb = packed_group_bytes(T, n_in);
+    const int64_t sbb = packed_superblock_bytes(T);
+    thread_local std::vector<int32_t> corr;  // Q6_K, [token][16 elements]: -32 * the activation sum
+    thread_local std::vector<Q8ARow> xa;     // [token]
+    xa.resize(static_cast<size_t>(n_full));
+    if (!kQ4) corr.resize(static_cast<size_t>(n_full * n16));
+    for (int64_t t = 0; t < n_full; ++t) {
+      xa[static_cast<size_t>(t)] = q8a_row(xb + t * x_row_bytes, n_in);
+      if (!kQ4)
+        for (int64_t i = 0; i < n16; ++i) corr[static_cast<size_t>(t * n16 + i)] = -32 * x512::byte_sum16(xa[static_cast<size_t>(t)].qs + 16 * i);
+    }
+    thread_local std::vector<uint8_t> wide_buf;
+    wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
+    uint8_t* wide = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
+    alignas(64) int32_t c[kTileTok * 16];
+    const TileConfig cfg = kernel_config();
+    Tiles::configure(cfg);
+    for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+      const uint8_t* grp = w + g * gb;
+      for (int64_t s = 0; s < nsb; ++s)
+        for (int j = 0; j < 8; ++j) {
+          uint8_t* o = wide + (8 * s + j) * 512;
+          if constexpr (kQ4) widen_q4_0(grp + s * sbb + 256 * j, o);
+          else widen_q6_k(grp + s * sbb + kQ6kSubBlock * j, o);
+        }
+      for (int64_t t0 = 0; t0 < n_full; t0 += kTileTok) {
+        __m512 accf[kTileTok];
+        for (auto& a : accf) a = _mm512_setzero_ps();
+        const uint8_t* a_base = xb + t0 * x_row_bytes;
+        const Q8ARow* xt = xa.data() + t0;
+        for (int64_t s = 0; s < nsb; ++s) {
+          const uint8_t* sb = grp + s * sbb;
+          const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : kQ6kD))));
+          for (int j = 0; j < 8; ++j) {
+            const int64_t ab = 8 * s + j;
+            if constexpr (kQ4) {
+              const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
+              const __m512 ws = _mm512_mul_ps(
+                  _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
+              const __m512 wm = _mm512_mul_ps(
+                  _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2176 + 16 * j)))), dmv);
+              Tiles::template zero<kC>();
+              Tiles::template load<kA>(a_base + 32 * ab, x_row_bytes);
+              Tiles::template load<kB>(wide + 512 * ab, 64);
+              Tiles::template dpbsud<kC, kA, kB>();
+              Tiles::template store<kC>(c, 64);
+              for (int i = 0; i < kTileTok; ++i)
+                accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)),
+                                          _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
+              for (int i = 0; i < kTileTok; ++i) accf[i] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(xt[i].s32[ab]), accf[i]);
+            } else {
+              for (int h = 0; h < 2; ++h) {
+                const __m512 ws = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                        _mm_load_si128(reinterpret_cast<const __m128i*>(sb + kQ6kScales + 16 * (2 * j + h))))),
+                    dv);
+                Tiles::template zero<kC>();
+                Tiles::template load<kA16>(a_base + 32 * ab + 16 * h, x_row_bytes);
+                Tiles::template load<kB16>(wide + 512 * ab + 256 * h, 64);
+                Tiles::template dpbsud<kC, kA16, kB16>();
+                Tiles::template store<kC>(c, 64);
+                const int32_t* cr = corr.data() + t0 * n16 + 2 * ab + h;
+                for (int i = 0; i < kTileTok; ++i) {
+                  const __m512i sum = _mm512_add_epi32(_mm512_set1_epi32(cr[i * n16]), _mm512_load_si512(c + 16 * i));
+                  accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
+                }
+              }
+            }
+          }
+        }
+        for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
+      }
+    }
+    Tiles::release();
+  }
+  if (n_full < n_tok)
+    g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_full * x_row_bytes, x_row_bytes, n_tok - n_full, y + n_full * ldy,
+                           ldy);
+}
+
+constexpr DType kAmxTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
 template <class Tiles>
 void set_amx_rows(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q8_0)] = rows_packed_amx<DType::Q8_0, Tiles>;
   k.packed_rows[dtype_index(DType::Q4_0)] = rows_packed_amx<DType::Q4_0, Tiles>;
+  k.packed_rows[dtype_index(DType::Q4_K)] = rows_packed_k_amx<DType::Q4_K, Tiles>;
+  k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k_amx<DType::Q6_K, Tiles>;
 }
 
-// The hardware kernel against the emulated one on 48 rows x 96 columns x 37 tokens (two full
-// tiles and a rest), every packed type: the outputs must be identical bits.
+// The hardware kernel against the emulated one on 48 rows x 256 columns x 37 tokens (two full
+// tiles and a rest) for every type: the outputs must be identical bits.
 bool hardware_matches_emulation(const Kernels& hw, const Kernels& emu) {
-  const int64_t n_in = 96, n_out = 48, n_tok = 37;
+  const int64_t n_in = 256, n_out = 48, n_tok = 37;
   std::mt19937 gen(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> xf(static_cast<size_t>(n_in * n_tok));
+  std::vector<float> xf(static_cast<size_t>(n_in * n_tok)), wf(static_cast<size_t>(n_in * n_out));
   for (float& v : xf) v = nd(gen);
+  for (float& v : wf) v = nd(gen);
   const int64_t xrb = q8a_row_bytes(n_in);
   std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));
   for (int64_t t = 0; t < n_tok; ++t) hw.quantize_q8a(xf.data() + t * n_in, xq.data() + t * xrb, n_in);
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
-    std::vector<uint8_t> raw(static_cast<size_t>(n_out * n_in));  // valid blocks for both: random codes, f16 scale 1/64
-    for (int64_t r = 0; r < n_out; ++r)
-      for (int64_t b = 0; b < n_in / 32; ++b) {
-        const int64_t bb = t == DType::Q8_0 ? 34 : 18;
-        uint8_t* blk = raw.data() + (r * (n_in / 32) + b) * bb;
-        blk[0] = 0x00;
-        blk[1] = 0x24;  // f16 2^-6
-        for (int64_t i = 2; i < bb; ++i) blk[i] = static_cast<uint8_t>(gen());
-      }
+  for (DType t : kAmxTypes) {
+    const int64_t rb = row_bytes(t, n_in);
+    std::vector<uint8_t> raw(static_cast<size_t>(rb * n_out));
+    for (int64_t r = 0; r < n_out; ++r) quantize_row(t, wf.data() + r * n_in, raw.data() + r * rb, n_in);
     std::vector<uint8_t> packed_buf(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64));
     uint8_t* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(packed_buf.data()) + 63) & ~uintptr_t{63});
     pack_weights(t, raw.data(), n_in, n_out, packed);
@@ -250,13 +360,13 @@ bool g_amx_verified = false;
 
 void fill_amx_emulated_kernels(Kernels& k) {
   fill_avx512_kernels(k);
-  for (DType t : {DType::Q8_0, DType::Q4_0}) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
+  for (DType t : kAmxTypes) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
   set_amx_rows<EmuTiles>(k);
 }
 
 void fill_amx_kernels(Kernels& k) {
   fill_avx512_kernels(k);
-  for (DType t : {DType::Q8_0, DType::Q4_0}) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
+  for (DType t : kAmxTypes) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
   k.isa = Isa::kAmx;
   Kernels hw = k, emu;
   set_amx_rows<HwTiles>(hw);

@@ -12,11 +12,15 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/simd512_inl.h"
 #include "tensor/blocks.h"
 
 namespace infera::cpu {
 
 namespace {
+
+using x512::byte_sum16;
+using x512::six_bit_codes;
 
 inline __m256i high_bits32(const uint8_t* qh4) {  // bit i of 32 -> 0x10 in byte i
   uint32_t h;
@@ -276,13 +280,6 @@ inline void with_nt(int nt, F&& f) {
   }
 }
 
-// The sum of 16 activation bytes (for the code offsets: the integer sums start at -offset * it).
-inline int32_t byte_sum16(const int8_t* p) {
-  const __m128i sums = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m128i s2 = _mm_add_epi32(sums, _mm_shuffle_epi32(sums, 0x4E));
-  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
-}
-
 // acc + VPDPBUSD(u, the 4 signed bytes at s broadcast to every lane), with the broadcast as the
 // instruction's memory operand ({1to16}). GCC 12 has no embedded-broadcast form of VPDPBUSD and
 // emits a separate VPBROADCASTD per product, which on Zen 4 takes a vector pipe slot: the packed
@@ -377,14 +374,6 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
   }
 }
 
-
-// Packed Q6_K's codes of chunk k (packed.h): the nibble in bits 0-3 of `nib` joined with the top 2
-// bits, bits 2k..2k+1 of `top`, moved to bits 4-5 (16-bit lane shifts leave those two bits right).
-inline __m512i six_bit_codes(__m512i nib, __m512i top, int k) {
-  const __m512i t = k == 0 ? _mm512_slli_epi16(top, 4) : k == 1 ? _mm512_slli_epi16(top, 2) : k == 2 ? top : _mm512_srli_epi16(top, 2);
-  // (nib & 0x0F) | (t & 0x30): vpternlog's A | (B & C) on (nib & 0x0F, t, 0x30).
-  return _mm512_ternarylogic_epi32(_mm512_and_si512(nib, _mm512_set1_epi8(0x0F)), t, _mm512_set1_epi8(0x30), 0xF8);
-}
 
 // Packed K types (packed.h): per super-block the row scales of each sub-block (Q6_K: each 16
 // elements) are built once from the small integer scales and the f16 d for all NT tokens; per token
