@@ -4,8 +4,11 @@
 // "L2" cases use a weight matrix that stays in cache, so they show the kernel's compute speed (bytes
 // of weights per second): decode is memory-bound only when this is well above the machine's memory
 // bandwidth per core. "pp" cases multiply by 64 activation rows at once (prompt batches).
+// Rows are 1,536 elements long (R1-1.5B's hidden size); KB_NIN=8960 runs every case with that
+// length instead (its FFN down projection).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,7 +50,7 @@ void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64
     st.SkipWithError("ISA not supported");
     return;
   }
-  const int64_t n_in = 1536;
+  const int64_t n_in = std::getenv("KB_NIN") ? std::atoll(std::getenv("KB_NIN")) : 1536;
   Matrix m = make(t, n_in, n_out);
   std::vector<float> x(static_cast<size_t>(n_in * n_tok), 0.5f), y(static_cast<size_t>(n_out * n_tok));
   auto be = make_cpu_backend(threads, isa);
@@ -70,7 +73,7 @@ void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64
 }
 
 void register_all() {
-  for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+  for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAmx}) {
     for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));
       for (bool packed : {false, true}) {

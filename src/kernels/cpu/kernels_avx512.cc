@@ -280,11 +280,11 @@ inline void with_nt(int nt, F&& f) {
   }
 }
 
-// acc + VPDPBUSD(u, the 4 signed bytes at s broadcast to every lane), with the broadcast as the
-// instruction's memory operand ({1to16}). GCC 12 has no embedded-broadcast form of VPDPBUSD and
-// emits a separate VPBROADCASTD per product, which on Zen 4 takes a vector pipe slot: the packed
-// 8-token loop ran at 2.3-2.5 G VPDPBUSD/s per core that way against 3.6 G/s with the folded form
-// (docs/performance.md, "Embedded broadcasts").
+// acc + VPDPBUSD(u, the 4 signed bytes at s broadcast to every lane), the broadcast folded into
+// the instruction as its {1to16} memory operand. GCC 12 has no embedded-broadcast form of VPDPBUSD
+// and otherwise emits a separate VPBROADCASTD per product, one more vector op each (kernel bench,
+// alternating runs: packed Q6_K ~10% faster at 8 and 64 tokens, Q4_K 1-2%, Q4_0 and Q8_0 the same;
+// docs/performance.md, "Embedded broadcasts").
 inline __m512i dpbusd_bcst(__m512i acc, __m512i u, const int8_t* s) {
   __asm__("vpdpbusd %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*reinterpret_cast<const int32_t*>(s)), "v"(u));
   return acc;
