@@ -6,10 +6,15 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "kernels/cpu/cpu_features.h"
 #include "tensor/tensor_view.h"
+
+namespace infera::cpu {
+struct Kernels;
+}
 
 namespace infera {
 
@@ -75,5 +80,8 @@ std::unique_ptr<Backend> make_cpu_reference_backend(int n_threads);
 // The CPU backend: the kernel set of `isa` (cpu/kernels.h), rows split over n_threads threads, prompt
 // batches tiled so each tile's activations stay in cache. Results do not depend on the thread count.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads, cpu::Isa isa = cpu::default_isa());
+// The same over a given kernel table, which must outlive the backend (tests: the AMX level's
+// kernels on emulated tiles, cpu::fill_amx_emulated_kernels).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, const cpu::Kernels& kernels, std::string name);
 
 }  // namespace infera

@@ -108,8 +108,7 @@ constexpr size_t kMaxMany = 4;
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int n_threads, cpu::Isa isa)
-      : pool_(n_threads), k_(cpu::kernels_for(isa)), name_("cpu-" + std::string(cpu::isa_name(isa))) {}
+  CpuBackend(int n_threads, const cpu::Kernels& k, std::string name) : pool_(n_threads), k_(k), name_(std::move(name)) {}
   std::string_view name() const override { return name_; }
 
   void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
@@ -285,7 +284,11 @@ std::unique_ptr<Backend> make_cpu_reference_backend(int n_threads) {
 }
 
 std::unique_ptr<Backend> make_cpu_backend(int n_threads, cpu::Isa isa) {
-  return std::make_unique<CpuBackend>(n_threads, isa);
+  return std::make_unique<CpuBackend>(n_threads, cpu::kernels_for(isa), "cpu-" + std::string(cpu::isa_name(isa)));
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, const cpu::Kernels& kernels, std::string name) {
+  return std::make_unique<CpuBackend>(n_threads, kernels, std::move(name));
 }
 
 }  // namespace infera

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "backend/backend.h"
 #include "engine/sampler.h"
+#include "kernels/cpu/kernels.h"
 #include "formats/json_util.h"
 #include "model/loader.h"
 #include "unit/test_util.h"
@@ -145,6 +147,47 @@ TEST(ConformanceTwins, HfFolderMatchesBf16Gguf) {
   ASSERT_TRUE(gg->model->forward(prompt, k2, true, b).is_ok());
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "logit " << i;
+}
+
+// The AMX level's kernels on emulated tiles (cpu::fill_amx_emulated_kernels) through whole models
+// of every type they cover: a 32-token prompt (two tiles of 16 tokens) and greedy steps give logits
+// identical, bit for bit, to the AVX-512 level's (the AMX kernels scale their tile sums with the
+// AVX-512 kernel's own instructions in its order).
+TEST(ConformanceAmx, EmulatedTilesGiveTheAvx512LevelsLogitsBitForBit) {
+  if (!cpu::isa_supported(cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
+  static const cpu::Kernels emulated = [] {
+    cpu::Kernels k;
+    cpu::fill_amx_emulated_kernels(k);
+    return k;
+  }();
+  for (const std::string name : {"tiny-qwen2-q8_0", "tiny-qwen2-q4_0", "tiny-qwen2-q4_k", "tiny-qwen2-q6_k",
+                                 "tiny-qwen2-q4_k_m", "tiny-llama-q8_0", "tiny-llama-q4_k_m"}) {
+    const Reference ref = load_reference(name + ".gguf", name);
+    const std::vector<int32_t> prompt = ref.json["prompt_ids"].get<std::vector<int32_t>>();
+    ASSERT_GE(prompt.size(), 32u);
+    std::vector<std::vector<float>> out[2];
+    for (int b = 0; b < 2; ++b) {
+      auto backend = b == 0 ? make_cpu_backend(2, cpu::Isa::kAvx512) : make_cpu_backend(2, emulated, "cpu-amx-emulated");
+      auto m = load_model(ref.model, *backend);
+      ASSERT_TRUE(m.ok()) << m.error();
+      KvCache kv = KvCache::make(m->model->config(), static_cast<int64_t>(prompt.size()) + 8);
+      std::vector<float> logits;
+      ASSERT_TRUE(m->model->forward(prompt, kv, true, logits).is_ok());
+      out[b].push_back(logits);
+      for (int32_t tok : {prompt[3], prompt[5], prompt[7]}) {
+        const int32_t one[1] = {tok};
+        ASSERT_TRUE(m->model->forward(one, kv, false, logits).is_ok());
+        out[b].push_back(logits);
+      }
+    }
+    ASSERT_EQ(out[0].size(), out[1].size());
+    for (size_t s = 0; s < out[0].size(); ++s) {
+      ASSERT_EQ(out[0][s].size(), out[1][s].size());
+      for (size_t i = 0; i < out[0][s].size(); ++i)
+        ASSERT_EQ(std::memcmp(&out[0][s][i], &out[1][s][i], sizeof(float)), 0)
+            << name << " step " << s << " logit " << i << ": " << out[1][s][i] << " vs " << out[0][s][i];
+    }
+  }
 }
 
 // Batch prefill and token-by-token decoding must agree (the KV cache path is exercised both ways).

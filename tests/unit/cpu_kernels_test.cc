@@ -202,8 +202,8 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
 }
 
-// The AMX tile kernels (packed Q8_0 / Q4_0 / Q4_K / Q6_K, tiles of 16 tokens, the rest on AVX-512) give bit for
-// bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
+// The AMX tile kernels (packed Q8_0 / Q4_0 / Q4_K / Q6_K; tiles of 16 tokens, then a tile of a rest
+// of 4-15, a rest of 1-3 on AVX-512) give bit for bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
 // real tiles where the CPU has AMX. Row ranges start mid-matrix and outputs are strided, as the
 // backend's row split and matmul_many call them.
 TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
@@ -224,7 +224,8 @@ TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
       std::vector<uint8_t> buf(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64));
       auto* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
       pack_weights(t, w.bytes.data(), n_in, n_out, packed);
-      for (int64_t n_tok : {int64_t{15}, int64_t{16}, int64_t{17}, int64_t{33}, int64_t{48}}) {
+      for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{8}, int64_t{15}, int64_t{16}, int64_t{17},
+                            int64_t{20}, int64_t{35}, int64_t{48}}) {
         const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok));
         const int64_t xrb = q8a_row_bytes(n_in), ldy = n_out + 5;
         std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));

@@ -1,6 +1,7 @@
 // AMX-INT8 kernels for packed Q8_0, Q4_0, Q4_K and Q6_K weights (packed.h), for prompts and
-// batches of 16 tokens or more; everything else, and the last n_tok % 16 tokens of a batch, runs the AVX-512
-// kernels this level extends.
+// batches of 4 tokens or more, in tiles of 16 tokens and one tile of the rest (a batched decode step
+// of 4-15 sequences is one such tile); fewer tokens, and a rest of 1-3, run the AVX-512 kernels
+// this level extends.
 //
 // One TDPBSUD multiplies a tile of 16 tokens x 32 activation bytes (signed; the Q8A rows read in
 // place, stride = the row length) by a tile of 8 x 64 code bytes (unsigned): exactly one packed
@@ -48,16 +49,18 @@ static_assert(sizeof(TileConfig) == 64);
 // bytes) and B (8 x 64 code bytes: 32 elements of 16 rows) for a 32-element block; A16 and B16
 // the same for 16 elements (Q6_K's scales cover 16).
 constexpr int kC = 0, kA = 1, kB = 2, kA16 = 3, kB16 = 4;
-TileConfig kernel_config() {
+constexpr int kTileTok = 16;
+// A tile of m tokens (1..16): the A and C tiles have m rows.
+TileConfig kernel_config(int m) {
   TileConfig c;
   const auto set = [&](int t, int rows, int colsb) {
     c.rows[t] = static_cast<uint8_t>(rows);
     c.colsb[t] = static_cast<uint16_t>(colsb);
   };
-  set(kC, 16, 64);
-  set(kA, 16, 32);
+  set(kC, m, 64);
+  set(kA, m, 32);
   set(kB, 8, 64);
-  set(kA16, 16, 16);
+  set(kA16, m, 16);
   set(kB16, 4, 64);
   return c;
 }
@@ -134,10 +137,31 @@ struct EmuTiles {
   }
 };
 
-constexpr int kTileTok = 16;
+// Tokens go through tiles of 16, then one tile of the rest if it has at least kMinTileTok tokens
+// (a batched decode step of 4-15 sequences is one such tile); fewer run the AVX-512 kernel.
+constexpr int kMinTileTok = 4;
+int64_t tiled_tokens(int64_t n_tok) {
+  const int64_t rest = n_tok % kTileTok;
+  return rest >= kMinTileTok ? n_tok : n_tok - rest;
+}
 
-// The AVX-512 packed kernels, for the tokens past the last full tile of 16.
+// The AVX-512 packed kernels, for the tokens past the tiles.
 RowsFn g_vnni[kMaxDType] = {};
+
+// Runs group(g, t_begin, t_end, m) for every row group of [r0, r1): first over the whole tiles of
+// 16 tokens, then over the one tile of m < 16 tokens up to n_amx, with the tiles configured for it.
+template <class Tiles, class GroupFn>
+void tile_passes(int64_t r0, int64_t r1, int64_t n_amx, GroupFn&& group) {
+  const int64_t n_full = n_amx / kTileTok * kTileTok;
+  for (int pass = 0; pass < 2; ++pass) {
+    const int64_t t_begin = pass == 0 ? 0 : n_full, t_end = pass == 0 ? n_full : n_amx;
+    if (t_begin >= t_end) continue;
+    Tiles::configure(kernel_config(pass == 0 ? kTileTok : static_cast<int>(t_end - t_begin)));
+    for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g)
+      group(g, t_begin, t_end, pass == 0 ? kTileTok : static_cast<int>(t_end - t_begin));
+  }
+  Tiles::release();
+}
 
 int32_t block_sum(const int8_t* q) {
   int32_t s = 0;
@@ -159,16 +183,16 @@ void widen_q4_0(const uint8_t* cell, uint8_t* out) {
 template <DType T, class Tiles>
 void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                      int64_t n_tok, float* y, int64_t ldy) {
-  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_amx = tiled_tokens(n_tok);
   const auto* xb = static_cast<const uint8_t*>(x);
-  if (n_full > 0) {
+  if (n_amx > 0) {
     const int64_t nb = n_in / 32, cb = packed_code_bytes(T), gb = packed_group_bytes(T, n_in);
     const int32_t offset = packed_offset(T);
     thread_local std::vector<int32_t> corr;  // [token][block]: the code offset's share of the sum
     thread_local std::vector<const float*> d;  // [token]: the Q8A block scales
-    corr.resize(static_cast<size_t>(n_full * nb));
-    d.resize(static_cast<size_t>(n_full));
-    for (int64_t t = 0; t < n_full; ++t) {
+    corr.resize(static_cast<size_t>(n_amx * nb));
+    d.resize(static_cast<size_t>(n_amx));
+    for (int64_t t = 0; t < n_amx; ++t) {
       const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
       d[static_cast<size_t>(t)] = xa.d;
       for (int64_t b = 0; b < nb; ++b) corr[static_cast<size_t>(t * nb + b)] = -offset * block_sum(xa.qs + 32 * b);
@@ -177,9 +201,7 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
     if (T == DType::Q4_0) wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
     uint8_t* wide = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
     alignas(64) int32_t c[kTileTok * 16];
-    const TileConfig cfg = kernel_config();
-    Tiles::configure(cfg);
-    for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    tile_passes<Tiles>(r0, r1, n_amx, [&](int64_t g, int64_t t_begin, int64_t t_end, int m) {
       const uint8_t* cells = w + g * gb;
       const uint8_t* scales = cells + nb * cb;
       const uint8_t* codes = cells;
@@ -187,7 +209,7 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
         for (int64_t b = 0; b < nb; ++b) widen_q4_0(cells + b * cb, wide + b * 512);
         codes = wide;
       }
-      for (int64_t t0 = 0; t0 < n_full; t0 += kTileTok) {
+      for (int64_t t0 = t_begin; t0 < t_end; t0 += kTileTok) {
         __m512 accf[kTileTok];
         for (auto& a : accf) a = _mm512_setzero_ps();
         const uint8_t* a_base = xb + t0 * x_row_bytes;
@@ -201,18 +223,17 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
           Tiles::template store<kC>(c, 64);
           const __m512 ws = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
           for (int i = 0; i < kTileTok; ++i) {
+            if (i >= m) break;
             const __m512i sum = _mm512_add_epi32(_mm512_set1_epi32(cr[i * nb + b]), _mm512_load_si512(c + 16 * i));
             accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(dt[i][b])), accf[i]);
           }
         }
-        for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
+        for (int i = 0; i < m; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
       }
-    }
-    Tiles::release();
+    });
   }
-  if (n_full < n_tok)
-    g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_full * x_row_bytes, x_row_bytes, n_tok - n_full, y + n_full * ldy,
-                           ldy);
+  if (n_amx < n_tok)
+    g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_amx * x_row_bytes, x_row_bytes, n_tok - n_amx, y + n_amx * ldy, ldy);
 }
 
 // Packed Q6_K sub-block (4 nibble chunks, 2 chunks of top bits) as 8 chunks of 6-bit codes, chunk
@@ -234,27 +255,26 @@ template <DType T, class Tiles>
 void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                        int64_t n_tok, float* y, int64_t ldy) {
   constexpr bool kQ4 = T == DType::Q4_K;
-  const int64_t n_full = n_tok / kTileTok * kTileTok;
+  const int64_t n_amx = tiled_tokens(n_tok);
   const auto* xb = static_cast<const uint8_t*>(x);
-  if (n_full > 0) {
+  if (n_amx > 0) {
     const int64_t nsb = n_in / 256, nb = n_in / 32, n16 = n_in / 16, gb = packed_group_bytes(T, n_in);
     const int64_t sbb = packed_superblock_bytes(T);
     thread_local std::vector<int32_t> corr;  // Q6_K, [token][16 elements]: -32 * the activation sum
     thread_local std::vector<Q8ARow> xa;     // [token]
-    xa.resize(static_cast<size_t>(n_full));
-    if (!kQ4) corr.resize(static_cast<size_t>(n_full * n16));
-    for (int64_t t = 0; t < n_full; ++t) {
-      xa[static_cast<size_t>(t)] = q8a_row(xb + t * x_row_bytes, n_in);
+    xa.resize(static_cast<size_t>(n_amx));
+    if (!kQ4) corr.resize(static_cast<size_t>(n_amx * n16));
+    for (int64_t t = 0; t < n_amx; ++t) {
+      const Q8ARow r = q8a_row(xb + t * x_row_bytes, n_in);
+      xa[static_cast<size_t>(t)] = r;
       if (!kQ4)
-        for (int64_t i = 0; i < n16; ++i) corr[static_cast<size_t>(t * n16 + i)] = -32 * x512::byte_sum16(xa[static_cast<size_t>(t)].qs + 16 * i);
+        for (int64_t i = 0; i < n16; ++i) corr[static_cast<size_t>(t * n16 + i)] = -32 * x512::byte_sum16(r.qs + 16 * i);
     }
     thread_local std::vector<uint8_t> wide_buf;
     wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
     uint8_t* wide = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
     alignas(64) int32_t c[kTileTok * 16];
-    const TileConfig cfg = kernel_config();
-    Tiles::configure(cfg);
-    for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) {
+    tile_passes<Tiles>(r0, r1, n_amx, [&](int64_t g, int64_t t_begin, int64_t t_end, int m) {
       const uint8_t* grp = w + g * gb;
       for (int64_t s = 0; s < nsb; ++s)
         for (int j = 0; j < 8; ++j) {
@@ -262,7 +282,7 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
           if constexpr (kQ4) widen_q4_0(grp + s * sbb + 256 * j, o);
           else widen_q6_k(grp + s * sbb + kQ6kSubBlock * j, o);
         }
-      for (int64_t t0 = 0; t0 < n_full; t0 += kTileTok) {
+      for (int64_t t0 = t_begin; t0 < t_end; t0 += kTileTok) {
         __m512 accf[kTileTok];
         for (auto& a : accf) a = _mm512_setzero_ps();
         const uint8_t* a_base = xb + t0 * x_row_bytes;
@@ -283,10 +303,15 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
               Tiles::template load<kB>(wide + 512 * ab, 64);
               Tiles::template dpbsud<kC, kA, kB>();
               Tiles::template store<kC>(c, 64);
-              for (int i = 0; i < kTileTok; ++i)
+              for (int i = 0; i < kTileTok; ++i) {
+                if (i >= m) break;
                 accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)),
                                           _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
-              for (int i = 0; i < kTileTok; ++i) accf[i] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(xt[i].s32[ab]), accf[i]);
+              }
+              for (int i = 0; i < kTileTok; ++i) {
+                if (i >= m) break;
+                accf[i] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(xt[i].s32[ab]), accf[i]);
+              }
             } else {
               for (int h = 0; h < 2; ++h) {
                 const __m512 ws = _mm512_mul_ps(
@@ -300,6 +325,7 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
                 Tiles::template store<kC>(c, 64);
                 const int32_t* cr = corr.data() + t0 * n16 + 2 * ab + h;
                 for (int i = 0; i < kTileTok; ++i) {
+                  if (i >= m) break;
                   const __m512i sum = _mm512_add_epi32(_mm512_set1_epi32(cr[i * n16]), _mm512_load_si512(c + 16 * i));
                   accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
                 }
@@ -307,14 +333,12 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
             }
           }
         }
-        for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
+        for (int i = 0; i < m; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
       }
-    }
-    Tiles::release();
+    });
   }
-  if (n_full < n_tok)
-    g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_full * x_row_bytes, x_row_bytes, n_tok - n_full, y + n_full * ldy,
-                           ldy);
+  if (n_amx < n_tok)
+    g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_amx * x_row_bytes, x_row_bytes, n_tok - n_amx, y + n_amx * ldy, ldy);
 }
 
 constexpr DType kAmxTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
