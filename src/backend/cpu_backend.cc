@@ -207,16 +207,31 @@ class CpuBackend final : public Backend {
   void attention(const AttentionArgs& a) override {
     const int64_t pairs = a.n * a.n_head_kv;
     if ((a.type == DType::F32 || a.type == DType::F16) && k_.attend_group) {  // rows read in place, one kernel per group
-      pool_.parallel_for(pairs, [&](int64_t p0, int64_t p1) {
+      // Runs of up to kMaxAttnTokens tokens at consecutive positions of one sequence (prompt
+      // chunks) share one kernel call per KV head, which reads each K and V row once for all.
+      std::vector<std::pair<int64_t, int64_t>> runs;  // first token, count
+      for (int64_t t = 0; t < a.n; ++t) {
+        if (!runs.empty()) {
+          auto& [t0, cnt] = runs.back();
+          if (cnt < cpu::kMaxAttnTokens && a.seq[t] == a.seq[t0] && a.positions[t] == a.positions[t0] + cnt) {
+            ++cnt;
+            continue;
+          }
+        }
+        runs.emplace_back(t, 1);
+      }
+      const int64_t jobs = static_cast<int64_t>(runs.size()) * a.n_head_kv;
+      pool_.parallel_for(jobs, [&](int64_t p0, int64_t p1) {
         thread_local std::vector<const void*> kr, vr;
         thread_local std::vector<float> scores;
         const int64_t hd = a.head_dim, group = a.n_head / a.n_head_kv, q_dim = a.n_head * hd;
         for (int64_t p = p0; p < p1; ++p) {
-          const int64_t t = p / a.n_head_kv, kvh = p % a.n_head_kv, n_keys = int64_t{a.positions[t]} + 1;
-          const std::span<const int32_t>& table = a.tables[a.seq[t]];
+          const auto [t0, cnt] = runs[static_cast<size_t>(p / a.n_head_kv)];
+          const int64_t kvh = p % a.n_head_kv, last = t0 + cnt - 1, n_keys = int64_t{a.positions[last]} + 1;
+          const std::span<const int32_t>& table = a.tables[a.seq[t0]];
           kr.resize(static_cast<size_t>(n_keys));
           vr.resize(static_cast<size_t>(n_keys));
-          scores.resize(static_cast<size_t>(group * n_keys));
+          scores.resize(static_cast<size_t>(cnt * group * n_keys));
           const int64_t off = row_bytes(a.type, kvh * hd);
           for (int64_t j = 0; j < n_keys; ++j) {
             const int64_t slot = table[static_cast<size_t>(j / a.block_size)] * a.block_size + j % a.block_size;
@@ -225,15 +240,18 @@ class CpuBackend final : public Backend {
           }
           cpu::AttnGroup g;
           g.type = a.type;
-          g.q = a.q + t * q_dim + kvh * group * hd;
+          g.q = a.q + t0 * q_dim + kvh * group * hd;
           g.group = group;
           g.hd = hd;
           g.scale = a.scale;
           g.k = kr.data();
           g.v = vr.data();
           g.n_keys = n_keys;
+          g.tokens = cnt;
+          g.q_stride = q_dim;
+          g.out_stride = q_dim;
           g.scores = scores.data();
-          g.out = a.out + t * q_dim + kvh * group * hd;
+          g.out = a.out + t0 * q_dim + kvh * group * hd;
           k_.attend_group(g);
         }
       });

@@ -323,13 +323,15 @@ TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
     std::vector<int32_t> pos;
   };
   for (const Shape& shape : {Shape{64, 4, {11, 12, 13, 14, 15, 3, 4}}, Shape{128, 8, {27, 28, 29, 30, 31, 3, 4}},
-                             Shape{128, 32, {64, 65, 66, 69, 70, 3, 4}}, Shape{32, 4, {11, 12, 13, 14, 15, 3, 4}}}) {
+                             Shape{128, 32, {64, 65, 66, 69, 70, 3, 4}}, Shape{32, 4, {11, 12, 13, 14, 15, 3, 4}},
+                             Shape{128, 16, {40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 3, 4}}}) {
   const int64_t n_head = 6, n_head_kv = 2, hd = shape.hd, kv_dim = n_head_kv * hd, bs = shape.bs, n_blocks = 8;
   const std::vector<int32_t> table0 = {5, 2, 7, 1}, table1 = {3, 6};
   const std::span<const int32_t> tables[2] = {table0, table1};
   const std::vector<int32_t>& pos = shape.pos;
-  const std::vector<int32_t> seq = {0, 0, 0, 0, 0, 1, 1};
   const int64_t n = static_cast<int64_t>(pos.size());
+  std::vector<int32_t> seq(static_cast<size_t>(n), 0);  // the last two tokens are sequence 1's
+  seq[static_cast<size_t>(n - 2)] = seq[static_cast<size_t>(n - 1)] = 1;
   const auto q = randn(static_cast<size_t>(n * n_head * hd), 1);
   const auto kf = randn(static_cast<size_t>(n_blocks * bs * kv_dim), 2);
   const auto vf = randn(static_cast<size_t>(n_blocks * bs * kv_dim), 3);
@@ -386,9 +388,25 @@ TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
     for (Isa isa : kIsas) {
       if (!isa_supported(isa)) continue;
       a.out = got.data();
-      make_cpu_backend(2, isa)->attention(a);
+      auto be = make_cpu_backend(2, isa);
+      be->attention(a);
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " hd " << hd << " " << dtype_name(type) << " " << i;
+      // Consecutive positions of one sequence go through the kernel together (runs of up to 8);
+      // each token's result is bit for bit what it gets alone.
+      std::vector<float> one(static_cast<size_t>(n_head * hd));
+      for (int64_t t = 0; t < n; ++t) {
+        AttentionArgs a1 = a;
+        a1.q = q.data() + t * n_head * hd;
+        a1.n = 1;
+        a1.positions = pos.data() + t;
+        a1.seq = seq.data() + t;
+        a1.out = one.data();
+        be->attention(a1);
+        for (int64_t i = 0; i < n_head * hd; ++i)
+          ASSERT_EQ(std::memcmp(&one[i], &got[t * n_head * hd + i], sizeof(float)), 0)
+              << isa_name(isa) << " hd " << hd << " " << dtype_name(type) << " token " << t << " at " << i;
+      }
     }
   }
   }

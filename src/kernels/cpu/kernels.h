@@ -49,17 +49,35 @@ inline constexpr int kMaxDType = 32;
 // Attention of the `group` query heads that share one KV head, over n_keys positions whose K and
 // V rows (hd values each, f32 or f16 as `type` says) are given by pointer, in position order:
 //   out[g] = sum_j softmax_j(scale * q[g] . k[j]) * v[j].
+// `tokens` > 1 takes that many query tokens at consecutive positions of one sequence at once (a
+// prompt chunk), so each K and V row is read once for all of them: token i (its q at q + i *
+// q_stride, its out at out + i * out_stride) sees the first n_keys - (tokens - 1 - i) keys. Each
+// token's result is bit for bit what it gets alone.
 struct AttnGroup {
-  const float* q = nullptr;  // [group][hd], rotated
+  const float* q = nullptr;  // [tokens][group][hd], rotated; tokens q_stride floats apart
   int64_t group = 0, hd = 0;
   float scale = 1;
   DType type = DType::F32;         // of the K and V rows: F32 or F16
   const void* const* k = nullptr;  // [n_keys]
   const void* const* v = nullptr;  // [n_keys]
-  int64_t n_keys = 0;
-  float* scores = nullptr;  // scratch, [group][n_keys]
-  float* out = nullptr;     // [group][hd]
+  int64_t n_keys = 0;              // of the last token
+  int64_t tokens = 1;
+  int64_t q_stride = 0, out_stride = 0;
+  float* scores = nullptr;  // scratch, [tokens][group][n_keys]
+  float* out = nullptr;     // [tokens][group][hd]; tokens out_stride floats apart
 };
+inline constexpr int64_t kMaxAttnTokens = 8;  // tokens per AttnGroup
+
+// Token i of a multi-token group as a group of its own.
+inline AttnGroup attn_token(const AttnGroup& a, int64_t i) {
+  AttnGroup t = a;
+  t.q = a.q + i * a.q_stride;
+  t.out = a.out + i * a.out_stride;
+  t.n_keys = a.n_keys - (a.tokens - 1 - i);
+  t.tokens = 1;
+  t.scores = a.scores + i * a.group * a.n_keys;
+  return t;
+}
 
 struct Kernels {
   Isa isa = Isa::kScalar;

@@ -705,29 +705,39 @@ float softmax_in_place(float* sc, int64_t nk) {
 
 constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked kernel takes (more: plain loops)
 
+// One KV head's query rows r = (token i, head g) of AttnGroup a, each with its own key count (the
+// tokens are consecutive positions). Every K block of 8 keys and V block of 32 is read once for
+// all rows while it is in L1; each row's arithmetic is exactly that of the row alone (8-key score
+// blocks up to its own key count, then single keys; value blocks of 32 from its first key).
 template <DType T, int NV>
 void attend_group_nv(const AttnGroup& a) {
-  const int64_t nk = a.n_keys, hd = a.hd, groups = a.group;
+  const int64_t nk = a.n_keys, hd = a.hd, groups = a.group, rows = a.tokens * groups;
   const __m256 scale8 = _mm256_set1_ps(a.scale);
-  int64_t j = 0;
-  for (; j + 8 <= nk; j += 8)
-    for (int64_t g = 0; g < groups; ++g)
-      _mm256_storeu_ps(a.scores + g * nk + j, _mm256_mul_ps(scores8<T, NV>(a.q + g * hd, a.k + j), scale8));
-  for (; j < nk; ++j)
-    for (int64_t g = 0; g < groups; ++g) {
-      const float* q = a.q + g * hd;
-      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), kv16<T>(a.k[j], 0));
-      for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), kv16<T>(a.k[j], c), acc);
-      a.scores[g * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
+  const auto q_row = [&](int64_t r) { return a.q + (r / groups) * a.q_stride + (r % groups) * hd; };
+  const auto nk_row = [&](int64_t r) { return nk - (a.tokens - 1 - r / groups); };
+  const auto single = [&](int64_t r, int64_t j) {
+    const float* q = q_row(r);
+    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), kv16<T>(a.k[j], 0));
+    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), kv16<T>(a.k[j], c), acc);
+    a.scores[r * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
+  };
+  for (int64_t j = 0; j < nk; j += 8)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t nr = nk_row(r);
+      if (j + 8 <= nr) _mm256_storeu_ps(a.scores + r * nk + j, _mm256_mul_ps(scores8<T, NV>(q_row(r), a.k + j), scale8));
+      else
+        for (int64_t jj = j; jj < nr; ++jj) single(r, jj);
     }
-  float inv[kMaxAttnGroup];
-  for (int64_t g = 0; g < groups; ++g) inv[g] = softmax_in_place(a.scores + g * nk, nk);
+  float inv[kMaxAttnGroup * kMaxAttnTokens];
+  for (int64_t r = 0; r < rows; ++r) inv[r] = softmax_in_place(a.scores + r * nk, nk_row(r));
   constexpr int64_t kValueBlock = 32;
   for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
-    const int64_t j1 = std::min(nk, j0 + kValueBlock);
-    for (int64_t g = 0; g < groups; ++g) {
-      float* o = a.out + g * hd;
-      const float* sc = a.scores + g * nk;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t nr = nk_row(r);
+      if (j0 >= nr) continue;
+      const int64_t j1 = std::min(nr, j0 + kValueBlock);
+      float* o = a.out + (r / groups) * a.out_stride + (r % groups) * hd;
+      const float* sc = a.scores + r * nk;
       __m512 ov[NV];
       for (int c = 0; c < NV; ++c) ov[c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o + 16 * c);
       for (int64_t jj = j0; jj < j1; ++jj) {
@@ -735,8 +745,8 @@ void attend_group_nv(const AttnGroup& a) {
         const void* vr = a.v[jj];
         for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, kv16<T>(vr, c), ov[c]);
       }
-      if (j1 == nk)
-        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[g])));
+      if (j1 == nr)
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[r])));
       else
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, ov[c]);
     }
@@ -745,7 +755,7 @@ void attend_group_nv(const AttnGroup& a) {
 
 template <DType T>
 bool attend_group_fixed(const AttnGroup& a) {
-  if (a.group > kMaxAttnGroup) return false;
+  if (a.group > kMaxAttnGroup || a.tokens > kMaxAttnTokens) return false;
   switch (a.hd) {
     case 64: attend_group_nv<T, 4>(a); return true;
     case 80: attend_group_nv<T, 5>(a); return true;
@@ -756,8 +766,7 @@ bool attend_group_fixed(const AttnGroup& a) {
   }
 }
 
-void attend_group(const AttnGroup& a) {
-  if (a.type == DType::F16 ? attend_group_fixed<DType::F16>(a) : attend_group_fixed<DType::F32>(a)) return;
+void attend_one(const AttnGroup& a) {
   std::vector<float> kf, vf;
   const auto as_f32 = [&](const void* p, std::vector<float>& buf) {
     if (a.type == DType::F32) return static_cast<const float*>(p);
@@ -776,6 +785,11 @@ void attend_group(const AttnGroup& a) {
     std::fill_n(o, a.hd, 0.0f);
     for (int64_t j = 0; j < a.n_keys; ++j) axpy_f32(sc[j] / sum, as_f32(a.v[j], vf), o, a.hd);
   }
+}
+
+void attend_group(const AttnGroup& a) {
+  if (a.type == DType::F16 ? attend_group_fixed<DType::F16>(a) : attend_group_fixed<DType::F32>(a)) return;
+  for (int64_t i = 0; i < a.tokens; ++i) attend_one(attn_token(a, i));
 }
 
 }  // namespace

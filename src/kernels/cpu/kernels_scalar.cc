@@ -365,7 +365,7 @@ void rows_packed_half(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, co
 }
 
 // The scalar twin of attention over f32 rows: the reference dot, softmax and accumulation.
-void attend_group(const AttnGroup& a) {
+void attend_one(const AttnGroup& a) {
   std::vector<float> row(static_cast<size_t>(a.hd));
   const auto as_f32 = [&](const void* p) {  // an f32 row in place, an f16 row converted
     if (a.type == DType::F32) return static_cast<const float*>(p);
@@ -383,6 +383,10 @@ void attend_group(const AttnGroup& a) {
       for (int64_t d = 0; d < a.hd; ++d) o[d] += sc[j] * v[d];
     }
   }
+}
+
+void attend_group(const AttnGroup& a) {
+  for (int64_t i = 0; i < a.tokens; ++i) attend_one(attn_token(a, i));
 }
 
 void fill_scalar_kernels(Kernels& k) {
