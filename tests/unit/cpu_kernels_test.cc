@@ -247,6 +247,19 @@ TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
   }
 }
 
+// The start-up check of the real tiles survives a CPU that refuses them: without AMX the first
+// tile instruction raises SIGILL, which the check turns into "not verified"; with AMX it agrees
+// with what start-up decided.
+TEST(CpuKernels, AmxStartupCheckSurvivesAFault) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
+  if (isa_supported(Isa::kAmx)) {
+    EXPECT_EQ(amx_tiles_check(), amx_kernels_verified());
+  } else {
+    EXPECT_FALSE(amx_tiles_check());
+    EXPECT_FALSE(amx_tiles_check());  // and again: the handlers were put back and re-armed
+  }
+}
+
 // matmul_many (one activation conversion, one parallel pass over the rows of all the weights) gives
 // exactly what separate matmuls give: packed and unpacked, mixed types of one activation form, and
 // mixed forms (F16 with Q8_0: each on its own), odd row counts.

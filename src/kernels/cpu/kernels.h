@@ -106,6 +106,9 @@ void fill_avx512_kernels(Kernels& k);
 // kernels are used only if they agree bit for bit with their emulation (amx_kernels_verified).
 void fill_amx_kernels(Kernels& k);
 bool amx_kernels_verified();
+// That start-up check: the tile kernels on the real tiles against their emulation, with SIGILL /
+// SIGSEGV / SIGBUS caught (a CPU without AMX faults on the first tile instruction: false).
+bool amx_tiles_check();
 // The same table with the tile instructions emulated in C++ (tests; needs AVX-512 VNNI only).
 void fill_amx_emulated_kernels(Kernels& k);
 

@@ -18,9 +18,12 @@
 // EmuTiles computes the same tile semantics in C++ (Intel's pseudo-code for TILELOADD, TILESTORED,
 // TILEZERO, TDPBSUD). Tests run the kernel on EmuTiles on any AVX-512 VNNI machine and on
 // HwTiles where the CPU has AMX; at start-up the hardware kernel is checked against the emulated
-// one on a small problem and is used only if the two agree bit for bit.
+// one on a small problem (a fault there counts as a disagreement) and is used only if the two agree
+// bit for bit.
 #include <immintrin.h>
 
+#include <csetjmp>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -68,8 +71,8 @@ TileConfig kernel_config(int m) {
 // The tile number is an immediate of each instruction ("%c" prints it bare). Every access is a
 // "memory" clobber: the compiler can't see what a tile load reads or a tile store writes.
 struct HwTiles {
-  static void configure(const TileConfig& c) { _tile_loadconfig(&c); }
-  static void release() { _tile_release(); }
+  static void configure(const TileConfig& c) { __asm__ volatile("ldtilecfg %0" ::"m"(c)); }  // all 64 bytes read
+  static void release() { __asm__ volatile("tilerelease" ::); }
   template <int T>
   static void load(const void* p, int64_t stride) {
     __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(p), "r"(stride), "i"(T) : "memory");
@@ -163,12 +166,6 @@ void tile_passes(int64_t r0, int64_t r1, int64_t n_amx, GroupFn&& group) {
   Tiles::release();
 }
 
-int32_t block_sum(const int8_t* q) {
-  int32_t s = 0;
-  for (int i = 0; i < 32; ++i) s += q[i];
-  return s;
-}
-
 // Q4_0's cell (4 chunks, low nibbles = elements 4k+m, high = 16+4k+m) as a Q8_0-shaped cell of
 // 8 chunks (chunk k = elements 4k..4k+3 of the 16 rows), codes 0..15.
 void widen_q4_0(const uint8_t* cell, uint8_t* out) {
@@ -195,7 +192,8 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
     for (int64_t t = 0; t < n_amx; ++t) {
       const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
       d[static_cast<size_t>(t)] = xa.d;
-      for (int64_t b = 0; b < nb; ++b) corr[static_cast<size_t>(t * nb + b)] = -offset * block_sum(xa.qs + 32 * b);
+      for (int64_t b = 0; b < nb; ++b) corr[static_cast<size_t>(t * nb + b)] =
+            -offset * (x512::byte_sum16(xa.qs + 32 * b) + x512::byte_sum16(xa.qs + 32 * b + 16));
     }
     thread_local std::vector<uint8_t> wide_buf;  // Q4_0: the row group's cells widened, 64-byte aligned
     if (T == DType::Q4_0) wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
@@ -351,34 +349,26 @@ void set_amx_rows(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k_amx<DType::Q6_K, Tiles>;
 }
 
-// The hardware kernel against the emulated one on 48 rows x 256 columns x 37 tokens (two full
-// tiles and a rest) for every type: the outputs must be identical bits.
-bool hardware_matches_emulation(const Kernels& hw, const Kernels& emu) {
-  const int64_t n_in = 256, n_out = 48, n_tok = 37;
-  std::mt19937 gen(7);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> xf(static_cast<size_t>(n_in * n_tok)), wf(static_cast<size_t>(n_in * n_out));
-  for (float& v : xf) v = nd(gen);
-  for (float& v : wf) v = nd(gen);
-  const int64_t xrb = q8a_row_bytes(n_in);
-  std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));
-  for (int64_t t = 0; t < n_tok; ++t) hw.quantize_q8a(xf.data() + t * n_in, xq.data() + t * xrb, n_in);
-  for (DType t : kAmxTypes) {
-    const int64_t rb = row_bytes(t, n_in);
-    std::vector<uint8_t> raw(static_cast<size_t>(rb * n_out));
-    for (int64_t r = 0; r < n_out; ++r) quantize_row(t, wf.data() + r * n_in, raw.data() + r * rb, n_in);
-    std::vector<uint8_t> packed_buf(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64));
-    uint8_t* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(packed_buf.data()) + 63) & ~uintptr_t{63});
-    pack_weights(t, raw.data(), n_in, n_out, packed);
-    std::vector<float> y_hw(static_cast<size_t>(n_out * n_tok)), y_emu(y_hw.size());
-    hw.packed_rows[dtype_index(t)](packed, n_in, 0, n_out, xq.data(), xrb, n_tok, y_hw.data(), n_out);
-    emu.packed_rows[dtype_index(t)](packed, n_in, 0, n_out, xq.data(), xrb, n_tok, y_emu.data(), n_out);
-    if (std::memcmp(y_hw.data(), y_emu.data(), y_hw.size() * sizeof(float)) != 0) return false;
-  }
-  return true;
-}
-
 bool g_amx_verified = false;
+
+// Runs check() with SIGILL, SIGSEGV and SIGBUS turned into a false result instead of a crash (a
+// tile instruction the CPU or kernel refuses), the way CPU feature probes do; the previous
+// handlers are restored after. Only the start-up check runs tile instructions at that point.
+sigjmp_buf g_probe_jump;
+void probe_fault(int) { siglongjmp(g_probe_jump, 1); }
+
+template <class F>
+bool without_faults(F&& check) {
+  struct sigaction sa = {}, old[3] = {};
+  sa.sa_handler = probe_fault;
+  sigemptyset(&sa.sa_mask);
+  const int sigs[3] = {SIGILL, SIGSEGV, SIGBUS};
+  for (int i = 0; i < 3; ++i) sigaction(sigs[i], &sa, &old[i]);
+  bool ok = false;
+  if (sigsetjmp(g_probe_jump, 1) == 0) ok = check();
+  for (int i = 0; i < 3; ++i) sigaction(sigs[i], &old[i], nullptr);
+  return ok;
+}
 
 }  // namespace
 
@@ -388,18 +378,63 @@ void fill_amx_emulated_kernels(Kernels& k) {
   set_amx_rows<EmuTiles>(k);
 }
 
+// The hardware kernels against the emulated ones on 48 rows x 256 columns x 37 tokens (two whole
+// tiles and a tile of 5) of every type: the outputs must be identical bits. Everything is allocated
+// before the guarded part, which a fault leaves by a jump (no destructors run there).
+bool amx_tiles_check() {
+  Kernels hw, emu;
+  fill_amx_emulated_kernels(emu);
+  fill_avx512_kernels(hw);
+  set_amx_rows<HwTiles>(hw);
+  const int64_t n_in = 256, n_out = 48, n_tok = 37, xrb = q8a_row_bytes(n_in);
+  std::mt19937 gen(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> xf(static_cast<size_t>(n_in * n_tok)), wf(static_cast<size_t>(n_in * n_out));
+  for (float& v : xf) v = nd(gen);
+  for (float& v : wf) v = nd(gen);
+  std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));
+  for (int64_t t = 0; t < n_tok; ++t) hw.quantize_q8a(xf.data() + t * n_in, xq.data() + t * xrb, n_in);
+  struct Case {
+    DType type;
+    std::vector<uint8_t> buf;
+    const uint8_t* packed;
+    std::vector<float> y_hw, y_emu;
+  };
+  std::vector<Case> cases;
+  for (DType t : kAmxTypes) {
+    const int64_t rb = row_bytes(t, n_in);
+    std::vector<uint8_t> raw(static_cast<size_t>(rb * n_out));
+    for (int64_t r = 0; r < n_out; ++r) quantize_row(t, wf.data() + r * n_in, raw.data() + r * rb, n_in);
+    Case c{t, std::vector<uint8_t>(static_cast<size_t>(packed_bytes(t, n_in, n_out) + 64)), nullptr,
+           std::vector<float>(static_cast<size_t>(n_out * n_tok)), std::vector<float>(static_cast<size_t>(n_out * n_tok))};
+    auto* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(c.buf.data()) + 63) & ~uintptr_t{63});
+    pack_weights(t, raw.data(), n_in, n_out, packed);
+    c.packed = packed;
+    emu.packed_rows[dtype_index(t)](packed, n_in, 0, n_out, xq.data(), xrb, n_tok, c.y_emu.data(), n_out);
+    cases.push_back(std::move(c));
+  }
+  const bool ran = without_faults([&] {
+    for (Case& c : cases)
+      hw.packed_rows[dtype_index(c.type)](c.packed, n_in, 0, n_out, xq.data(), xrb, n_tok, c.y_hw.data(), n_out);
+    return true;
+  });
+  if (!ran) return false;
+  for (const Case& c : cases)
+    if (std::memcmp(c.y_hw.data(), c.y_emu.data(), c.y_hw.size() * sizeof(float)) != 0) return false;
+  return true;
+}
+
 void fill_amx_kernels(Kernels& k) {
   fill_avx512_kernels(k);
   for (DType t : kAmxTypes) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
   k.isa = Isa::kAmx;
-  Kernels hw = k, emu;
-  set_amx_rows<HwTiles>(hw);
-  fill_amx_emulated_kernels(emu);
-  g_amx_verified = hardware_matches_emulation(hw, emu);
+  g_amx_verified = amx_tiles_check();
   if (g_amx_verified) {
     set_amx_rows<HwTiles>(k);
   } else {
-    std::fprintf(stderr, "warning: the AMX tile kernels disagree with their emulation on this CPU; using the AVX-512 kernels\n");
+    std::fprintf(stderr,
+                 "warning: the AMX tile kernels faulted or disagreed with their emulation on this CPU; using the "
+                 "AVX-512 kernels\n");
   }
 }
 
