@@ -101,9 +101,9 @@ const Kernels& kernels_for(Isa isa);
 void fill_scalar_kernels(Kernels& k);
 void fill_avx2_kernels(Kernels& k);
 void fill_avx512_kernels(Kernels& k);
-// AVX-512 plus AMX-INT8 tile kernels for packed Q8_0 / Q4_0 / Q4_K / Q6_K products of 16 tokens or
-// more; the tile
-// kernels are used only if they agree bit for bit with their emulation (amx_kernels_verified).
+// AVX-512 plus AMX-INT8 tile kernels for packed Q8_0 / Q4_0 / Q4_K / Q6_K products of 4 tokens or
+// more; the tile kernels are used only if they agree bit for bit with their emulation
+// (amx_kernels_verified).
 void fill_amx_kernels(Kernels& k);
 bool amx_kernels_verified();
 // That start-up check: the tile kernels on the real tiles against their emulation, with SIGILL /

@@ -288,10 +288,10 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
         for (int64_t s = 0; s < nsb; ++s) {
           const uint8_t* sb = grp + s * sbb;
           const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : kQ6kD))));
+          const __m512 dmv = kQ4 ? _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336))) : dv;
           for (int j = 0; j < 8; ++j) {
             const int64_t ab = 8 * s + j;
             if constexpr (kQ4) {
-              const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
               const __m512 ws = _mm512_mul_ps(
                   _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
               const __m512 wm = _mm512_mul_ps(
