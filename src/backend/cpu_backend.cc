@@ -166,9 +166,13 @@ class CpuBackend final : public Backend {
       xa = act_.data();
     }
     // Token tiles of activations that stay in L2, in whole groups of 16 (the AMX tile; two of the
-    // VNNI kernels' groups of 8) where they hold as many.
+    // VNNI kernels' groups of 8) where they hold as many. The AMX kernels convert each row group
+    // of weights once per call (Q4_0 / K-type widening, F16 / BF16 splitting), so they get at
+    // least two tiles of 16 (f32 rows of 8,960 values: 1.1 MiB; AMX CPUs have 2 MiB of L2).
     const int64_t fit = kTileBytes / x_row_bytes;
-    const int64_t tile = fit >= 16 ? fit / 16 * 16 : std::max<int64_t>(4, fit / 4 * 4);
+    const int64_t tile = k_.isa == cpu::Isa::kAmx ? std::max<int64_t>(32, fit / 16 * 16)
+                         : fit >= 16             ? fit / 16 * 16
+                                                 : std::max<int64_t>(4, fit / 4 * 4);
     const size_t n_parts = ws.size();
     for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
       const int64_t nt = std::min(tile, n_tok - t0);

@@ -44,6 +44,15 @@ using Param = std::tuple<Case, std::string>;
 
 std::unique_ptr<Backend> backend_for(const std::string& name) {
   if (name == "reference") return make_cpu_reference_backend(2);
+  if (name == "amx-emulated") {  // the amx level's kernels, int8 and bf16, on C++ tiles
+    if (!cpu::isa_supported(cpu::Isa::kAvx512)) return nullptr;
+    static const cpu::Kernels emulated = [] {
+      cpu::Kernels k;
+      cpu::fill_amx_emulated_kernels(k);
+      return k;
+    }();
+    return make_cpu_backend(2, emulated, "cpu-amx-emulated");
+  }
   const auto isa = cpu::parse_isa(name);
   if (!isa || !cpu::isa_supported(*isa)) return nullptr;
   return make_cpu_backend(2, *isa);
@@ -110,9 +119,10 @@ TEST_P(Conformance, LogitsWithinToleranceAndGreedyFollowsReference) {
   while (first_diff < ours.size() && ours[first_diff] == ref_greedy[first_diff]) ++first_diff;
   const int64_t robust = ref.json["suggested_tolerance"]["greedy_robust_prefix"].get<int64_t>();
   EXPECT_GE(static_cast<int64_t>(first_diff), robust) << "strict greedy prefix";
-  if (first_diff < ours.size())
+  if (first_diff < ours.size()) {
     EXPECT_LE(gaps[first_diff], 0.5 * T * std_dev) << "greedy diverged at step " << first_diff
                                                    << " where the reference gap was " << gaps[first_diff];
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -129,7 +139,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"tiny-llama-q4_k_m.gguf", "tiny-llama-q4_k_m"},
                     // The HF twin (BF16 safetensors) against its BF16 GGUF twin's reference.
                     Case{"tiny-qwen2-hf", "tiny-qwen2-bf16"}),
-                     testing::Values("reference", "scalar", "avx2", "avx512", "amx")),
+                     testing::Values("reference", "scalar", "avx2", "avx512", "amx", "amx-emulated")),
     case_name);
 
 // The HF folder and the BF16 GGUF hold the same values: our engine must give the same logits

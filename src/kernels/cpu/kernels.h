@@ -109,7 +109,15 @@ bool amx_kernels_verified();
 // That start-up check: the tile kernels on the real tiles against their emulation, with SIGILL /
 // SIGSEGV / SIGBUS caught (a CPU without AMX faults on the first tile instruction: false).
 bool amx_tiles_check();
-// The same table with the tile instructions emulated in C++ (tests; needs AVX-512 VNNI only).
+// Where the CPU also has AMX-BF16: tile kernels for packed F16 / BF16 products of 4 tokens or more
+// (kernels_amx_bf16.cc; activations split into two bf16, each product within 2^-14 of the exact
+// one, not the AVX-512 kernel's bits), used only if a start-up check finds them within 1e-5 of
+// their emulation. set_amx_bf16_rows installs them (emulated: the C++ tiles) over an AVX-512 table.
+void set_amx_bf16_rows(Kernels& k, bool emulated);
+bool amx_bf16_tiles_check();
+bool amx_bf16_kernels_verified();
+// The same table with the tile instructions emulated in C++, int8 and bf16 (tests; needs AVX-512
+// VNNI only).
 void fill_amx_emulated_kernels(Kernels& k);
 
 inline int dtype_index(DType t) { return static_cast<int>(t); }

@@ -22,13 +22,12 @@
 // bit for bit.
 #include <immintrin.h>
 
-#include <csetjmp>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/amx_tiles_inl.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/simd512_inl.h"
@@ -38,15 +37,9 @@ namespace infera::cpu {
 
 namespace {
 
-// The 64-byte tile configuration (palette 1).
-struct alignas(64) TileConfig {
-  uint8_t palette_id = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-static_assert(sizeof(TileConfig) == 64);
+using amx::EmuTiles;
+using amx::HwTiles;
+using amx::TileConfig;
 
 // Tiles of these kernels: C (16 tokens x 16 rows' int32 sums); A (16 tokens x 32 activation
 // bytes) and B (8 x 64 code bytes: 32 elements of 16 rows) for a 32-element block; A16 and B16
@@ -56,89 +49,13 @@ constexpr int kTileTok = 16;
 // A tile of m tokens (1..16): the A and C tiles have m rows.
 TileConfig kernel_config(int m) {
   TileConfig c;
-  const auto set = [&](int t, int rows, int colsb) {
-    c.rows[t] = static_cast<uint8_t>(rows);
-    c.colsb[t] = static_cast<uint16_t>(colsb);
-  };
-  set(kC, m, 64);
-  set(kA, m, 32);
-  set(kB, 8, 64);
-  set(kA16, m, 16);
-  set(kB16, 4, 64);
+  c.set(kC, m, 64);
+  c.set(kA, m, 32);
+  c.set(kB, 8, 64);
+  c.set(kA16, m, 16);
+  c.set(kB16, 4, 64);
   return c;
 }
-
-// The tile number is an immediate of each instruction ("%c" prints it bare). Every access is a
-// "memory" clobber: the compiler can't see what a tile load reads or a tile store writes.
-struct HwTiles {
-  static void configure(const TileConfig& c) { __asm__ volatile("ldtilecfg %0" ::"m"(c)); }  // all 64 bytes read
-  static void release() { __asm__ volatile("tilerelease" ::); }
-  template <int T>
-  static void load(const void* p, int64_t stride) {
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(p), "r"(stride), "i"(T) : "memory");
-  }
-  template <int T>
-  static void store(void* p, int64_t stride) {
-    __asm__ volatile("tilestored %%tmm%c2, (%0,%1,1)" ::"r"(p), "r"(stride), "i"(T) : "memory");
-  }
-  template <int T>
-  static void zero() {
-    __asm__ volatile("tilezero %%tmm%c0" ::"i"(T));
-  }
-  // C += A (signed bytes) x B (unsigned bytes); AT&T order: B, A, C.
-  template <int C, int A, int B>
-  static void dpbsud() {
-    __asm__ volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
-  }
-};
-
-// The same operations on 8 emulated tile registers of 16 rows x 64 bytes (per thread).
-struct EmuTiles {
-  struct State {
-    TileConfig cfg;
-    alignas(64) uint8_t t[8][16][64];
-  };
-  static State& s() {
-    thread_local State st;
-    return st;
-  }
-  static void configure(const TileConfig& c) {
-    s().cfg = c;
-    std::memset(s().t, 0, sizeof s().t);
-  }
-  static void release() { std::memset(s().t, 0, sizeof s().t); }
-  template <int T>
-  static void load(const void* p, int64_t stride) {
-    State& st = s();
-    std::memset(st.t[T], 0, sizeof st.t[T]);
-    for (int r = 0; r < st.cfg.rows[T]; ++r)
-      std::memcpy(st.t[T][r], static_cast<const uint8_t*>(p) + r * stride, st.cfg.colsb[T]);
-  }
-  template <int T>
-  static void store(void* p, int64_t stride) {
-    State& st = s();
-    for (int r = 0; r < st.cfg.rows[T]; ++r) std::memcpy(static_cast<uint8_t*>(p) + r * stride, st.t[T][r], st.cfg.colsb[T]);
-  }
-  template <int T>
-  static void zero() {
-    std::memset(s().t[T], 0, sizeof s().t[T]);
-  }
-  // C[m].dword[n] += sum over k < A.colsb / 4, i < 4 of sext(A[m].byte[4k + i]) * zext(B[k].byte[4n + i]).
-  template <int C, int A, int B>
-  static void dpbsud() {
-    State& st = s();
-    for (int m = 0; m < st.cfg.rows[C]; ++m)
-      for (int n = 0; n < st.cfg.colsb[C] / 4; ++n) {
-        int32_t acc;
-        std::memcpy(&acc, &st.t[C][m][4 * n], 4);
-        for (int k = 0; k < st.cfg.colsb[A] / 4; ++k)
-          for (int i = 0; i < 4; ++i)
-            acc += static_cast<int32_t>(static_cast<int8_t>(st.t[A][m][4 * k + i])) *
-                   static_cast<int32_t>(st.t[B][k][4 * n + i]);
-        std::memcpy(&st.t[C][m][4 * n], &acc, 4);
-      }
-  }
-};
 
 // Tokens go through tiles of 16, then one tile of the rest if it has at least kMinTileTok tokens
 // (a batched decode step of 4-15 sequences is one such tile); fewer run the AVX-512 kernel.
@@ -349,26 +266,7 @@ void set_amx_rows(Kernels& k) {
   k.packed_rows[dtype_index(DType::Q6_K)] = rows_packed_k_amx<DType::Q6_K, Tiles>;
 }
 
-bool g_amx_verified = false;
-
-// Runs check() with SIGILL, SIGSEGV and SIGBUS turned into a false result instead of a crash (a
-// tile instruction the CPU or kernel refuses), the way CPU feature probes do; the previous
-// handlers are restored after. Only the start-up check runs tile instructions at that point.
-sigjmp_buf g_probe_jump;
-void probe_fault(int) { siglongjmp(g_probe_jump, 1); }
-
-template <class F>
-bool without_faults(F&& check) {
-  struct sigaction sa = {}, old[3] = {};
-  sa.sa_handler = probe_fault;
-  sigemptyset(&sa.sa_mask);
-  const int sigs[3] = {SIGILL, SIGSEGV, SIGBUS};
-  for (int i = 0; i < 3; ++i) sigaction(sigs[i], &sa, &old[i]);
-  bool ok = false;
-  if (sigsetjmp(g_probe_jump, 1) == 0) ok = check();
-  for (int i = 0; i < 3; ++i) sigaction(sigs[i], &old[i], nullptr);
-  return ok;
-}
+bool g_amx_verified = false, g_amx_bf16_verified = false;
 
 }  // namespace
 
@@ -376,6 +274,8 @@ void fill_amx_emulated_kernels(Kernels& k) {
   fill_avx512_kernels(k);
   for (DType t : kAmxTypes) g_vnni[dtype_index(t)] = k.packed_rows[dtype_index(t)];
   set_amx_rows<EmuTiles>(k);
+  set_amx_bf16_rows(k, true);
+  k.isa = Isa::kAmx;  // so that a backend tiles tokens as for the real tiles
 }
 
 // The hardware kernels against the emulated ones on 48 rows x 256 columns x 37 tokens (two whole
@@ -413,7 +313,7 @@ bool amx_tiles_check() {
     emu.packed_rows[dtype_index(t)](packed, n_in, 0, n_out, xq.data(), xrb, n_tok, c.y_emu.data(), n_out);
     cases.push_back(std::move(c));
   }
-  const bool ran = without_faults([&] {
+  const bool ran = amx::without_faults([&] {
     for (Case& c : cases)
       hw.packed_rows[dtype_index(c.type)](c.packed, n_in, 0, n_out, xq.data(), xrb, n_tok, c.y_hw.data(), n_out);
     return true;
@@ -436,8 +336,19 @@ void fill_amx_kernels(Kernels& k) {
                  "warning: the AMX tile kernels faulted or disagreed with their emulation on this CPU; using the "
                  "AVX-512 kernels\n");
   }
+  if (cpu_features().amx_bf16) {
+    g_amx_bf16_verified = amx_bf16_tiles_check();
+    if (g_amx_bf16_verified) {
+      set_amx_bf16_rows(k, false);
+    } else {
+      std::fprintf(stderr,
+                   "warning: the AMX-BF16 tile kernels faulted or strayed from their emulation on this CPU; F16 and "
+                   "BF16 weights use the AVX-512 kernels\n");
+    }
+  }
 }
 
 bool amx_kernels_verified() { return g_amx_verified; }
+bool amx_bf16_kernels_verified() { return g_amx_bf16_verified; }
 
 }  // namespace infera::cpu
