@@ -3,9 +3,11 @@
 
     python3 bench/cpu_side_by_side.py [--threads 2] [--pp 512] [--tg 128] [--reps 3] [--rounds 2] MODEL.gguf...
 
-Needs build/release/bin/infera and node-llama-cpp (npm install --prefix /tmp/nlc node-llama-cpp@3.21.1;
-NODE_PATH points at its node_modules). Each round runs `infera bench --json` and then
-bench/llama_cpp_bench.mjs; the table gives the median of every run of each engine and the ratio.
+Needs build/release/bin/infera and either node-llama-cpp's prebuilt llama.cpp (npm install --prefix
+/tmp/nlc node-llama-cpp@3.21.1; NODE_PATH points at its node_modules; bench/llama_cpp_bench.mjs drives
+it) or, with --llama-bench PATH, a native llama-bench (bench/build_llama_server.sh builds one with
+-DGGML_NATIVE=ON, as the baseline's). Each round runs `infera bench --json` and then llama.cpp;
+the table gives the median of every run of each engine and the ratio.
 The machines we measure on are shared, so only ratios from one session mean much.
 """
 import argparse, json, os, statistics, subprocess, sys
@@ -20,6 +22,7 @@ ap.add_argument("--tg", type=int, default=128)
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--infera", default=os.path.join(root, "build/release/bin/infera"))
+ap.add_argument("--llama-bench", default=None)
 a = ap.parse_args()
 env = dict(os.environ, NODE_PATH=os.environ.get("NODE_PATH", "/tmp/nlc/node_modules"))
 
@@ -35,11 +38,17 @@ for m in a.models:
         runs["infera"]["pp"] += j.get("pp", {}).get("runs", [])
         runs["infera"]["tg"] += j.get("tg", {}).get("runs", [])
         bounds.append(j["decode_bound_tps"])
-        out = subprocess.run(["node", os.path.join(here, "llama_cpp_bench.mjs"), m, str(a.pp), str(a.tg), str(a.reps),
-                              str(a.threads)], check=True, capture_output=True, text=True, env=env).stdout
-        j = json.loads(out.strip().splitlines()[-1])
-        runs["llama.cpp"]["pp"] += j["pp"]["runs"]
-        runs["llama.cpp"]["tg"] += j["tg"]["runs"]
+        if a.llama_bench:
+            out = subprocess.run([a.llama_bench, "-m", m, "-p", str(a.pp), "-n", str(a.tg), "-r", str(a.reps), "-t",
+                                  str(a.threads), "-o", "json"], check=True, capture_output=True, text=True).stdout
+            for r in json.loads(out):
+                runs["llama.cpp"]["pp" if r["n_gen"] == 0 else "tg"] += r["samples_ts"]
+        else:
+            out = subprocess.run(["node", os.path.join(here, "llama_cpp_bench.mjs"), m, str(a.pp), str(a.tg),
+                                  str(a.reps), str(a.threads)], check=True, capture_output=True, text=True, env=env).stdout
+            j = json.loads(out.strip().splitlines()[-1])
+            runs["llama.cpp"]["pp"] += j["pp"]["runs"]
+            runs["llama.cpp"]["tg"] += j["tg"]["runs"]
     bound = max(bounds)
     med = {e: {k: statistics.median(v) if v else 0 for k, v in r.items()} for e, r in runs.items()}
     for e in ("infera", "llama.cpp"):
