@@ -1,13 +1,16 @@
 // The CPU kernel table: one set of function pointers per ISA level (cpu_features.h), filled by one
-// translation unit per instruction set (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc) and
-// chosen once at start-up. Model code never sees an intrinsic; the backend calls through the table.
+// translation unit per instruction set (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc;
+// kernels_amx.cc and kernels_amx_bf16.cc for the tiles) and chosen once at start-up. Model code
+// never sees an intrinsic; the backend calls through the table.
 //
 // Weight products run on one of two activation forms, by weight type:
 //  - f32 activations for F32, F16 and BF16 weights (exact products, f32 accumulation);
 //  - Q8A activations (below) for the block-quantized types: the activation row is quantized to 8 bits
 //    per 32 elements on the fly and the products are integer dot products (VNNI where present), scaled
 //    per block. This is what llama.cpp does too; its error is inside the fixtures' tolerances.
-// Types with no integer kernel (Q2_K, Q3_K) dequantize each weight row to f32 and use the f32 path.
+// Every type, Q2_K..Q6_K included, has an integer kernel on the scalar, AVX2 and AVX-512 levels; a
+// type without one in a table (rows[] null) is dequantized row by row to f32 by the backend.
+// Packed forms (packed.h) and the AMX tiles (kernels_amx*.cc) cover the common types on top.
 #pragma once
 
 #include <cstdint>
