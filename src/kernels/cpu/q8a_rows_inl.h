@@ -276,7 +276,7 @@ void rows_q8a_256(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const 
   }
 }
 
-void set_q8a_rows_256(Kernels& k) {
+[[maybe_unused]] void set_q8a_rows_256(Kernels& k) {  // the AVX2 table; unused by the AVX-512 TU
   auto q = [&](DType t, RowsFn fn) {
     k.rows[dtype_index(t)] = fn;
     k.act[dtype_index(t)] = ActForm::kQ8A;
