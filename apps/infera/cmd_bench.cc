@@ -114,10 +114,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // One run of C requests submitted at once to the batching engine, each p random prompt tokens
-// and n generated tokens (ignore_eos). Aggregate output tokens/s over the wall time, and each
-// request's time to first token.
+// and n generated tokens (ignore_eos). Aggregate output tokens/s over the wall time, each
+// request's time to first token, and the decode phase alone: tokens/s from the moment every
+// request has its first token (all prompts done) to the end, every stream decoding at once
+// (llama-batched-bench's S_TG; the first figure mixes in the prompts' prefill).
 struct ConcurrencyRun {
-  double output_tps = 0, wall_s = 0;
+  double output_tps = 0, wall_s = 0, decode_tps = 0;
   std::vector<double> ttft_ms;
   int64_t steps = 0, batched_tokens = 0;
 };
@@ -141,6 +143,8 @@ ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& 
   done.left = a.concurrency;
   ConcurrencyRun r;
   r.ttft_ms.assign(static_cast<size_t>(a.concurrency), 0);
+  std::vector<std::vector<std::pair<double, size_t>>> arrivals(static_cast<size_t>(a.concurrency));  // (s, tokens)
+  for (auto& v : arrivals) v.reserve(static_cast<size_t>(a.n_gen) + 1);
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < a.concurrency; ++i) {
     std::vector<int32_t> ids(static_cast<size_t>(a.n_prompt));
@@ -149,7 +153,9 @@ ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& 
     p.max_tokens = a.n_gen;
     p.ignore_eos = true;
     g.submit(std::move(ids), p, [&, i, first = true](const GenEvent& e) mutable {
-      if (first) r.ttft_ms[static_cast<size_t>(i)] = seconds_since(t0) * 1e3, first = false;
+      const double now = seconds_since(t0);
+      if (first) r.ttft_ms[static_cast<size_t>(i)] = now * 1e3, first = false;
+      arrivals[static_cast<size_t>(i)].emplace_back(now, e.tokens.size());
       if (e.finished) {
         std::lock_guard<std::mutex> lock(done.mu);
         if (--done.left == 0) done.cv.notify_all();
@@ -160,6 +166,13 @@ ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& 
   done.cv.wait(lock, [&] { return done.left == 0; });
   r.wall_s = seconds_since(t0);
   r.output_tps = static_cast<double>(a.concurrency) * a.n_gen / r.wall_s;
+  const double all_started = *std::max_element(r.ttft_ms.begin(), r.ttft_ms.end()) / 1e3;
+  size_t later = 0;
+  double last = all_started;
+  for (const auto& v : arrivals)
+    for (const auto& [s, n] : v)
+      if (s > all_started) later += n, last = std::max(last, s);
+  if (last > all_started) r.decode_tps = static_cast<double>(later) / (last - all_started);
   r.steps = g.stats().steps.load();
   r.batched_tokens = g.stats().batched_tokens.load();
   return r;
@@ -214,7 +227,7 @@ int run_bench(const BenchArgs& a) {
   };
   pp_once(16);  // warm-up: faults the weights in, wakes the threads
   tg_once(2);
-  Stats pp, tg, conc;
+  Stats pp, tg, conc, conc_decode;
   std::vector<double> ttft;
   const bool plain = a.concurrency == 0;
   for (int r = 0; r < a.reps; ++r) {
@@ -223,6 +236,7 @@ int run_bench(const BenchArgs& a) {
     if (!plain) {
       const ConcurrencyRun c = concurrency_once(model, a, rng);
       conc.runs.push_back(c.output_tps);
+      conc_decode.runs.push_back(c.decode_tps);
       ttft.insert(ttft.end(), c.ttft_ms.begin(), c.ttft_ms.end());
     }
   }
@@ -251,6 +265,8 @@ int run_bench(const BenchArgs& a) {
                           {"output_tps_stdev", conc.stdev()},
                           {"runs", conc.runs},
                           {"per_stream_tps", conc.median() / a.concurrency},
+                          {"decode_tps_median", conc_decode.median()},
+                          {"decode_runs", conc_decode.runs},
                           {"ttft_ms_p50", bench::percentile(ttft, 50)},
                           {"ttft_ms_p99", bench::percentile(ttft, 99)}};
     if (plain && a.n_prompt > 0)
@@ -281,6 +297,7 @@ int run_bench(const BenchArgs& a) {
   if (plain && a.n_gen > 0) row("tg" + std::to_string(a.n_gen), tg);
   if (!plain) {
     row(fmt::format("c{} pp{}+tg{} (output t/s, all streams)", a.concurrency, a.n_prompt, a.n_gen), conc);
+    row(fmt::format("c{} decode phase (t/s, all streams, once every prompt is in)", a.concurrency), conc_decode);
     std::printf("\nper stream %.2f t/s; time to first token p50 %.0f ms, p99 %.0f ms\n", conc.median() / a.concurrency,
                 bench::percentile(ttft, 50), bench::percentile(ttft, 99));
   }

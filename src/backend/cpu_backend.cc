@@ -210,7 +210,7 @@ class CpuBackend final : public Backend {
 
   void attention(const AttentionArgs& a) override {
     const int64_t pairs = a.n * a.n_head_kv;
-    if ((a.type == DType::F32 || a.type == DType::F16) && k_.attend_group) {  // rows read in place, one kernel per group
+    if (k_.attend_group) {  // one kernel call per group (f32, f16 and q8_0 rows)
       // Runs of up to kMaxAttnTokens tokens at consecutive positions of one sequence (prompt
       // chunks) share one kernel call per KV head, which reads each K and V row once for all.
       std::vector<std::pair<int64_t, int64_t>> runs;  // first token, count

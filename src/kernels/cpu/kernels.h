@@ -60,7 +60,7 @@ struct AttnGroup {
   const float* q = nullptr;  // [tokens][group][hd], rotated; tokens q_stride floats apart
   int64_t group = 0, hd = 0;
   float scale = 1;
-  DType type = DType::F32;         // of the K and V rows: F32 or F16
+  DType type = DType::F32;         // of the K and V rows: F32, F16 or Q8_0
   const void* const* k = nullptr;  // [n_keys]
   const void* const* v = nullptr;  // [n_keys]
   int64_t n_keys = 0;              // of the last token

@@ -14,6 +14,7 @@
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/simd512_inl.h"
 #include "tensor/blocks.h"
+#include "tensor/quant.h"
 
 namespace infera::cpu {
 
@@ -650,33 +651,74 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 }
 
 
-// Attention over f32 or f16 rows (kernels.h AttnGroup) for a group of query heads sharing one KV
-// head. Each block of keys (8 for the scores, 32 for the values) is read from memory once and
-// used by every head of the group while it sits in L1 (with GQA a head-at-a-time loop read the
-// whole K and V once per query head: 6x the bytes for R1-1.5B, which at a few thousand tokens of
-// context is more than the weights). Per head: its query in NV registers, scores 8 keys at a time
-// with one transposing reduction of the 8 sums, a vectorized softmax, the values accumulated into
-// its output (NV registers, stored between key blocks: exact, so the order of operations per
-// head and the results are those of one pass over all keys). Head sizes that are not a multiple
-// of 16 up to 256 take the plain loops.
+// Attention over f32, f16 or q8_0 rows (kernels.h AttnGroup) for a group of query heads sharing
+// one KV head. Each block of keys (8 for the scores, 32 for the values) is read from memory once,
+// converted to f32 once (an f32 row is read in place), and used by every head of the group while
+// it sits in L1 (with GQA a head-at-a-time loop read the whole K and V once per query head: 6x the
+// bytes for R1-1.5B, which at a few thousand tokens of context is more than the weights). The rows
+// of the blocks ahead are prefetched: they lie a cache row apart and scattered by the block
+// tables, where the hardware prefetchers do not follow (decode of 8 streams at 1,000 tokens of
+// context spent most of its time waiting for them). Per head: its query in NV registers, scores
+// 8 keys at a time with one transposing reduction of the 8 sums, a vectorized softmax, the values
+// accumulated into its output (NV registers, stored between key blocks: exact, so the order of
+// operations per head and the results are those of one pass over all keys). Head sizes that are
+// not a multiple of 16 up to 256 (of 32 for q8_0) take the plain loops.
 inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
-// Values 16c .. 16c+15 of a K or V row as f32.
+// Values 16c .. 16c+15 of a K or V head row as f32 (q8_0: half of block c / 2, d * q as
+// dequantize_row).
 template <DType T>
 inline __m512 kv16(const void* row, int c) {
   if constexpr (T == DType::F32) return _mm512_loadu_ps(static_cast<const float*>(row) + 16 * c);
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + 16 * c)));
+  if constexpr (T == DType::F16)
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + 16 * c)));
+  const auto* b = static_cast<const uint8_t*>(row) + (c / 2) * sizeof(BlockQ8_0);
+  uint16_t d;
+  std::memcpy(&d, b, sizeof d);
+  const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + sizeof d + 16 * (c % 2))));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(_cvtsh_ss(d)));
 }
 
+// Bytes of one head row (16 * NV values).
 template <DType T, int NV>
-__m256 scores8(const float* q, const void* const* k) {
+constexpr int64_t kv_row_bytes() {
+  return T == DType::F32 ? 64 * NV : T == DType::F16 ? 32 * NV : static_cast<int64_t>(sizeof(BlockQ8_0)) * NV / 2;
+}
+
+// Rows j0 .. j1-1 into the cache level `Hint` (nothing outside [0, n)).
+template <DType T, int NV, int Hint>
+inline void prefetch_rows(const void* const* rows, int64_t j0, int64_t j1) {
+  constexpr int64_t kBytes = kv_row_bytes<T, NV>();
+  for (int64_t j = j0; j < j1; ++j) {
+    const char* p = static_cast<const char*>(rows[j]);
+    for (int64_t off = 0; off < kBytes; off += 64) _mm_prefetch(p + off, static_cast<_mm_hint>(Hint));
+    _mm_prefetch(p + kBytes - 1, static_cast<_mm_hint>(Hint));  // a row that straddles one more line
+  }
+}
+
+// Rows j0 .. j1-1 as f32 rows: in place for f32, else converted into buf (16 * NV floats each).
+template <DType T, int NV>
+inline void rows_f32(const void* const* rows, int64_t j0, int64_t j1, float* buf, const float** out) {
+  for (int64_t j = j0; j < j1; ++j) {
+    if constexpr (T == DType::F32) {
+      out[j - j0] = static_cast<const float*>(rows[j]);
+    } else {
+      float* d = buf + (j - j0) * 16 * NV;
+      for (int c = 0; c < NV; ++c) _mm512_store_ps(d + 16 * c, kv16<T>(rows[j], c));
+      out[j - j0] = d;
+    }
+  }
+}
+
+template <int NV>
+__m256 scores8(const float* q, const float* const* k) {
   __m512 qv[NV];
   for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
   __m256 s[8];
   for (int kk = 0; kk < 8; ++kk) {
-    const void* kr = k[kk];
-    __m512 acc = _mm512_mul_ps(qv[0], kv16<T>(kr, 0));
-    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], kv16<T>(kr, c), acc);
+    const float* kr = k[kk];
+    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
     s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
   }
   const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
@@ -711,27 +753,43 @@ constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked ke
 // blocks up to its own key count, then single keys; value blocks of 32 from its first key).
 template <DType T, int NV>
 void attend_group_nv(const AttnGroup& a) {
+  constexpr int64_t kKeyBlock = 8, kValueBlock = 32;
+  // Keys ahead to prefetch: two score blocks; one value block (to L2: a block of f32 rows of 256
+  // values is 32 KiB).
+  constexpr int64_t kKeysAhead = 2 * kKeyBlock;
   const int64_t nk = a.n_keys, hd = a.hd, groups = a.group, rows = a.tokens * groups;
   const __m256 scale8 = _mm256_set1_ps(a.scale);
   const auto q_row = [&](int64_t r) { return a.q + (r / groups) * a.q_stride + (r % groups) * hd; };
   const auto nk_row = [&](int64_t r) { return nk - (a.tokens - 1 - r / groups); };
-  const auto single = [&](int64_t r, int64_t j) {
-    const float* q = q_row(r);
-    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), kv16<T>(a.k[j], 0));
-    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), kv16<T>(a.k[j], c), acc);
-    a.scores[r * nk + j] = _mm512_reduce_add_ps(acc) * a.scale;
-  };
-  for (int64_t j = 0; j < nk; j += 8)
+  alignas(64) float kbuf[kKeyBlock * 16 * NV];  // a block's rows as f32 (f16 and q8_0 caches)
+  const float* kf[kKeyBlock];
+  prefetch_rows<T, NV, _MM_HINT_T0>(a.k, 0, std::min(nk, kKeysAhead));
+  for (int64_t j = 0; j < nk; j += kKeyBlock) {
+    prefetch_rows<T, NV, _MM_HINT_T0>(a.k, std::min(nk, j + kKeysAhead), std::min(nk, j + kKeysAhead + kKeyBlock));
+    rows_f32<T, NV>(a.k, j, std::min(nk, j + kKeyBlock), kbuf, kf);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t nr = nk_row(r);
-      if (j + 8 <= nr) _mm256_storeu_ps(a.scores + r * nk + j, _mm256_mul_ps(scores8<T, NV>(q_row(r), a.k + j), scale8));
-      else
-        for (int64_t jj = j; jj < nr; ++jj) single(r, jj);
+      if (j + kKeyBlock <= nr) {
+        _mm256_storeu_ps(a.scores + r * nk + j, _mm256_mul_ps(scores8<NV>(q_row(r), kf), scale8));
+        continue;
+      }
+      const float* q = q_row(r);
+      for (int64_t jj = j; jj < nr; ++jj) {
+        const float* kr = kf[jj - j];
+        __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kr));
+        for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(kr + 16 * c), acc);
+        a.scores[r * nk + jj] = _mm512_reduce_add_ps(acc) * a.scale;
+      }
     }
+  }
+  prefetch_rows<T, NV, _MM_HINT_T1>(a.v, 0, std::min(nk, kValueBlock));
   float inv[kMaxAttnGroup * kMaxAttnTokens];
   for (int64_t r = 0; r < rows; ++r) inv[r] = softmax_in_place(a.scores + r * nk, nk_row(r));
-  constexpr int64_t kValueBlock = 32;
+  alignas(64) float vbuf[kValueBlock * 16 * NV];
+  const float* vf[kValueBlock];
   for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
+    prefetch_rows<T, NV, _MM_HINT_T1>(a.v, std::min(nk, j0 + kValueBlock), std::min(nk, j0 + 2 * kValueBlock));
+    rows_f32<T, NV>(a.v, j0, std::min(nk, j0 + kValueBlock), vbuf, vf);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t nr = nk_row(r);
       if (j0 >= nr) continue;
@@ -742,8 +800,8 @@ void attend_group_nv(const AttnGroup& a) {
       for (int c = 0; c < NV; ++c) ov[c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o + 16 * c);
       for (int64_t jj = j0; jj < j1; ++jj) {
         const __m512 p = _mm512_set1_ps(sc[jj]);
-        const void* vr = a.v[jj];
-        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, kv16<T>(vr, c), ov[c]);
+        const float* vr = vf[jj - j0];
+        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
       }
       if (j1 == nr)
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[r])));
@@ -756,6 +814,15 @@ void attend_group_nv(const AttnGroup& a) {
 template <DType T>
 bool attend_group_fixed(const AttnGroup& a) {
   if (a.group > kMaxAttnGroup || a.tokens > kMaxAttnTokens) return false;
+  if constexpr (T == DType::Q8_0) {  // whole blocks of 32 per head row only
+    switch (a.hd) {
+      case 64: attend_group_nv<T, 4>(a); return true;
+      case 96: attend_group_nv<T, 6>(a); return true;
+      case 128: attend_group_nv<T, 8>(a); return true;
+      case 256: attend_group_nv<T, 16>(a); return true;
+      default: return false;
+    }
+  }
   switch (a.hd) {
     case 64: attend_group_nv<T, 4>(a); return true;
     case 80: attend_group_nv<T, 5>(a); return true;
@@ -771,7 +838,7 @@ void attend_one(const AttnGroup& a) {
   const auto as_f32 = [&](const void* p, std::vector<float>& buf) {
     if (a.type == DType::F32) return static_cast<const float*>(p);
     buf.resize(static_cast<size_t>(a.hd));
-    for (int64_t i = 0; i < a.hd; ++i) buf[static_cast<size_t>(i)] = _cvtsh_ss(static_cast<const uint16_t*>(p)[i]);
+    dequantize_row(a.type, static_cast<const uint8_t*>(p), buf.data(), a.hd);
     return static_cast<const float*>(buf.data());
   };
   for (int64_t g = 0; g < a.group; ++g) {
@@ -788,7 +855,14 @@ void attend_one(const AttnGroup& a) {
 }
 
 void attend_group(const AttnGroup& a) {
-  if (a.type == DType::F16 ? attend_group_fixed<DType::F16>(a) : attend_group_fixed<DType::F32>(a)) return;
+  bool done = false;
+  switch (a.type) {
+    case DType::F32: done = attend_group_fixed<DType::F32>(a); break;
+    case DType::F16: done = attend_group_fixed<DType::F16>(a); break;
+    case DType::Q8_0: done = attend_group_fixed<DType::Q8_0>(a); break;
+    default: break;
+  }
+  if (done) return;
   for (int64_t i = 0; i < a.tokens; ++i) attend_one(attn_token(a, i));
 }
 
