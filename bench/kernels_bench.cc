@@ -8,7 +8,8 @@
 // length instead (its FFN down projection).
 // "attn" cases: one layer's attention of a batched decode step (8 sequences of L keys each, R1-1.5B's
 // 12 query and 2 KV heads of 128, blocks of 16 slots scattered by the block tables, 2 threads) per
-// KV cache type, rotating over enough layers' caches that K and V come from memory, as in decode.
+// KV cache type, rotating over enough layers' caches that K and V come from memory, as in decode;
+// "interleaved" lays a slot's two heads side by side instead of each head's rows together.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -78,7 +79,7 @@ void BM_Matmul(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_out, int64
                                                       1.777e9, benchmark::Counter::kIsRate);
 }
 
-void BM_AttentionDecode(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_keys) {
+void BM_AttentionDecode(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_keys, bool heads_together) {
   if (!cpu::isa_supported(isa)) {
     st.SkipWithError("ISA not supported");
     return;
@@ -118,7 +119,13 @@ void BM_AttentionDecode(benchmark::State& st, DType t, cpu::Isa isa, int64_t n_k
   a.seq = seq.data();
   a.tables = tables.data();
   a.block_size = kBs;
-  a.row_bytes = rb;
+  if (heads_together) {  // the KV store's layout: each head's rows together
+    a.row_bytes = row_bytes(t, kHd);
+    a.head_stride = n_blocks * kBs * a.row_bytes;
+  } else {  // a slot's heads side by side
+    a.row_bytes = rb;
+    a.head_stride = row_bytes(t, kHd);
+  }
   a.type = t;
   a.out = out.data();
   int64_t layer = 0;
@@ -137,10 +144,11 @@ void register_all() {
   for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512})
     for (DType t : {DType::F32, DType::F16, DType::Q8_0})
       for (int64_t n_keys : {256, 1024, 4096})
-        benchmark::RegisterBenchmark(("attn/L" + std::to_string(n_keys) + "/" + std::string(dtype_name(t)) + "/" +
-                                      std::string(cpu::isa_name(isa)))
-                                         .c_str(),
-                                     BM_AttentionDecode, t, isa, n_keys);
+        for (bool together : {true, false})
+          benchmark::RegisterBenchmark(("attn/L" + std::to_string(n_keys) + "/" + std::string(dtype_name(t)) + "/" +
+                                        std::string(cpu::isa_name(isa)) + (together ? "" : "/interleaved"))
+                                           .c_str(),
+                                       BM_AttentionDecode, t, isa, n_keys, together);
   for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAmx}) {
     for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q6_K}) {
       const std::string base = std::string(dtype_name(t)) + "/" + std::string(cpu::isa_name(isa));

@@ -29,9 +29,11 @@ struct AttentionArgs {
   const int32_t* seq = nullptr;                  // [n]
   const std::span<const int32_t>* tables = nullptr;  // per sequence
   int64_t block_size = 16;
-  const uint8_t* k = nullptr;  // slot s's keys at k + s * row_bytes: [n_head_kv * head_dim] of `type`
+  // Slot s's key row of KV head h ([head_dim] of `type`) at k + h * head_stride + s * row_bytes
+  // (the KV store keeps each head's rows together: head_stride = its slots * row_bytes).
+  const uint8_t* k = nullptr;
   const uint8_t* v = nullptr;  // likewise for values
-  int64_t row_bytes = 0;
+  int64_t row_bytes = 0, head_stride = 0;
   DType type = DType::F32;  // F32, F16 or Q8_0
   float* out = nullptr;     // [n, n_head * head_dim]
 };

@@ -45,7 +45,7 @@ void attend_group(const AttentionArgs& a, int64_t t, int64_t kvh, AttendScratch&
   const int64_t hd = a.head_dim, q_dim = a.n_head * hd, group = a.n_head / a.n_head_kv;
   const int64_t n_keys = static_cast<int64_t>(a.positions[t]) + 1;
   const std::span<const int32_t>& table = a.tables[a.seq[t]];
-  const int64_t head_off = row_bytes(a.type, kvh * hd);
+  const int64_t head_off = kvh * a.head_stride;
   s.scores.resize(static_cast<size_t>(group * n_keys));
   s.kbuf.resize(static_cast<size_t>(hd));
   s.vbuf.resize(static_cast<size_t>(hd));
@@ -236,7 +236,7 @@ class CpuBackend final : public Backend {
           kr.resize(static_cast<size_t>(n_keys));
           vr.resize(static_cast<size_t>(n_keys));
           scores.resize(static_cast<size_t>(cnt * group * n_keys));
-          const int64_t off = row_bytes(a.type, kvh * hd);
+          const int64_t off = kvh * a.head_stride;
           for (int64_t j = 0; j < n_keys; ++j) {
             const int64_t slot = table[static_cast<size_t>(j / a.block_size)] * a.block_size + j % a.block_size;
             kr[static_cast<size_t>(j)] = a.k + slot * a.row_bytes + off;

@@ -26,11 +26,12 @@ Result<KvStore> KvStore::make(const ModelConfig& c, DType type, int64_t n_blocks
   KvStore s;
   s.type = type;
   s.n_layer = c.n_layer;
-  s.kv_dim = c.kv_dim();
+  s.n_head_kv = c.n_head_kv;
+  s.head_dim = c.head_dim;
   s.block_size = block_size;
   s.n_blocks = n_blocks;
-  s.row_bytes = ::infera::row_bytes(type, s.kv_dim);
-  const size_t n = static_cast<size_t>(s.n_layer * s.n_slots() * s.row_bytes);
+  s.row_bytes = ::infera::row_bytes(type, s.head_dim);
+  const size_t n = static_cast<size_t>(s.n_layer * s.n_head_kv * s.n_slots() * s.row_bytes);
   s.k.reset(new uint8_t[n]);  // default-initialized: untouched pages cost nothing
   s.v.reset(new uint8_t[n]);
   return s;

@@ -65,8 +65,10 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
     for (int64_t hh = 0; hh < c.n_head; ++hh) ref::rope(q.data() + t * q_dim + hh * hd, cs, c.n_rot, neox);
     for (int64_t hh = 0; hh < c.n_head_kv; ++hh) ref::rope(k.data() + t * kv_dim + hh * hd, cs, c.n_rot, neox);
     const int64_t slot = slots[static_cast<size_t>(t)];
-    quantize_row(kv.type, k.data() + t * kv_dim, kv.k_row(layer, slot), kv_dim);
-    quantize_row(kv.type, v.data() + t * kv_dim, kv.v_row(layer, slot), kv_dim);
+    for (int64_t hh = 0; hh < c.n_head_kv; ++hh) {
+      quantize_row(kv.type, k.data() + t * kv_dim + hh * hd, kv.k_row(layer, hh, slot), hd);
+      quantize_row(kv.type, v.data() + t * kv_dim + hh * hd, kv.v_row(layer, hh, slot), hd);
+    }
   }
   std::vector<float> att(static_cast<size_t>(q_dim * n));  // [n, q_dim]
   AttentionArgs a;
@@ -83,6 +85,7 @@ void attention(Backend& be, const ModelConfig& c, const AttentionWeights& w, int
   a.k = kv.k_layer(layer);
   a.v = kv.v_layer(layer);
   a.row_bytes = kv.row_bytes;
+  a.head_stride = kv.head_stride();
   a.type = kv.type;
   a.out = att.data();
   be.attention(a);

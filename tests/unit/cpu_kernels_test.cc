@@ -462,8 +462,23 @@ TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
     a.k = k.data();
     a.v = v.data();
     a.row_bytes = rb;
+    a.head_stride = row_bytes(type, hd);  // heads side by side in a slot's row
     a.type = type;
-    std::vector<float> want(static_cast<size_t>(n * n_head * hd)), got(want.size());
+    // The same cache with each head's rows together (the KV store's layout): rows of hd values,
+    // head h's slots from h * head_stride.
+    const int64_t hrb = row_bytes(type, hd), n_slots = n_blocks * bs;
+    std::vector<uint8_t> kh(k.size()), vh(v.size());
+    for (int64_t h = 0; h < n_head_kv; ++h)
+      for (int64_t slot = 0; slot < n_slots; ++slot) {
+        std::memcpy(kh.data() + (h * n_slots + slot) * hrb, k.data() + slot * rb + h * hrb, static_cast<size_t>(hrb));
+        std::memcpy(vh.data() + (h * n_slots + slot) * hrb, v.data() + slot * rb + h * hrb, static_cast<size_t>(hrb));
+      }
+    AttentionArgs ah = a;
+    ah.k = kh.data();
+    ah.v = vh.data();
+    ah.row_bytes = hrb;
+    ah.head_stride = n_slots * hrb;
+    std::vector<float> want(static_cast<size_t>(n * n_head * hd)), got(want.size()), got_h(want.size());
     a.out = want.data();
     make_cpu_reference_backend(1)->attention(a);
     // Every output against the formula in f64, following the block tables.
@@ -495,6 +510,10 @@ TEST(CpuKernels, PagedAttentionMatchesReferenceOnEveryPath) {
       be->attention(a);
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-5) << isa_name(isa) << " hd " << hd << " " << dtype_name(type) << " " << i;
+      ah.out = got_h.data();
+      be->attention(ah);
+      ASSERT_EQ(std::memcmp(got_h.data(), got.data(), got.size() * sizeof(float)), 0)
+          << isa_name(isa) << " hd " << hd << " " << dtype_name(type) << ": heads-together layout";
       // Consecutive positions of one sequence go through the kernel together (runs of up to 8);
       // each token's result is bit for bit what it gets alone.
       std::vector<float> one(static_cast<size_t>(n_head * hd));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -652,17 +653,16 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 
 
 // Attention over f32, f16 or q8_0 rows (kernels.h AttnGroup) for a group of query heads sharing
-// one KV head. Each block of keys (8 for the scores, 32 for the values) is read from memory once,
-// converted to f32 once (an f32 row is read in place), and used by every head of the group while
-// it sits in L1 (with GQA a head-at-a-time loop read the whole K and V once per query head: 6x the
-// bytes for R1-1.5B, which at a few thousand tokens of context is more than the weights). The rows
-// of the blocks ahead are prefetched: they lie a cache row apart and scattered by the block
-// tables, where the hardware prefetchers do not follow (decode of 8 streams at 1,000 tokens of
-// context spent most of its time waiting for them). Per head: its query in NV registers, scores
-// 8 keys at a time with one transposing reduction of the 8 sums, a vectorized softmax, the values
-// accumulated into its output (NV registers, stored between key blocks: exact, so the order of
-// operations per head and the results are those of one pass over all keys). Head sizes that are
-// not a multiple of 16 up to 256 (of 32 for q8_0) take the plain loops.
+// one KV head. Each block of keys (8 for the scores, 32 for the values) is read from memory once
+// and used by every head of the group while it sits in L1 (with GQA a head-at-a-time loop read the
+// whole K and V once per query head: 6x the bytes for R1-1.5B, which at a few thousand tokens of
+// context is more than the weights). The rows ahead are prefetched: blocks are scattered by the
+// block tables, and at 1,000 tokens of context a decode step of 8 streams spent most of its
+// attention time waiting for them. Per head: scores 8 keys at a time with one transposing
+// reduction of the 8 sums, a vectorized softmax, the values accumulated into its output (stored
+// between key blocks: exact, so the order of operations per head and the results are those of one
+// pass over all keys). Head sizes that are not a multiple of 16 up to 256 (of 32 for q8_0) take
+// the plain loops.
 inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
 // Values 16c .. 16c+15 of a K or V head row as f32 (q8_0: half of block c / 2, d * q as
@@ -696,35 +696,98 @@ inline void prefetch_rows(const void* const* rows, int64_t j0, int64_t j1) {
   }
 }
 
-// Rows j0 .. j1-1 as f32 rows: in place for f32, else converted into buf (16 * NV floats each).
+// The form the tiles read a cache's rows in: f32 and f16 rows in place (an f16 chunk converted as
+// it is loaded: cheaper than a store and reloads), q8_0 rows converted to f32 once per block.
+template <DType T>
+inline constexpr DType kTileRows = T == DType::Q8_0 ? DType::F32 : T;
+
+// Rows j0 .. j1-1 in their tile form: q8_0 converted into buf (16 * NV floats each), else in place.
 template <DType T, int NV>
-inline void rows_f32(const void* const* rows, int64_t j0, int64_t j1, float* buf, const float** out) {
+inline void tile_rows(const void* const* rows, int64_t j0, int64_t j1, float* buf, const void** out) {
   for (int64_t j = j0; j < j1; ++j) {
-    if constexpr (T == DType::F32) {
-      out[j - j0] = static_cast<const float*>(rows[j]);
-    } else {
+    if constexpr (T == DType::Q8_0) {
       float* d = buf + (j - j0) * 16 * NV;
       for (int c = 0; c < NV; ++c) _mm512_store_ps(d + 16 * c, kv16<T>(rows[j], c));
       out[j - j0] = d;
+    } else {
+      out[j - j0] = rows[j];
     }
   }
 }
 
-template <int NV>
-__m256 scores8(const float* q, const float* const* k) {
-  __m512 qv[NV];
-  for (int c = 0; c < NV; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+// 8 keys' products (16 lanes each) reduced to 8 sums by one transposing tree.
+inline __m256 reduce8(const __m512* acc) {
   __m256 s[8];
-  for (int kk = 0; kk < 8; ++kk) {
-    const float* kr = k[kk];
-    __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
-    for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
-    s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc), hi256(acc));
-  }
+  for (int kk = 0; kk < 8; ++kk) s[kk] = _mm256_add_ps(_mm512_castps512_ps256(acc[kk]), hi256(acc[kk]));
   const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
   const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
   const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// The scores of R query rows q[r] against 8 keys k (rows of 16 * NV values of type T, f32 or f16):
+// each key chunk is loaded once for the R rows (24 accumulators for R = 3). Per (row, key) the NV
+// chunk products in order, the first a multiply, then reduce8: a row's scores do not depend on its
+// tile.
+template <DType T, int NV, int R>
+void scores8_rows(const float* const* q, const void* const* k, __m256* out) {
+  __m512 acc[R][8];
+  {
+    __m512 q0[R];
+    for (int r = 0; r < R; ++r) q0[r] = _mm512_loadu_ps(q[r]);
+    for (int kk = 0; kk < 8; ++kk) {
+      __m512 kv = kv16<T>(k[kk], 0);
+      __asm__("" : "+v"(kv));
+      for (int r = 0; r < R; ++r) acc[r][kk] = _mm512_mul_ps(q0[r], kv);
+    }
+  }
+  for (int c = 1; c < NV; ++c) {
+    __m512 qc[R];
+    for (int r = 0; r < R; ++r) qc[r] = _mm512_loadu_ps(q[r] + 16 * c);
+    for (int kk = 0; kk < 8; ++kk) {
+      __m512 kv = kv16<T>(k[kk], c);
+      __asm__("" : "+v"(kv));  // one load for the R rows (GCC otherwise folds it into each FMA)
+      for (int r = 0; r < R; ++r) acc[r][kk] = _mm512_fmadd_ps(qc[r], kv, acc[r][kk]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = reduce8(acc[r]);
+}
+
+// Output chunks c0 .. c0+W-1 of R rows over the value rows v[0 .. j1-j0) (keys j0 .. j1-1): per
+// row and lane one FMA per key in key order, p[r][jj] * v, into the row's sums (zero at the first
+// key, else the stored partial sums: exact); each V chunk is loaded once for the R rows (R = 6,
+// W = 4: 24 accumulators; rows of type T, f32 or f16). inv: each row's 1 / sum(e) once its last key
+// is in, else null.
+template <DType T, int R, int W>
+void values_tile(const float* const* p, const void* const* v, int64_t j0, int64_t j1, int c0, float* const* o,
+                 const float* inv) {
+  __m512 acc[R][W];
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < W; ++w) acc[r][w] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o[r] + 16 * (c0 + w));
+  for (int64_t jj = j0; jj < j1; ++jj) {
+    __m512 vv[W];
+    for (int w = 0; w < W; ++w) vv[w] = kv16<T>(v[jj - j0], c0 + w);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pb = _mm512_set1_ps(p[r][jj]);
+      for (int w = 0; w < W; ++w) acc[r][w] = _mm512_fmadd_ps(pb, vv[w], acc[r][w]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int w = 0; w < W; ++w)
+      _mm512_storeu_ps(o[r] + 16 * (c0 + w), inv ? _mm512_mul_ps(acc[r][w], _mm512_set1_ps(inv[r])) : acc[r][w]);
+}
+
+template <DType T, int W>
+void values_tile_w(int rows, const float* const* p, const void* const* v, int64_t j0, int64_t j1, int c0,
+                   float* const* o, const float* inv) {
+  switch (rows) {
+    case 6: values_tile<T, 6, W>(p, v, j0, j1, c0, o, inv); break;
+    case 5: values_tile<T, 5, W>(p, v, j0, j1, c0, o, inv); break;
+    case 4: values_tile<T, 4, W>(p, v, j0, j1, c0, o, inv); break;
+    case 3: values_tile<T, 3, W>(p, v, j0, j1, c0, o, inv); break;
+    case 2: values_tile<T, 2, W>(p, v, j0, j1, c0, o, inv); break;
+    default: values_tile<T, 1, W>(p, v, j0, j1, c0, o, inv); break;
+  }
 }
 
 // Softmax of one head's scores in place (e = exp(s - max)); returns 1 / sum(e).
@@ -748,65 +811,85 @@ float softmax_in_place(float* sc, int64_t nk) {
 constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked kernel takes (more: plain loops)
 
 // One KV head's query rows r = (token i, head g) of AttnGroup a, each with its own key count (the
-// tokens are consecutive positions). Every K block of 8 keys and V block of 32 is read once for
-// all rows while it is in L1; each row's arithmetic is exactly that of the row alone (8-key score
-// blocks up to its own key count, then single keys; value blocks of 32 from its first key).
+// tokens are consecutive positions). Every K block of 8 keys and V block of 32 is converted once
+// and used by all rows while it is in L1, the rows of one token in tiles (3 for the scores, 6 for
+// the values) that load each K or V chunk once per tile; each row's arithmetic is exactly that of
+// the row alone (8-key score blocks up to its own key count, then single keys; value blocks of 32
+// from its first key). K rows are prefetched 32 keys ahead into L2, and the V rows of each K block
+// at the same time, so the values pass finds them there (kernel bench, attn/L1024/F16 from memory:
+// 0.96 ms per layer without prefetches and with heads interleaved in the store, 0.5 ms so; into
+// L1, or 16 keys ahead, measured slower).
 template <DType T, int NV>
 void attend_group_nv(const AttnGroup& a) {
-  constexpr int64_t kKeyBlock = 8, kValueBlock = 32;
-  // Keys ahead to prefetch: two score blocks; one value block (to L2: a block of f32 rows of 256
-  // values is 32 KiB).
-  constexpr int64_t kKeysAhead = 2 * kKeyBlock;
+  constexpr int64_t kKeyBlock = 8, kValueBlock = 32, kKeysAhead = 4 * kKeyBlock;
+  constexpr int kScoreRows = 3, kValueRows = 6, kValueChunks = 4;
   const int64_t nk = a.n_keys, hd = a.hd, groups = a.group, rows = a.tokens * groups;
   const __m256 scale8 = _mm256_set1_ps(a.scale);
-  const auto q_row = [&](int64_t r) { return a.q + (r / groups) * a.q_stride + (r % groups) * hd; };
-  const auto nk_row = [&](int64_t r) { return nk - (a.tokens - 1 - r / groups); };
-  alignas(64) float kbuf[kKeyBlock * 16 * NV];  // a block's rows as f32 (f16 and q8_0 caches)
-  const float* kf[kKeyBlock];
-  prefetch_rows<T, NV, _MM_HINT_T0>(a.k, 0, std::min(nk, kKeysAhead));
+  const auto nk_tok = [&](int64_t i) { return nk - (a.tokens - 1 - i); };
+  constexpr DType TR = kTileRows<T>;
+  alignas(64) float kbuf[T == DType::Q8_0 ? kKeyBlock * 16 * NV : 1];  // a q8_0 block's rows as f32
+  const void* kf[kKeyBlock];
+  prefetch_rows<T, NV, _MM_HINT_T1>(a.k, 0, std::min(nk, kKeysAhead));
   for (int64_t j = 0; j < nk; j += kKeyBlock) {
-    prefetch_rows<T, NV, _MM_HINT_T0>(a.k, std::min(nk, j + kKeysAhead), std::min(nk, j + kKeysAhead + kKeyBlock));
-    rows_f32<T, NV>(a.k, j, std::min(nk, j + kKeyBlock), kbuf, kf);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t nr = nk_row(r);
+    const int64_t jn = std::min(nk, j + kKeyBlock);
+    prefetch_rows<T, NV, _MM_HINT_T1>(a.k, std::min(nk, j + kKeysAhead), std::min(nk, j + kKeysAhead + kKeyBlock));
+    prefetch_rows<T, NV, _MM_HINT_T1>(a.v, j, jn);
+    tile_rows<T, NV>(a.k, j, jn, kbuf, kf);
+    for (int64_t i = 0; i < a.tokens; ++i) {
+      const int64_t nr = nk_tok(i);
+      const float* q = a.q + i * a.q_stride;
+      float* sc = a.scores + i * groups * nk;
       if (j + kKeyBlock <= nr) {
-        _mm256_storeu_ps(a.scores + r * nk + j, _mm256_mul_ps(scores8<NV>(q_row(r), kf), scale8));
+        for (int64_t g = 0; g < groups; g += kScoreRows) {
+          const int n = static_cast<int>(std::min<int64_t>(kScoreRows, groups - g));
+          const float* qs[kScoreRows];
+          __m256 s8[kScoreRows];
+          for (int r = 0; r < n; ++r) qs[r] = q + (g + r) * hd;
+          if (n == 3) scores8_rows<TR, NV, 3>(qs, kf, s8);
+          else if (n == 2) scores8_rows<TR, NV, 2>(qs, kf, s8);
+          else scores8_rows<TR, NV, 1>(qs, kf, s8);
+          for (int r = 0; r < n; ++r) _mm256_storeu_ps(sc + (g + r) * nk + j, _mm256_mul_ps(s8[r], scale8));
+        }
         continue;
       }
-      const float* q = q_row(r);
-      for (int64_t jj = j; jj < nr; ++jj) {
-        const float* kr = kf[jj - j];
-        __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kr));
-        for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * c), _mm512_loadu_ps(kr + 16 * c), acc);
-        a.scores[r * nk + jj] = _mm512_reduce_add_ps(acc) * a.scale;
-      }
+      for (int64_t g = 0; g < groups; ++g)
+        for (int64_t jj = j; jj < nr; ++jj) {
+          const float* qr = q + g * hd;
+          const void* kr = kf[jj - j];
+          __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qr), kv16<TR>(kr, 0));
+          for (int c = 1; c < NV; ++c) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qr + 16 * c), kv16<TR>(kr, c), acc);
+          sc[g * nk + jj] = _mm512_reduce_add_ps(acc) * a.scale;
+        }
     }
   }
-  prefetch_rows<T, NV, _MM_HINT_T1>(a.v, 0, std::min(nk, kValueBlock));
   float inv[kMaxAttnGroup * kMaxAttnTokens];
-  for (int64_t r = 0; r < rows; ++r) inv[r] = softmax_in_place(a.scores + r * nk, nk_row(r));
-  alignas(64) float vbuf[kValueBlock * 16 * NV];
-  const float* vf[kValueBlock];
+  for (int64_t r = 0; r < rows; ++r) inv[r] = softmax_in_place(a.scores + r * nk, nk_tok(r / groups));
+  alignas(64) float vbuf[T == DType::Q8_0 ? kValueBlock * 16 * NV : 1];
+  const void* vf[kValueBlock];
   for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
-    prefetch_rows<T, NV, _MM_HINT_T1>(a.v, std::min(nk, j0 + kValueBlock), std::min(nk, j0 + 2 * kValueBlock));
-    rows_f32<T, NV>(a.v, j0, std::min(nk, j0 + kValueBlock), vbuf, vf);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t nr = nk_row(r);
+    const int64_t jn = std::min(nk, j0 + kValueBlock);
+    tile_rows<T, NV>(a.v, j0, jn, vbuf, vf);
+    for (int64_t i = 0; i < a.tokens; ++i) {
+      const int64_t nr = nk_tok(i);
       if (j0 >= nr) continue;
       const int64_t j1 = std::min(nr, j0 + kValueBlock);
-      float* o = a.out + (r / groups) * a.out_stride + (r % groups) * hd;
-      const float* sc = a.scores + r * nk;
-      __m512 ov[NV];
-      for (int c = 0; c < NV; ++c) ov[c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o + 16 * c);
-      for (int64_t jj = j0; jj < j1; ++jj) {
-        const __m512 p = _mm512_set1_ps(sc[jj]);
-        const float* vr = vf[jj - j0];
-        for (int c = 0; c < NV; ++c) ov[c] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * c), ov[c]);
+      for (int64_t g = 0; g < groups; g += kValueRows) {
+        const int n = static_cast<int>(std::min<int64_t>(kValueRows, groups - g));
+        const float* p[kValueRows];
+        float* o[kValueRows];
+        for (int r = 0; r < n; ++r) {
+          p[r] = a.scores + (i * groups + g + r) * nk;
+          o[r] = a.out + i * a.out_stride + (g + r) * hd;
+        }
+        const float* iv = j1 == nr ? inv + i * groups + g : nullptr;
+        for (int c0 = 0; c0 < NV; c0 += kValueChunks) {
+          const int w = std::min(kValueChunks, NV - c0);
+          if (w == 4) values_tile_w<TR, 4>(n, p, vf, j0, j1, c0, o, iv);
+          else if (w == 2) values_tile_w<TR, 2>(n, p, vf, j0, j1, c0, o, iv);
+          else if (w == 1) values_tile_w<TR, 1>(n, p, vf, j0, j1, c0, o, iv);
+          else values_tile_w<TR, 1>(n, p, vf, j0, j1, c0, o, iv), values_tile_w<TR, 2>(n, p, vf, j0, j1, c0 + 1, o, iv);
+        }
       }
-      if (j1 == nr)
-        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, _mm512_mul_ps(ov[c], _mm512_set1_ps(inv[r])));
-      else
-        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(o + 16 * c, ov[c]);
     }
   }
 }
