@@ -815,10 +815,11 @@ constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked ke
 // and used by all rows while it is in L1, the rows of one token in tiles (3 for the scores, 6 for
 // the values) that load each K or V chunk once per tile; each row's arithmetic is exactly that of
 // the row alone (8-key score blocks up to its own key count, then single keys; value blocks of 32
-// from its first key). K rows are prefetched 32 keys ahead into L2, and the V rows of each K block
-// at the same time, so the values pass finds them there (kernel bench, attn/L1024/F16 from memory:
-// 0.96 ms per layer without prefetches and with heads interleaved in the store, 0.5 ms so; into
-// L1, or 16 keys ahead, measured slower).
+// from its first key). K rows are prefetched 32 keys ahead into L2, V rows one value block ahead
+// (kernel bench, attn/L1024/F16 from memory: 0.96 ms per layer without prefetches and with heads
+// interleaved in the store, 0.5 ms so; prefetches into L1, or 16 keys ahead, measured slower; V
+// fetched during the scores pass instead, ~5% slower for f32 at 4,096 keys, whose K and V of one
+// head overflow L2).
 template <DType T, int NV>
 void attend_group_nv(const AttnGroup& a) {
   constexpr int64_t kKeyBlock = 8, kValueBlock = 32, kKeysAhead = 4 * kKeyBlock;
@@ -833,7 +834,6 @@ void attend_group_nv(const AttnGroup& a) {
   for (int64_t j = 0; j < nk; j += kKeyBlock) {
     const int64_t jn = std::min(nk, j + kKeyBlock);
     prefetch_rows<T, NV, _MM_HINT_T1>(a.k, std::min(nk, j + kKeysAhead), std::min(nk, j + kKeysAhead + kKeyBlock));
-    prefetch_rows<T, NV, _MM_HINT_T1>(a.v, j, jn);
     tile_rows<T, NV>(a.k, j, jn, kbuf, kf);
     for (int64_t i = 0; i < a.tokens; ++i) {
       const int64_t nr = nk_tok(i);
@@ -862,12 +862,14 @@ void attend_group_nv(const AttnGroup& a) {
         }
     }
   }
+  prefetch_rows<T, NV, _MM_HINT_T1>(a.v, 0, std::min(nk, kValueBlock));
   float inv[kMaxAttnGroup * kMaxAttnTokens];
   for (int64_t r = 0; r < rows; ++r) inv[r] = softmax_in_place(a.scores + r * nk, nk_tok(r / groups));
   alignas(64) float vbuf[T == DType::Q8_0 ? kValueBlock * 16 * NV : 1];
   const void* vf[kValueBlock];
   for (int64_t j0 = 0; j0 < nk; j0 += kValueBlock) {
     const int64_t jn = std::min(nk, j0 + kValueBlock);
+    prefetch_rows<T, NV, _MM_HINT_T1>(a.v, jn, std::min(nk, jn + kValueBlock));
     tile_rows<T, NV>(a.v, j0, jn, vbuf, vf);
     for (int64_t i = 0; i < a.tokens; ++i) {
       const int64_t nr = nk_tok(i);
