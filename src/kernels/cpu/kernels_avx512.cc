@@ -685,7 +685,7 @@ constexpr int64_t kv_row_bytes() {
   return T == DType::F32 ? 64 * NV : T == DType::F16 ? 32 * NV : static_cast<int64_t>(sizeof(BlockQ8_0)) * NV / 2;
 }
 
-// Rows j0 .. j1-1 into the cache level `Hint` (nothing outside [0, n)).
+// Rows j0 .. j1-1 (keys of the group: the caller clamps to n_keys) into the cache level `Hint`.
 template <DType T, int NV, int Hint>
 inline void prefetch_rows(const void* const* rows, int64_t j0, int64_t j1) {
   constexpr int64_t kBytes = kv_row_bytes<T, NV>();
@@ -811,7 +811,7 @@ float softmax_in_place(float* sc, int64_t nk) {
 constexpr int64_t kMaxAttnGroup = 64;  // query heads per KV head the blocked kernel takes (more: plain loops)
 
 // One KV head's query rows r = (token i, head g) of AttnGroup a, each with its own key count (the
-// tokens are consecutive positions). Every K block of 8 keys and V block of 32 is converted once
+// tokens are consecutive positions). Every K block of 8 keys and V block of 32 is read (q8_0: converted) once
 // and used by all rows while it is in L1, the rows of one token in tiles (3 for the scores, 6 for
 // the values) that load each K or V chunk once per tile; each row's arithmetic is exactly that of
 // the row alone (8-key score blocks up to its own key count, then single keys; value blocks of 32
