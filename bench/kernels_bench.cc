@@ -9,7 +9,8 @@
 // "attn" cases: one layer's attention of a batched decode step (8 sequences of L keys each, R1-1.5B's
 // 12 query and 2 KV heads of 128, blocks of 16 slots scattered by the block tables, 2 threads) per
 // KV cache type, rotating over enough layers' caches that K and V come from memory, as in decode;
-// "interleaved" lays a slot's two heads side by side instead of each head's rows together.
+// "interleaved" lays a slot's two heads side by side instead of each head's rows together;
+// KB_ATTN_LAYERS=1 keeps one layer's cache (L3-resident at L <= 1,024) to show the compute speed.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
