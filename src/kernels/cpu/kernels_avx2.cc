@@ -120,7 +120,7 @@ inline int32_t load_i32(const int8_t* p) {
 }
 
 template <int NT>
-void packed_group_q4_0(const uint8_t* cells, const uint8_t* scales, int64_t nb, const int8_t* const* qs,
+void packed_group_q4_0(const uint8_t* cells, const uint8_t* scales, int64_t nb, int64_t group_bytes, const int8_t* const* qs,
                        const float* const* d, const int32_t* const* corr, float* y, int64_t ldy) {
   constexpr int64_t kAhead = NT <= 2 ? 16384 : 4096;  // bytes, as the AVX-512 kernel
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -129,8 +129,10 @@ void packed_group_q4_0(const uint8_t* cells, const uint8_t* scales, int64_t nb, 
     for (int t = 0; t < NT; ++t) accf[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* cell = cells + b * 256 + 32 * h;
-      if (h == 0)
+      if (h == 0) {
         for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(cell + kAhead + 64 * k), _MM_HINT_T1);
+        if ((b & 1) == 0) _mm_prefetch(packed_scales_ahead(scales, nb, group_bytes, b + kAhead / 256), _MM_HINT_T1);
+      }
       __m256i s16[NT];
       for (int t = 0; t < NT; ++t) s16[t] = _mm256_setzero_si256();
       for (int k = 0; k < 4; ++k) {
@@ -178,10 +180,10 @@ void rows_packed_q4_0(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, co
       packed_token_group(xb, x_row_bytes, n_in, t0, nt, corr_buf.data(), nb, qs, d, corr);
       float* yg = y + t0 * ldy + g * kPackRows;
       switch (nt) {
-        case 4: packed_group_q4_0<4>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 3: packed_group_q4_0<3>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        case 2: packed_group_q4_0<2>(cells, scales, nb, qs, d, corr, yg, ldy); break;
-        default: packed_group_q4_0<1>(cells, scales, nb, qs, d, corr, yg, ldy); break;
+        case 4: packed_group_q4_0<4>(cells, scales, nb, gb, qs, d, corr, yg, ldy); break;
+        case 3: packed_group_q4_0<3>(cells, scales, nb, gb, qs, d, corr, yg, ldy); break;
+        case 2: packed_group_q4_0<2>(cells, scales, nb, gb, qs, d, corr, yg, ldy); break;
+        default: packed_group_q4_0<1>(cells, scales, nb, gb, qs, d, corr, yg, ldy); break;
       }
     }
   }

@@ -316,7 +316,7 @@ inline void scale_step(const __m512i* acc, __m512 ws, const float* const* d, int
 }
 
 template <DType T, int NT>
-void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const int8_t* const* qs,
+void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, int64_t group_bytes, const int8_t* const* qs,
                   const float* const* d, const int32_t* const* corr, float* y, int64_t ldy) {
   constexpr int kChunks = T == DType::Q4_0 ? 4 : 8;
   // Cells ahead to prefetch: 4 KiB for a batch; 16 KiB for one or two tokens, whose pass over a
@@ -332,6 +332,7 @@ void packed_group(const uint8_t* cells, const uint8_t* scales, int64_t nb, const
     // The weights stream from memory once per step: ask for them a few cells ahead, past the end
     // of the group too (groups lie back to back; a prefetch never faults).
     for (int k = 0; k < kChunks; ++k) _mm_prefetch(reinterpret_cast<const char*>(cell + kAhead * 64 * kChunks + 64 * k), _MM_HINT_T1);
+    if ((b & 1) == 0) _mm_prefetch(packed_scales_ahead(scales, nb, group_bytes, b + kAhead), _MM_HINT_T1);  // 2 cells per line
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
     __m512i acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_set1_epi32(corr[t][b]);
@@ -371,7 +372,7 @@ void rows_packed_512(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
       const int nt = static_cast<int>(std::min<int64_t>(kTok, n_tok - t0));
       packed_token_group(xb, x_row_bytes, n_in, t0, nt, corr_buf.data(), nb, qs, d, corr);
       float* yg = y + t0 * ldy + g * kPackRows;
-      with_nt(nt, [&]<int NT>() { packed_group<T, NT>(cells, scales, nb, qs, d, corr, yg, ldy); });
+      with_nt(nt, [&]<int NT>() { packed_group<T, NT>(cells, scales, nb, gb, qs, d, corr, yg, ldy); });
     }
   }
 }
