@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "backend/backend.h"
 #include "kernels/cpu/kernels.h"
@@ -219,6 +220,23 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
 // of 4-15, a rest of 1-3 on AVX-512) give bit for bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
 // real tiles where the CPU has AMX. Row ranges start mid-matrix and outputs are strided, as the
 // backend's row split and matmul_many call them.
+// The scale-prefetch address: block b of the group, or of a later group when the lookahead (up to 64
+// blocks for one- and two-token kernels) runs past the group's nb blocks, on the packed layout.
+TEST(CpuKernels, PackedScalesAheadFollowsTheGroupLayout) {
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    const int64_t n_in = 1536, nb = n_in / 32, gb = packed_group_bytes(t, n_in), codes = nb * packed_code_bytes(t);
+    const std::vector<uint8_t> buf(static_cast<size_t>(3 * gb));
+    const uint8_t* base = buf.data();
+    const uint8_t* scales0 = base + codes;  // group 0's scales; group g's at g * gb + codes
+    for (int64_t b : {int64_t{0}, int64_t{5}, nb - 1, nb, nb + 7, 2 * nb - 1, 2 * nb, 2 * nb + 16}) {
+      const int64_t g = b / nb;
+      EXPECT_EQ(packed_scales_ahead(scales0, nb, gb, b),
+                reinterpret_cast<const char*>(base + g * gb + codes + 32 * (b - g * nb)))
+          << dtype_name(t) << " b=" << b;
+    }
+  }
+}
+
 TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
   if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
   const Kernels& vnni = kernels_for(Isa::kAvx512);
