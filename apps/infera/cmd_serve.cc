@@ -129,6 +129,11 @@ int run_serve(const ServeArgs& a) {
   ho.host = a.host;
   ho.port = static_cast<uint16_t>(a.port);
   ho.header_timeout = std::chrono::seconds(a.request_timeout_s);
+  // Errors the HTTP layer answers itself (413, 431, malformed requests) in the API's error shape.
+  ho.error_body = [](int status, const std::string& message) {
+    const char* type = status == 413 ? "Payload Too Large" : status == 431 ? "Request Header Fields Too Large" : "Bad Request";
+    return server::error_body(server::ApiError(status, type, message));
+  };
   http::HttpServer srv(io, ho, [&api](http::HttpRequest& r, http::HttpResponder& w) { return api.handle(r, w); });
   if (Status s = srv.bind(); !s) return fail(s.message());
   srv.start();

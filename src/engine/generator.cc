@@ -64,6 +64,8 @@ TokenLogprob token_logprob(std::span<const float> logits, int32_t token, int32_t
   auto lp = [&](int32_t id) { return std::max(-9999.0f, logits[static_cast<size_t>(id)] - lse); };
   TokenLogprob out;
   out.logprob = lp(token);
+  const float lt = logits[static_cast<size_t>(token)];
+  for (float l : logits) out.rank += l >= lt;
   if (k > 0) {
     std::vector<int32_t> ids(logits.size());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
@@ -199,6 +201,10 @@ void Generator::admit(const std::shared_ptr<GenerationJob>& job) {
   job->limit_ = std::min<int64_t>(p.max_tokens, opts_.max_model_len - n_prompt);
   job->seq_.tokens = job->prompt_;
   job->seq_.blocks.extra_key = p.cache_salt;
+  if (p.prompt_logprobs >= 0) {
+    job->seq_.skip_prefix_cache = true;
+    job->prompt_lp_.resize(static_cast<size_t>(n_prompt - 1));
+  }
   sched_.add(&job->seq_);
   active_.push_back(job);
 }
@@ -227,6 +233,10 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
   output.push_back(next);
   GenEvent e;
   e.tokens = {next};
+  if (p.prompt_logprobs >= 0 && output.size() == 1) {
+    e.prompt_logprobs = std::move(job.prompt_lp_);
+    job.prompt_lp_.clear();
+  }
   if (p.logprobs >= 0) e.logprobs.push_back(token_logprob(raw, next, p.logprobs));
   if (is_eos(next) || is_stop(next)) {
     e.finished = true;
@@ -256,15 +266,25 @@ void Generator::step() {
   if (active_.empty()) return;
   const SchedulerOutput out = sched_.schedule();
   if (out.chunks.empty()) return;
-  // The flattened batch: every chunk's tokens with their positions and sequence index.
+  // The flattened batch: every chunk's tokens with their positions and sequence index; logits
+  // rows for the chunks that complete (the next token) and for the prompt positions of requests
+  // that want prompt log-probs (position i gives the log-prob of prompt token i + 1).
   std::vector<int32_t> tokens, positions, seq, rows;
   std::vector<std::span<const int32_t>> tables;
+  std::vector<GenerationJob*> jobs;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& c = out.chunks[i];
+    GenerationJob* job = nullptr;
+    for (const auto& j : active_)
+      if (&j->seq_ == c.seq) job = j.get();
+    CHECK(job);
+    jobs.push_back(job);
+    const int64_t n_prompt_lp = static_cast<int64_t>(job->prompt_lp_.size());  // 0 once sent
     for (int64_t k = 0; k < c.num_new; ++k) {
       tokens.push_back(c.seq->tokens[static_cast<size_t>(c.start + k)]);
       positions.push_back(static_cast<int32_t>(c.start + k));
       seq.push_back(static_cast<int32_t>(i));
+      if (c.start + k < n_prompt_lp) rows.push_back(static_cast<int32_t>(tokens.size() - 1));
     }
     if (c.completes) rows.push_back(static_cast<int32_t>(tokens.size() - 1));
     tables.emplace_back(c.seq->blocks.table);
@@ -276,19 +296,21 @@ void Generator::step() {
   const int64_t V = model_.config().n_vocab;
   std::vector<GenerationJob*> done;
   size_t r = 0;
-  for (const ScheduledChunk& c : out.chunks) {
-    GenerationJob* job = nullptr;
-    for (const auto& j : active_)
-      if (&j->seq_ == c.seq) job = j.get();
-    CHECK(job);
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    const ScheduledChunk& c = out.chunks[i];
+    GenerationJob* job = jobs[i];
     if (!st) {
       finish(*job, aborted_event(st.message()));
       done.push_back(job);
       continue;
     }
+    auto row_at = [&](size_t k) { return std::span<float>(logits.data() + static_cast<int64_t>(k) * V, static_cast<size_t>(V)); };
+    const int64_t n_prompt_lp = static_cast<int64_t>(job->prompt_lp_.size());
+    for (int64_t pos = c.start; pos < c.start + c.num_new && pos < n_prompt_lp; ++pos)
+      job->prompt_lp_[static_cast<size_t>(pos)] =
+          token_logprob(row_at(r++), job->prompt_[static_cast<size_t>(pos + 1)], job->params_.prompt_logprobs);
     if (!c.completes) continue;
-    std::span<float> row(logits.data() + static_cast<int64_t>(r++) * V, static_cast<size_t>(V));
-    if (!sample_next(*job, row)) done.push_back(job);
+    if (!sample_next(*job, row_at(r++))) done.push_back(job);
   }
   std::erase_if(active_, [&](const std::shared_ptr<GenerationJob>& j) {
     return std::find(done.begin(), done.end(), j.get()) != done.end();

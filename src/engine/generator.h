@@ -41,18 +41,24 @@ struct GenerationParams {
   std::vector<int32_t> stop_token_ids;  // always stop (stop_reason = the id)
   std::vector<int32_t> allowed_token_ids;  // non-empty: sample only among these
   int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
+  // -1: none; k >= 0: each prompt token's log-prob (from the position before it) and the top k
+  // there. Such a request computes its whole prompt: it never reads the prefix cache (as vLLM).
+  int32_t prompt_logprobs = -1;
   uint64_t cache_salt = 0;  // prefix-cache isolation: requests share cached blocks only with equal salts
 };
 
 // Log-probabilities (natural log, of the model's raw distribution) of one generated token.
 struct TokenLogprob {
   float logprob = 0;
+  int64_t rank = 0;  // 1 + the ids more likely than it (ties count as more likely, as vLLM)
   std::vector<std::pair<int32_t, float>> top;  // the k most likely ids, most likely first
 };
 
 struct GenEvent {
   std::vector<int32_t> tokens;  // new tokens of this step (a stop token is included, flagged below)
   std::vector<TokenLogprob> logprobs;  // one per token when GenerationParams::logprobs >= 0
+  // With GenerationParams::prompt_logprobs >= 0, on the first event: prompt tokens 1..n-1.
+  std::vector<TokenLogprob> prompt_logprobs;
   bool finished = false;
   std::string finish_reason;  // "stop", "length", "abort" when finished
   int32_t stop_token = -1;    // the eos/stop token that ended it, else -1 (it is not text)
@@ -74,6 +80,7 @@ class GenerationJob {
   // Engine-thread state.
   SeqState seq_;
   std::vector<int32_t> output_;
+  std::vector<TokenLogprob> prompt_lp_;  // by prompt position - 1, until sent with the first token
   std::unique_ptr<Sampler> sampler_;
   float temperature_ = 0;
   int64_t limit_ = 0;  // most tokens to generate

@@ -64,11 +64,12 @@ SchedulerOutput Scheduler::schedule() {
          static_cast<int64_t>(running_.size()) < cfg_.max_num_seqs) {
     SeqState* s = waiting_.front();
     CHECK(s->num_computed == 0 && s->blocks.table.empty());
-    kv::KvManager::Hit hit = kv_.find_cached_prefix(s->blocks, s->tokens);
+    kv::KvManager::Hit hit;
+    if (!s->skip_prefix_cache) hit = kv_.find_cached_prefix(s->blocks, s->tokens);
     const int64_t total = static_cast<int64_t>(s->tokens.size());
     const int64_t num_new = std::min(total - hit.num_tokens, budget);
     if (!kv_.allocate(s->blocks, hit.num_tokens + num_new, &hit)) break;
-    kv_.record_query(total, hit.num_tokens);
+    if (!s->skip_prefix_cache) kv_.record_query(total, hit.num_tokens);
     waiting_.pop_front();
     s->phase = SeqState::Phase::kRunning;
     s->num_computed = hit.num_tokens;

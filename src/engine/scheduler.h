@@ -28,6 +28,7 @@ struct SeqState {
   kv::SeqBlocks blocks;
   enum class Phase { kNew, kWaiting, kRunning, kDone } phase = Phase::kNew;
   int64_t num_preemptions = 0;
+  bool skip_prefix_cache = false;  // never reads cached blocks (it needs every prompt position's logits)
 };
 
 struct ScheduledChunk {

@@ -1,5 +1,7 @@
 // Running one completion request on the engine and answering it: JSON, or SSE chunks in vLLM's
-// shapes (role chunk, content chunks, final chunk, usage chunk, [DONE]).
+// shapes (role chunk, content chunks, final chunk, usage chunk, [DONE]). Every choice of every
+// prompt (n choices x the batched prompts of /v1/completions) runs on the engine at once, as
+// vLLM's child requests do; their chunks interleave in the order the engine produces them.
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <algorithm>
 #include <chrono>
@@ -21,20 +23,22 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Events from the engine thread to the request's coroutine (HTTP runs on one thread: a posted
-// wake-up lands while the coroutine waits, or before it looks at the queue again).
+// Events from the engine thread to the request's coroutine, tagged with the choice they belong to
+// (HTTP runs on one thread: a posted wake-up lands while the coroutine waits, or before it looks
+// at the queue again).
 class Mailbox : public std::enable_shared_from_this<Mailbox> {
  public:
+  using Item = std::pair<size_t, GenEvent>;
   explicit Mailbox(net::any_io_executor ex) : timer_(ex) {}
-  void push(const GenEvent& e) {
+  void push(size_t choice, const GenEvent& e) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      q_.push_back(e);
+      q_.emplace_back(choice, e);
     }
     net::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
   }
   // Next event, or nullopt after `poll` without one (so the caller can check the client).
-  net::awaitable<std::optional<GenEvent>> pop(std::chrono::milliseconds poll) {
+  net::awaitable<std::optional<Item>> pop(std::chrono::milliseconds poll) {
     if (auto e = try_pop()) co_return e;
     timer_.expires_after(poll);
     auto [ec] = co_await timer_.async_wait(net::experimental::as_tuple(net::use_awaitable));
@@ -43,15 +47,15 @@ class Mailbox : public std::enable_shared_from_this<Mailbox> {
   }
 
  private:
-  std::optional<GenEvent> try_pop() {
+  std::optional<Item> try_pop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (q_.empty()) return std::nullopt;
-    GenEvent e = std::move(q_.front());
+    Item e = std::move(q_.front());
     q_.pop_front();
     return e;
   }
   std::mutex mu_;
-  std::deque<GenEvent> q_;
+  std::deque<Item> q_;
   net::steady_timer timer_;
 };
 
@@ -61,233 +65,336 @@ std::vector<int> utf8_bytes(const std::string& s) {
   return out;
 }
 
-struct ChoiceResult {
-  std::string text;
+// One choice: a child request on the engine and what it has produced.
+struct Choice {
+  size_t prompt = 0;   // index into the request's prompts
+  int64_t index = 0;   // choices[].index: prompt * n + j
+  std::shared_ptr<GenerationJob> job;
+  std::unique_ptr<TextAssembler> text;
+  bool finished = false, first_chunk = true;
+  std::string out_text;
   std::vector<int32_t> token_ids;
   std::string finish_reason;
   OJson stop_reason = nullptr;
   int64_t completion_tokens = 0;
-  OJson chat_logprobs = OJson::array();  // chat: content entries
-  OJson tokens = OJson::array(), token_logprobs = OJson::array(), top_logprobs = OJson::array(),
-        text_offset = OJson::array();  // completions
-  int64_t offset = 0;
+  int64_t streamed_chars = 0;  // characters of generated text sent (completions' streamed text_offset base)
+  std::vector<TokenLogprob> logprobs;         // per generated token (when asked)
+  std::vector<TokenLogprob> prompt_logprobs;  // prompt tokens 1..n-1 (when asked)
 };
 
 }  // namespace
 
-net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prompt, CompletionParams p, std::string id,
-                                         std::string echo_text, http::HttpResponder& out) {
+// A completions-style logprobs object over `ids` whose entries are `lps` (nullptr: the prompt's
+// first token, which has none), offsets from `offset` on by the characters of each token string.
+OJson ApiServer::completion_logprobs(std::span<const int32_t> ids, std::span<const TokenLogprob* const> lps,
+                                     const CompletionParams& p, int64_t offset) const {
+  OJson tokens = OJson::array(), token_lp = OJson::array(), top = OJson::array(), offsets = OJson::array();
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const std::string t = token_string(ids[k], p);
+    tokens.push_back(t);
+    offsets.push_back(offset);
+    offset += py_len(t);
+    if (!lps[k]) {
+      token_lp.push_back(nullptr);
+      top.push_back(nullptr);
+      continue;
+    }
+    token_lp.push_back(lps[k]->logprob);
+    OJson m = OJson::object();
+    m[t] = lps[k]->logprob;
+    for (const auto& [id, v] : lps[k]->top) m[token_string(id, p)] = v;
+    top.push_back(m);
+  }
+  return {{"text_offset", offsets}, {"token_logprobs", token_lp}, {"tokens", tokens}, {"top_logprobs", top}};
+}
+
+// vLLM's decoded token of a logprob entry: the token's text, or "token_id:<id>" with
+// return_tokens_as_token_ids.
+std::string ApiServer::token_string(int32_t id, const CompletionParams& p) const {
+  if (p.tokens_as_ids) return fmt::format("token_id:{}", id);
+  return tok::sanitize_utf8(tok_.token_bytes(id));
+}
+
+OJson ApiServer::chat_logprob(int32_t id, const TokenLogprob& lp, const CompletionParams& p) const {
+  const std::string decoded = tok::sanitize_utf8(tok_.token_bytes(id));
+  OJson top = OJson::array();
+  for (const auto& [tid, v] : lp.top) {
+    const std::string tt = token_string(tid, p);
+    top.push_back({{"token", tt}, {"logprob", v}, {"bytes", utf8_bytes(tt)}});
+  }
+  return {{"token", token_string(id, p)}, {"logprob", lp.logprob}, {"bytes", utf8_bytes(decoded)}, {"top_logprobs", top}};
+}
+
+// vLLM's prompt_logprobs: [null, {"<id>": {"logprob", "rank", "decoded_token"}, ...}, ...], the
+// prompt token first, then the top k.
+OJson ApiServer::prompt_logprobs_json(const std::vector<int32_t>& prompt, const std::vector<TokenLogprob>& lps) const {
+  OJson out = OJson::array({nullptr});
+  for (size_t k = 0; k < lps.size() && k + 1 < prompt.size(); ++k) {
+    OJson m = OJson::object();
+    const int32_t id = prompt[k + 1];
+    const auto entry = [&](int32_t t, float lp, int64_t rank) {
+      m[std::to_string(t)] = {{"logprob", lp}, {"rank", rank}, {"decoded_token", tok::sanitize_utf8(tok_.token_bytes(t))}};
+    };
+    entry(id, lps[k].logprob, lps[k].rank);
+    for (size_t r = 0; r < lps[k].top.size(); ++r)
+      if (lps[k].top[r].first != id) entry(lps[k].top[r].first, lps[k].top[r].second, static_cast<int64_t>(r) + 1);
+    out.push_back(m);
+  }
+  return out;
+}
+
+net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> prompts, CompletionParams p, std::string id,
+                                         http::HttpResponder& out) {
   const int64_t created = unix_now();
   const std::string& model_name = o_.served_names.front();
-  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   const char* object = is_chat ? "chat.completion.chunk" : "text_completion";
   auto chunk_head = [&] { return OJson{{"id", id}, {"object", object}, {"created", created}, {"model", model_name}}; };
   auto sse = [&](const OJson& j) -> net::awaitable<bool> { co_return co_await out.write("data: " + dump(j) + "\n\n"); };
   const auto t0 = std::chrono::steady_clock::now();
   const bool reasoning = is_chat && o_.reasoning_parser == "deepseek_r1";
+  const bool with_lp = p.gen.logprobs >= 0;
+  int64_t n_prompt_total = 0;
+  for (const PromptIn& pr : prompts) n_prompt_total += static_cast<int64_t>(pr.ids.size());
 
   if (p.stream && !co_await out.begin_stream(kSseType)) co_return;
-  std::vector<ChoiceResult> results(static_cast<size_t>(p.n));
-  bool client_gone = false;
-  int64_t total_completion = 0;
+  // Every choice is submitted at once; the engine batches them.
+  auto mailbox = std::make_shared<Mailbox>(co_await net::this_coro::executor);
+  std::vector<Choice> choices(prompts.size() * static_cast<size_t>(p.n));
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    for (int64_t j = 0; j < p.n; ++j) {
+      const size_t ci = k * static_cast<size_t>(p.n) + static_cast<size_t>(j);
+      Choice& c = choices[ci];
+      c.prompt = k;
+      c.index = static_cast<int64_t>(ci);
+      c.text = std::make_unique<TextAssembler>(tok_, p);
+      GenerationParams gp = p.gen;
+      gp.max_tokens = prompts[k].max_tokens;
+      if (gp.has_seed) gp.sampling.seed += static_cast<uint64_t>(j);
+      if (j > 0) gp.prompt_logprobs = -1;  // the same prompt's log-probs, computed once
+      c.job = gen_.submit(prompts[k].ids, gp, [mailbox, ci](const GenEvent& e) { mailbox->push(ci, e); });
+    }
+  }
+  auto cancel_all = [&] {
+    for (Choice& c : choices)
+      if (!c.finished) c.job->cancel();
+  };
+
+  bool client_gone = false, roles_sent = false;
+  size_t unfinished = choices.size();
   std::optional<double> ttft;
-  auto last_token = std::chrono::steady_clock::now();
-  // Across all n choices: each may take less than the check interval.
-  auto last_check = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < p.n && !client_gone; ++i) {
-    ChoiceResult& r = results[static_cast<size_t>(i)];
-    GenerationParams gp = p.gen;
-    if (gp.has_seed) gp.sampling.seed += static_cast<uint64_t>(i);
-    auto mailbox = std::make_shared<Mailbox>(co_await net::this_coro::executor);
-    auto job = gen_.submit(prompt, gp, [mailbox](const GenEvent& e) { mailbox->push(e); });
-    TextAssembler text(tok_, p);
-    if (p.stream) {  // role chunk (chat) / echo
-      if (is_chat) {
-        OJson c = chunk_head();
-        c["choices"] = OJson::array({OJson{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                           {"logprobs", nullptr}, {"finish_reason", nullptr}}});
-        c["prompt_token_ids"] = p.return_token_ids ? OJson(prompt) : OJson(nullptr);
-        if (!co_await sse(c)) client_gone = true;
-        if (!echo_text.empty() && !client_gone) {
+  auto last_token = std::chrono::steady_clock::now(), last_check = last_token;
+  while (unfinished > 0 && !client_gone) {
+    std::optional<Mailbox::Item> item = co_await mailbox->pop(std::chrono::milliseconds(100));
+    // A non-streaming client only shows it left through its socket: look every 100 ms.
+    if (std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(100)) {
+      last_check = std::chrono::steady_clock::now();
+      if (out.peer_closed()) {
+        cancel_all();
+        client_gone = true;
+        break;
+      }
+    }
+    if (!item) continue;
+    Choice& c = choices[item->first];
+    const GenEvent& ev = item->second;
+    if (c.finished) continue;
+    if (!ev.error.empty()) {
+      cancel_all();
+      const ApiError e{500, "Internal Server Error", ev.error};
+      if (p.stream) {
+        co_await out.write("data: " + fmt::format("{{\"error\": {{\"message\": {}, \"type\": \"{}\", \"param\": null, \"code\": {}}}}}",
+                                                  OJson(e.message).dump(), e.type, e.status) + "\n\ndata: [DONE]\n\n");
+        co_await out.end_stream();
+      } else {
+        co_await out.send(500, kJsonType, error_body(e));
+      }
+      co_return;
+    }
+    const PromptIn& pr = prompts[c.prompt];
+    const int64_t n_prompt = static_cast<int64_t>(pr.ids.size());
+    const auto now = std::chrono::steady_clock::now();
+    if (!ev.tokens.empty()) {
+      if (!ttft) {
+        ttft = std::chrono::duration<double>(now - t0).count();
+      } else {
+        metrics_.itl.observe(std::chrono::duration<double>(now - last_token).count());
+      }
+      last_token = now;
+    }
+    if (!ev.prompt_logprobs.empty()) c.prompt_logprobs = ev.prompt_logprobs;
+    // Chat streams open with one role chunk per choice (and the echoed message) when the first
+    // engine output arrives.
+    if (p.stream && is_chat && !roles_sent) {
+      roles_sent = true;
+      const OJson start_usage = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt}, {"completion_tokens", 0}};
+      for (const Choice& o : choices) {
+        OJson rc = chunk_head();
+        rc["choices"] = OJson::array({OJson{{"index", o.index}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                            {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+        if (p.continuous_usage) rc["usage"] = start_usage;
+        rc["prompt_token_ids"] = p.return_token_ids ? OJson(prompts[o.prompt].ids) : OJson(nullptr);
+        if (!co_await sse(rc)) client_gone = true;
+      }
+      if (!pr.echo_text.empty())
+        for (const Choice& o : choices) {
           OJson e = chunk_head();
-          e["choices"] = OJson::array({OJson{{"index", i}, {"delta", {{"content", echo_text}}}, {"logprobs", nullptr},
-                                             {"finish_reason", nullptr}}});
+          e["choices"] = OJson::array({OJson{{"index", o.index}, {"delta", {{"content", pr.echo_text}}},
+                                             {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+          if (p.continuous_usage) e["usage"] = start_usage;
           if (!co_await sse(e)) client_gone = true;
         }
+      if (client_gone) {
+        cancel_all();
+        break;
       }
     }
-    bool first_chunk = true;
-    for (bool finished = false; !finished;) {
-      std::optional<GenEvent> ev = co_await mailbox->pop(std::chrono::milliseconds(100));
-      // A non-streaming client only shows it left through its socket: look every 100 ms.
-      if (!client_gone && std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(100)) {
-        last_check = std::chrono::steady_clock::now();
-        if (out.peer_closed()) {
-          job->cancel();
-          client_gone = true;
-        }
-      }
-      if (!ev) continue;
-      if (!ev->error.empty()) {
-        const ApiError e{500, "Internal Server Error", ev->error};
-        if (p.stream) {
-          co_await out.write("data: " + fmt::format("{{\"error\": {{\"message\": {}, \"type\": \"{}\", \"param\": null, \"code\": {}}}}}",
-                                                    OJson(e.message).dump(), e.type, e.status) + "\n\ndata: [DONE]\n\n");
-          co_await out.end_stream();
+
+    std::vector<int32_t> step_ids;
+    std::vector<const TokenLogprob*> step_lp;
+    const size_t lp_before = c.logprobs.size();
+    for (size_t k = 0; k < ev.tokens.size(); ++k) {
+      const int32_t t = ev.tokens[k];
+      ++c.completion_tokens;
+      c.token_ids.push_back(t);
+      step_ids.push_back(t);
+      if (t != ev.stop_token) c.text->push(t);  // a stop token is never text
+      if (with_lp && k < ev.logprobs.size()) c.logprobs.push_back(ev.logprobs[k]);
+    }
+    for (size_t k = lp_before; k < c.logprobs.size(); ++k) step_lp.push_back(&c.logprobs[k]);
+    bool finished = ev.finished;
+    if (finished) {
+      c.finish_reason = ev.finish_reason;
+      if (ev.stop_token >= 0 && !ev.stop_token_is_eos) c.stop_reason = ev.stop_token;
+    }
+    std::string delta = c.text->take(finished);
+    if (c.text->stopped()) {  // a stop string ends the choice (the engine stops too), also on its last token
+      if (!finished) c.job->cancel();
+      finished = true;
+      c.finish_reason = "stop";
+      c.stop_reason = c.text->stop_string();
+    }
+    if (p.echo_only) delta.clear();  // echo with max_tokens 0: the prompt alone
+    c.out_text += delta;
+    if (finished) {
+      c.finished = true;
+      --unfinished;
+    }
+    if (!p.stream) continue;
+
+    OJson chunk = chunk_head();
+    OJson choice;
+    if (is_chat) {
+      OJson d = OJson::object();
+      bool skip = false;
+      if (reasoning) {
+        std::vector<int32_t> prev(c.token_ids.begin(), c.token_ids.end() - static_cast<std::ptrdiff_t>(step_ids.size()));
+        auto has = [](const std::vector<int32_t>& v, int32_t t) { return std::find(v.begin(), v.end(), t) != v.end(); };
+        const bool only_tag = step_ids.size() == 1 && (step_ids[0] == think_start_ || step_ids[0] == think_end_);
+        if (only_tag) {
+          skip = !finished;  // the tag alone sends no chunk
         } else {
-          co_await out.send(500, kJsonType, error_body(e));
-        }
-        co_return;
-      }
-      const auto now = std::chrono::steady_clock::now();
-      if (!ev->tokens.empty()) {
-        if (!ttft) {
-          ttft = std::chrono::duration<double>(now - t0).count();
-        } else {
-          metrics_.itl.observe(std::chrono::duration<double>(now - last_token).count());
-        }
-        last_token = now;
-      }
-      std::vector<int32_t> step_ids;
-      for (int32_t t : ev->tokens) {
-        ++r.completion_tokens;
-        r.token_ids.push_back(t);
-        step_ids.push_back(t);
-        if (t != ev->stop_token) text.push(t);  // a stop token is never text
-      }
-      OJson step_chat_lp = OJson::array();
-      OJson step_tokens = OJson::array(), step_token_lp = OJson::array(), step_top = OJson::array(),
-            step_offsets = OJson::array();
-      for (size_t k = 0; k < ev->logprobs.size() && k < ev->tokens.size(); ++k) {
-        const TokenLogprob& lp = ev->logprobs[k];
-        const std::string t = tok::sanitize_utf8(tok_.token_bytes(ev->tokens[k]));
-        if (is_chat) {
-          OJson top = OJson::array();
-          for (const auto& [id, v] : lp.top) {
-            const std::string tt = tok::sanitize_utf8(tok_.token_bytes(id));
-            top.push_back({{"token", tt}, {"logprob", v}, {"bytes", utf8_bytes(tt)}});
+          const bool start_now = !has(prev, think_start_) && has(step_ids, think_start_);
+          std::string body = delta;
+          if (start_now) {
+            const size_t s0 = body.find("<think>");
+            if (s0 != std::string::npos) body = body.substr(s0 + 7);
           }
-          step_chat_lp.push_back({{"token", t}, {"logprob", lp.logprob}, {"bytes", utf8_bytes(t)}, {"top_logprobs", top}});
-        } else {
-          OJson top = OJson::object();
-          top[t] = lp.logprob;
-          for (const auto& [id, v] : lp.top) top[tok::sanitize_utf8(tok_.token_bytes(id))] = v;
-          step_tokens.push_back(t);
-          step_token_lp.push_back(lp.logprob);
-          step_top.push_back(top);
-          step_offsets.push_back(r.offset);
-          r.offset += static_cast<int64_t>(t.size());
-        }
-      }
-      for (auto& x : step_chat_lp) r.chat_logprobs.push_back(x);
-      for (size_t k = 0; k < step_tokens.size(); ++k) {
-        r.tokens.push_back(step_tokens[k]);
-        r.token_logprobs.push_back(step_token_lp[k]);
-        r.top_logprobs.push_back(step_top[k]);
-        r.text_offset.push_back(step_offsets[k]);
-      }
-      const bool with_lp = p.gen.logprobs >= 0;
-      const OJson chunk_lp = !with_lp ? OJson(nullptr)
-                             : is_chat ? OJson{{"content", step_chat_lp}}
-                                       : OJson{{"text_offset", step_offsets}, {"token_logprobs", step_token_lp},
-                                               {"tokens", step_tokens}, {"top_logprobs", step_top}};
-      finished = ev->finished;
-      if (finished) {
-        r.finish_reason = ev->finish_reason;
-        if (ev->stop_token >= 0 && !ev->stop_token_is_eos) r.stop_reason = ev->stop_token;
-      }
-      std::string delta = text.take(finished);
-      if (text.stopped() && !finished) {  // stop string: end here, the engine stops too
-        job->cancel();
-        finished = true;
-        r.finish_reason = "stop";
-      }
-      if (text.stopped()) r.stop_reason = text.stop_string();
-      r.text += delta;
-      if (client_gone) break;
-      if (p.stream) {
-        OJson c = chunk_head();
-        OJson choice;
-        if (is_chat) {
-          OJson d = OJson::object();
-          if (reasoning) {
-            std::vector<int32_t> prev(r.token_ids.begin(), r.token_ids.end() - static_cast<std::ptrdiff_t>(step_ids.size()));
-            auto has = [](const std::vector<int32_t>& v, int32_t t) { return std::find(v.begin(), v.end(), t) != v.end(); };
-            const bool only_tag = step_ids.size() == 1 && (step_ids[0] == think_start_ || step_ids[0] == think_end_);
-            if (only_tag) {
-              if (!finished) continue;  // the tag alone sends no chunk
-            } else {
-              const bool start_now = !has(prev, think_start_) && has(step_ids, think_start_);
-              std::string body = delta;
-              if (start_now) {
-                const size_t s0 = body.find("<think>");
-                if (s0 != std::string::npos) body = body.substr(s0 + 7);
-              }
-              if (has(step_ids, think_end_)) {
-                const size_t e = body.find("</think>");
-                const std::string before = e == std::string::npos ? body : body.substr(0, e);
-                const std::string after = e == std::string::npos ? std::string() : body.substr(e + 8);
-                d["content"] = after.empty() ? OJson(nullptr) : OJson(after);
-                d["reasoning_content"] = before;
-              } else if (has(prev, think_end_)) {
-                d["content"] = delta;
-              } else {
-                d["reasoning_content"] = body;
-              }
-              if (!p.include_reasoning && d.contains("reasoning_content")) {
-                d.erase("reasoning_content");
-                if (d.empty() && !finished) continue;
-              }
-            }
-          } else {
+          if (has(step_ids, think_end_)) {
+            const size_t e = body.find("</think>");
+            const std::string before = e == std::string::npos ? body : body.substr(0, e);
+            const std::string after = e == std::string::npos ? std::string() : body.substr(e + 8);
+            d["content"] = after.empty() ? OJson(nullptr) : OJson(after);
+            d["reasoning_content"] = before;
+          } else if (has(prev, think_end_)) {
             d["content"] = delta;
+          } else {
+            d["reasoning_content"] = body;
           }
-          choice = {{"index", i}, {"delta", d}, {"logprobs", chunk_lp},
-                    {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)}};
-          if (finished) choice["stop_reason"] = r.stop_reason;
-          choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
-        } else {
-          const std::string t = first_chunk && !echo_text.empty() ? echo_text + delta : delta;
-          choice = {{"index", i}, {"text", t}, {"logprobs", chunk_lp},
-                    {"finish_reason", finished ? OJson(r.finish_reason) : OJson(nullptr)},
-                    {"stop_reason", finished ? r.stop_reason : OJson(nullptr)},
-                    {"prompt_token_ids", first_chunk ? OJson(prompt) : OJson(nullptr)},
-                    {"token_ids", p.return_token_ids ? OJson(step_ids) : OJson(nullptr)}};
+          if (!p.include_reasoning && d.contains("reasoning_content")) {
+            d.erase("reasoning_content");
+            skip = d.empty() && !finished;
+          }
         }
-        first_chunk = false;
-        c["choices"] = OJson::array({choice});
-        if (p.continuous_usage) {
-          c["usage"] = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + r.completion_tokens},
-                        {"completion_tokens", r.completion_tokens}};
-        } else if (!is_chat) {
-          c["usage"] = nullptr;
-        }
-        if (!co_await sse(c)) {
-          job->cancel();
-          client_gone = true;
-        }
+      } else {
+        d["content"] = delta;
       }
+      if (skip) continue;
+      OJson lp = nullptr;
+      if (with_lp) {
+        lp = OJson{{"content", OJson::array()}};
+        for (size_t k = 0; k < step_lp.size(); ++k) lp["content"].push_back(chat_logprob(step_ids[k], *step_lp[k], p));
+      }
+      choice = {{"index", c.index}, {"delta", d}, {"logprobs", lp},
+                {"finish_reason", finished ? OJson(c.finish_reason) : OJson(nullptr)}};
+      if (finished) choice["stop_reason"] = c.stop_reason;
+      choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
+    } else {
+      const bool echo_now = c.first_chunk && p.echo;
+      std::string t = echo_now ? pr.echo_text + delta : delta;
+      OJson lp = nullptr;
+      if (with_lp) {
+        // The echoed prompt's tokens come first (its first token has no log-prob); offsets start
+        // at the generated text sent so far (vLLM counts the echo only within its own chunk).
+        std::vector<int32_t> ids;
+        std::vector<const TokenLogprob*> lps;
+        if (echo_now) {
+          for (int64_t q = 0; q < n_prompt; ++q) {
+            ids.push_back(pr.ids[static_cast<size_t>(q)]);
+            lps.push_back(q == 0 || static_cast<size_t>(q - 1) >= c.prompt_logprobs.size()
+                              ? nullptr : &c.prompt_logprobs[static_cast<size_t>(q - 1)]);
+          }
+        }
+        if (!p.echo_only) {
+          ids.insert(ids.end(), step_ids.begin(), step_ids.begin() + static_cast<std::ptrdiff_t>(step_lp.size()));
+          lps.insert(lps.end(), step_lp.begin(), step_lp.end());
+        }
+        lp = completion_logprobs(ids, lps, p, c.streamed_chars);
+      }
+      choice = {{"index", c.index}, {"text", t}, {"logprobs", lp},
+                {"finish_reason", finished ? OJson(c.finish_reason) : OJson(nullptr)},
+                {"stop_reason", finished ? c.stop_reason : OJson(nullptr)},
+                {"prompt_token_ids", c.first_chunk ? OJson(pr.ids) : OJson(nullptr)},
+                {"token_ids", p.return_token_ids ? OJson(step_ids) : OJson(nullptr)}};
     }
-    total_completion += r.completion_tokens;
-    metrics_.gen_len.observe(static_cast<double>(r.completion_tokens));
-    metrics_.generation_tokens += r.completion_tokens;
-    auto& counter = client_gone || r.finish_reason == "abort" ? metrics_.success_abort
-                    : r.finish_reason == "length"            ? metrics_.success_length
-                                                             : metrics_.success_stop;
+    c.streamed_chars += py_len(delta);
+    c.first_chunk = false;
+    chunk["choices"] = OJson::array({choice});
+    if (p.continuous_usage) {
+      chunk["usage"] = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + c.completion_tokens},
+                        {"completion_tokens", c.completion_tokens}};
+    } else if (!is_chat) {
+      chunk["usage"] = nullptr;
+    }
+    if (!co_await sse(chunk)) {
+      cancel_all();
+      client_gone = true;
+    }
+  }
+
+  int64_t total_completion = 0;
+  for (const Choice& c : choices) {
+    total_completion += c.completion_tokens;
+    metrics_.gen_len.observe(static_cast<double>(c.completion_tokens));
+    metrics_.generation_tokens += c.completion_tokens;
+    auto& counter = client_gone || !c.finished || c.finish_reason == "abort" ? metrics_.success_abort
+                    : c.finish_reason == "length"                          ? metrics_.success_length
+                                                                           : metrics_.success_stop;
     ++counter;
   }
-  metrics_.prompt_tokens += n_prompt;
+  metrics_.prompt_tokens += n_prompt_total;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  metrics_.prompt_len.observe(static_cast<double>(n_prompt));
-  metrics_.params_n.observe(static_cast<double>(p.n));
-  metrics_.params_max_tokens.observe(static_cast<double>(p.gen.max_tokens));
+  for (const PromptIn& pr : prompts) {
+    metrics_.prompt_len.observe(static_cast<double>(pr.ids.size()));
+    metrics_.params_n.observe(static_cast<double>(p.n));
+    metrics_.params_max_tokens.observe(static_cast<double>(pr.max_tokens));
+  }
   metrics_.e2e.observe(secs);
   if (ttft) metrics_.ttft.observe(*ttft);
   fmt::print(stderr, "infera: {} prompt_tokens={} completion_tokens={} ttft={:.3f}s time={:.3f}s status={}\n", id,
-             n_prompt, total_completion, ttft.value_or(0.0), secs, client_gone ? "aborted" : "ok");
+             n_prompt_total, total_completion, ttft.value_or(0.0), secs, client_gone ? "aborted" : "ok");
   if (client_gone) co_return;
 
-  const OJson usage = {{"prompt_tokens", n_prompt}, {"total_tokens", n_prompt + total_completion},
+  const OJson usage = {{"prompt_tokens", n_prompt_total}, {"total_tokens", n_prompt_total + total_completion},
                        {"completion_tokens", total_completion}};
   if (p.stream) {
     if (p.include_usage) {
@@ -300,41 +407,64 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<int32_t> prom
     co_await out.end_stream();
     co_return;
   }
-  OJson choices = OJson::array();
-  for (size_t i = 0; i < results.size(); ++i) {
-    const ChoiceResult& r = results[i];
+  const bool with_prompt_lp = p.gen.prompt_logprobs >= 0;
+  OJson out_choices = OJson::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const Choice& c = choices[i];
+    // Every choice of a prompt shows the log-probs its first choice computed.
+    const Choice& first = choices[c.prompt * static_cast<size_t>(p.n)];
+    const PromptIn& pr = prompts[c.prompt];
     if (is_chat) {
-      OJson content = echo_text + r.text, reasoning_content = nullptr;
+      OJson content = pr.echo_text + c.out_text, reasoning_content = nullptr;
       if (reasoning) {
-        const ReasoningSplit sp = split_reasoning(r.text);
-        content = sp.content ? OJson(echo_text + *sp.content) : OJson(nullptr);
+        const ReasoningSplit sp = split_reasoning(c.out_text);
+        content = sp.content ? OJson(pr.echo_text + *sp.content) : OJson(nullptr);
         if (p.include_reasoning && sp.reasoning) reasoning_content = *sp.reasoning;
       }
-      choices.push_back({{"index", i},
-                         {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr},
-                                      {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
-                                      {"tool_calls", OJson::array()}, {"reasoning_content", reasoning_content}}},
-                         {"logprobs", p.gen.logprobs >= 0 ? OJson{{"content", r.chat_logprobs}} : OJson(nullptr)}, {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
-                         {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)}});
+      OJson lp = nullptr;
+      if (with_lp) {
+        lp = OJson{{"content", OJson::array()}};
+        for (size_t k = 0; k < c.logprobs.size(); ++k) lp["content"].push_back(chat_logprob(c.token_ids[k], c.logprobs[k], p));
+      }
+      out_choices.push_back({{"index", c.index},
+                             {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr},
+                                          {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
+                                          {"tool_calls", OJson::array()}, {"reasoning_content", reasoning_content}}},
+                             {"logprobs", lp}, {"finish_reason", c.finish_reason}, {"stop_reason", c.stop_reason},
+                             {"token_ids", p.return_token_ids ? OJson(c.token_ids) : OJson(nullptr)}});
     } else {
-      const OJson lp = p.gen.logprobs < 0 ? OJson(nullptr)
-                                          : OJson{{"text_offset", r.text_offset}, {"token_logprobs", r.token_logprobs},
-                                                  {"tokens", r.tokens}, {"top_logprobs", r.top_logprobs}};
-      choices.push_back({{"index", i}, {"text", echo_text + r.text}, {"logprobs", lp},
-                         {"finish_reason", r.finish_reason}, {"stop_reason", r.stop_reason},
-                         {"token_ids", p.return_token_ids ? OJson(r.token_ids) : OJson(nullptr)},
-                         {"prompt_logprobs", nullptr},
-                         {"prompt_token_ids", p.return_token_ids ? OJson(prompt) : OJson(nullptr)}});
+      OJson lp = nullptr;
+      if (with_lp) {
+        std::vector<int32_t> ids;
+        std::vector<const TokenLogprob*> lps;
+        if (p.echo) {
+          for (size_t q = 0; q < pr.ids.size(); ++q) {
+            ids.push_back(pr.ids[q]);
+            lps.push_back(q == 0 || q - 1 >= first.prompt_logprobs.size() ? nullptr : &first.prompt_logprobs[q - 1]);
+          }
+        }
+        if (!p.echo_only)
+          for (size_t k = 0; k < c.logprobs.size(); ++k) {
+            ids.push_back(c.token_ids[k]);
+            lps.push_back(&c.logprobs[k]);
+          }
+        lp = completion_logprobs(ids, lps, p, 0);
+      }
+      out_choices.push_back({{"index", c.index}, {"text", pr.echo_text + c.out_text}, {"logprobs", lp},
+                             {"finish_reason", c.finish_reason}, {"stop_reason", c.stop_reason},
+                             {"token_ids", p.return_token_ids ? OJson(c.token_ids) : OJson(nullptr)},
+                             {"prompt_logprobs", with_prompt_lp ? prompt_logprobs_json(pr.ids, first.prompt_logprobs) : OJson(nullptr)},
+                             {"prompt_token_ids", p.return_token_ids ? OJson(pr.ids) : OJson(nullptr)}});
     }
   }
   OJson full_usage = usage;
   full_usage["prompt_tokens_details"] = nullptr;
   OJson resp = {{"id", id}, {"object", is_chat ? "chat.completion" : "text_completion"}, {"created", created},
-                {"model", model_name}, {"choices", choices}, {"service_tier", nullptr},
+                {"model", model_name}, {"choices", out_choices}, {"service_tier", nullptr},
                 {"system_fingerprint", nullptr}, {"usage", full_usage}};
   if (is_chat) {
-    resp["prompt_logprobs"] = nullptr;
-    resp["prompt_token_ids"] = p.return_token_ids ? OJson(prompt) : OJson(nullptr);
+    resp["prompt_logprobs"] = with_prompt_lp ? prompt_logprobs_json(prompts[0].ids, choices[0].prompt_logprobs) : OJson(nullptr);
+    resp["prompt_token_ids"] = p.return_token_ids ? OJson(prompts[0].ids) : OJson(nullptr);
   }
   resp["kv_transfer_params"] = nullptr;
   co_await out.send(200, kJsonType, dump(resp));

@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "engine/chat_prompt.h"
 
@@ -136,6 +137,78 @@ std::optional<ApiError> ApiServer::fit_context(int64_t n, CompletionParams& p, b
   return std::nullopt;
 }
 
+std::optional<ApiError> ApiServer::check_vocab(const CompletionParams& p) const {
+  const int64_t V = model_.model->config().n_vocab;
+  auto bad = [](std::string m) { return ApiError{400, "BadRequestError", std::move(m)}; };
+  if (p.logprobs_all) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", V));
+  if (p.prompt_logprobs_all) return bad(fmt::format("Requested prompt logprobs of {}, which is greater than max allowed: 20", V));
+  if (p.gen.sampling.top_k > V)
+    return bad(fmt::format("top_k cannot be greater than vocabulary size({}), but got {}.", V, p.gen.sampling.top_k));
+  std::vector<std::string> invalid;
+  for (const auto& [t, bias] : p.gen.logit_bias)
+    if (t < 0 || t >= V) invalid.push_back(std::to_string(t));
+  if (!invalid.empty())
+    return bad(fmt::format("token_id(s) [{}] in logit_bias contain out-of-vocab token ids. Vocabulary size: {}",
+                           fmt::join(invalid, ", "), V));
+  const auto n_tok = static_cast<int32_t>(tok_.vocab_size());
+  for (int32_t t : p.gen.allowed_token_ids)
+    if (t < 0 || t >= n_tok) return bad("allowed_token_ids contains out-of-vocab token id!");
+  return std::nullopt;
+}
+
+std::optional<ApiError> ApiServer::chat_messages(const OJson& body, OJson& messages) const {
+  if (!body.contains("messages") || !body["messages"].is_array())
+    return ApiError{400, "Bad Request", "'messages' is required and must be a list"};
+  messages = OJson::array();
+  for (const OJson& m : body["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      return ApiError{400, "Bad Request", "each message needs a string 'role'"};
+    const std::string role = m["role"].get<std::string>();
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "developer")
+      return ApiError{400, "Bad Request", fmt::format("unknown message role '{}'", role)};
+    OJson msg = m;
+    if (m.contains("content") && m["content"].is_array()) {  // text parts joined with "\n"
+      std::string text;
+      for (const OJson& part : m["content"]) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+          return ApiError{400, "Bad Request", "only text content parts are supported"};
+        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+      }
+      msg["content"] = text;
+    } else if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) {
+      return ApiError{400, "Bad Request", "message 'content' must be a string, a list of parts or null"};
+    }
+    messages.push_back(msg);
+  }
+  return std::nullopt;
+}
+
+void ApiServer::log_ignored_fields(const OJson& body, bool is_chat) const {
+  // The request fields of vLLM's ChatCompletionRequest / CompletionRequest.
+  static const std::set<std::string> kCommon = {
+      "model", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n", "presence_penalty",
+      "response_format", "seed", "stop", "stream", "stream_options", "temperature", "top_p", "user", "best_of",
+      "use_beam_search", "top_k", "min_p", "repetition_penalty", "length_penalty", "stop_token_ids",
+      "include_stop_str_in_output", "ignore_eos", "min_tokens", "skip_special_tokens",
+      "spaces_between_special_tokens", "truncate_prompt_tokens", "prompt_logprobs", "allowed_token_ids",
+      "echo", "add_special_tokens", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
+      "structural_tag", "guided_decoding_backend", "guided_whitespace_pattern", "structured_outputs", "priority",
+      "request_id", "logits_processors", "return_tokens_as_token_ids", "return_token_ids", "cache_salt",
+      "kv_transfer_params", "vllm_xargs"};
+  static const std::set<std::string> kChat = {
+      "messages", "top_logprobs", "max_completion_tokens", "tools", "tool_choice", "reasoning_effort",
+      "include_reasoning", "parallel_tool_calls", "bad_words", "add_generation_prompt", "continue_final_message",
+      "documents", "chat_template", "chat_template_kwargs", "mm_processor_kwargs"};
+  static const std::set<std::string> kCompletion = {"prompt", "suffix", "prompt_embeds"};
+  std::vector<std::string> ignored;
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (!kCommon.contains(it.key()) && !(is_chat ? kChat : kCompletion).contains(it.key()))
+      ignored.push_back("'" + it.key() + "'");
+  if (!ignored.empty())
+    fmt::print(stderr, "infera: The following fields were present in the request but ignored: {{{}}}\n",
+               fmt::join(ignored, ", "));
+}
+
 net::awaitable<void> ApiServer::handle(http::HttpRequest& req, http::HttpResponder& out) {
   std::optional<ApiError> err;
   try {
@@ -238,7 +311,10 @@ net::awaitable<void> ApiServer::route(http::HttpRequest& req, http::HttpResponde
     std::vector<int32_t> ids;
     if (body.contains("messages")) {
       ChatRequest cr;
-      cr.messages = body["messages"];
+      if (auto e = chat_messages(body, cr.messages)) {
+        co_await send_error(*e);
+        co_return;
+      }
       cr.add_generation_prompt = body.value("add_generation_prompt", true);
       if (body.contains("tools")) cr.tools = body["tools"];
       if (body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()) cr.kwargs = body["chat_template_kwargs"];
@@ -286,32 +362,9 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_return;
   }
   ChatRequest cr;
-  for (const OJson& m : body["messages"]) {
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-      co_await fail(ApiError{400, "Bad Request", "each message needs a string 'role'"});
-      co_return;
-    }
-    const std::string role = m["role"].get<std::string>();
-    if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "developer") {
-      co_await fail(ApiError{400, "Bad Request", fmt::format("unknown message role '{}'", role)});
-      co_return;
-    }
-    OJson msg = m;
-    if (m.contains("content") && m["content"].is_array()) {  // text parts joined with "\n"
-      std::string text;
-      for (const OJson& part : m["content"]) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
-          co_await fail(ApiError{400, "Bad Request", "only text content parts are supported"});
-          co_return;
-        }
-        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
-      }
-      msg["content"] = text;
-    } else if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) {
-      co_await fail(ApiError{400, "Bad Request", "message 'content' must be a string, a list of parts or null"});
-      co_return;
-    }
-    cr.messages.push_back(msg);
+  if (auto e = chat_messages(body, cr.messages)) {
+    co_await fail(*e);
+    co_return;
   }
   cr.add_generation_prompt = body.value("add_generation_prompt", true);
   const bool continue_final = body.value("continue_final_message", false);
@@ -374,12 +427,19 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_await fail(*e);
     co_return;
   }
-  std::string echo;
+  if (auto e = check_vocab(p)) {
+    co_await fail(*e);
+    co_return;
+  }
+  std::vector<PromptIn> prompts(1);
   if (p.echo && !cr.messages.empty() && cr.messages.back().value("role", "") == "assistant" &&
       cr.messages.back().contains("content") && cr.messages.back()["content"].is_string())
-    echo = cr.messages.back()["content"].get<std::string>();
+    prompts[0].echo_text = cr.messages.back()["content"].get<std::string>();
+  prompts[0].ids = std::move(ids);
+  prompts[0].max_tokens = p.gen.max_tokens;
+  log_ignored_fields(body, true);
   const std::string id = "chatcmpl-" + (!rid_header.empty() ? rid_header : !p.request_id.empty() ? p.request_id : random_hex32());
-  co_await generate(true, std::move(ids), std::move(p), id, echo, out);
+  co_await generate(true, std::move(prompts), std::move(p), id, out);
 }
 
 net::awaitable<void> ApiServer::completions(const OJson& body, const std::string& rid_header, http::HttpResponder& out) {
@@ -392,32 +452,45 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
     co_await fail(ApiError{400, "Bad Request", "'prompt' is required"});
     co_return;
   }
+  // A string, a list of token ids, or a batch: a list of strings or of token-id lists.
   const OJson& pr = body["prompt"];
-  std::vector<int32_t> ids;
-  std::string prompt_text;
   const bool add_special = body.value("add_special_tokens", true);
-  if (pr.is_string()) {
-    prompt_text = pr.get<std::string>();
-    ids = tok_.encode(prompt_text, {add_special, SpecialTokens::kAll});
-  } else if (pr.is_array() && !pr.empty() && pr.size() == 1 && pr[0].is_string()) {
-    prompt_text = pr[0].get<std::string>();
-    ids = tok_.encode(prompt_text, {add_special, SpecialTokens::kAll});
-  } else if (pr.is_array() && !pr.empty() && pr[0].is_number_integer()) {
-    for (const OJson& t : pr) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= model_.model->config().n_vocab) {
-        co_await fail(ApiError{400, "BadRequestError", fmt::format("Token id {} is out of vocabulary", t.dump())});
-        co_return;
-      }
-      ids.push_back(t.get<int32_t>());
+  std::vector<PromptIn> prompts;
+  std::vector<std::string> texts;
+  const int64_t n_vocab = model_.model->config().n_vocab;
+  auto token_list = [&](const OJson& list) -> std::optional<ApiError> {
+    PromptIn in;
+    for (const OJson& t : list) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
+        return ApiError{400, "BadRequestError", fmt::format("Token id {} is out of vocabulary", t.dump())};
+      in.ids.push_back(t.get<int32_t>());
     }
-    prompt_text = tok_.decode(ids, false);
+    texts.push_back(tok_.decode(in.ids, false));
+    prompts.push_back(std::move(in));
+    return std::nullopt;
+  };
+  auto text_prompt = [&](const std::string& t) {
+    PromptIn in;
+    in.ids = tok_.encode(t, {add_special, SpecialTokens::kAll});
+    texts.push_back(t);
+    prompts.push_back(std::move(in));
+  };
+  std::optional<ApiError> err;
+  if (pr.is_string()) {
+    text_prompt(pr.get<std::string>());
+  } else if (pr.is_array() && !pr.empty() && pr[0].is_number_integer()) {
+    err = token_list(pr);
+  } else if (pr.is_array() && !pr.empty() && std::all_of(pr.begin(), pr.end(), [](const OJson& x) { return x.is_string(); })) {
+    for (const OJson& x : pr) text_prompt(x.get<std::string>());
+  } else if (pr.is_array() && !pr.empty() && std::all_of(pr.begin(), pr.end(), [](const OJson& x) { return x.is_array(); })) {
+    for (const OJson& x : pr)
+      if (!err) err = token_list(x);
   } else {
-    co_await fail(ApiError{400, "Bad Request",
-                           "'prompt' must be a string or a list of token ids (batched prompts are not supported yet)"});
-    co_return;
+    err = ApiError{400, "Bad Request",
+                   "'prompt' must be a string, a list of strings, a list of token ids or a list of token-id lists"};
   }
-  if (ids.empty()) {
-    co_await fail(ApiError{400, "BadRequestError", "The prompt cannot be empty"});
+  if (err) {
+    co_await fail(*err);
     co_return;
   }
   CompletionParams p;
@@ -425,14 +498,26 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
     co_await fail(*e);
     co_return;
   }
-  truncate_prompt(ids, p);
-  if (auto e = fit_context(static_cast<int64_t>(ids.size()), p, false)) {
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    if (prompts[k].ids.empty()) {
+      co_await fail(ApiError{400, "BadRequestError", "The prompt cannot be empty"});
+      co_return;
+    }
+    truncate_prompt(prompts[k].ids, p);
+    if (auto e = fit_context(static_cast<int64_t>(prompts[k].ids.size()), p, false)) {
+      co_await fail(*e);
+      co_return;
+    }
+    prompts[k].max_tokens = p.gen.max_tokens;
+    if (p.echo) prompts[k].echo_text = texts[k];
+  }
+  if (auto e = check_vocab(p)) {
     co_await fail(*e);
     co_return;
   }
+  log_ignored_fields(body, false);
   const std::string id = "cmpl-" + (!rid_header.empty() ? rid_header : !p.request_id.empty() ? p.request_id : random_hex32());
-  std::string echo = p.echo ? prompt_text : std::string();
-  co_await generate(false, std::move(ids), std::move(p), id, std::move(echo), out);
+  co_await generate(false, std::move(prompts), std::move(p), id, out);
 }
 
 std::string ApiServer::metrics_text() const {

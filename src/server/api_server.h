@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,11 +57,29 @@ class ApiServer {
   http::net::awaitable<void> chat(const OJson& body, const std::string& request_id_header, http::HttpResponder& out);
   http::net::awaitable<void> completions(const OJson& body, const std::string& request_id_header,
                                          http::HttpResponder& out);
-  http::net::awaitable<void> generate(bool is_chat, std::vector<int32_t> prompt, CompletionParams p,
-                                      std::string id, std::string echo_text, http::HttpResponder& out);
+  // One prompt of a request: its ids, the text echoed before its output, its generation cap.
+  struct PromptIn {
+    std::vector<int32_t> ids;
+    std::string echo_text;
+    int64_t max_tokens = 0;  // GenerationParams::max_tokens after the context check
+  };
+  http::net::awaitable<void> generate(bool is_chat, std::vector<PromptIn> prompts, CompletionParams p,
+                                      std::string id, http::HttpResponder& out);
   std::optional<ApiError> check_model(const OJson& body) const;
   void truncate_prompt(std::vector<int32_t>& ids, const CompletionParams& p) const;
   std::optional<ApiError> fit_context(int64_t n_prompt, CompletionParams& p, bool chat) const;
+  // The engine-side checks vLLM makes after the context check (vocabulary-bound ids, log-prob counts).
+  std::optional<ApiError> check_vocab(const CompletionParams& p) const;
+  // Messages to the template's input: text content parts joined with "\n"; nullopt + error otherwise.
+  std::optional<ApiError> chat_messages(const OJson& body, OJson& messages) const;
+  // Logs vLLM's line for request fields the endpoint does not know.
+  void log_ignored_fields(const OJson& body, bool is_chat) const;
+  // Log-prob formatting (vLLM's shapes).
+  std::string token_string(int32_t id, const CompletionParams& p) const;
+  OJson chat_logprob(int32_t id, const TokenLogprob& lp, const CompletionParams& p) const;
+  OJson completion_logprobs(std::span<const int32_t> ids, std::span<const TokenLogprob* const> lps,
+                            const CompletionParams& p, int64_t offset) const;
+  OJson prompt_logprobs_json(const std::vector<int32_t>& prompt, const std::vector<TokenLogprob>& lps) const;
   std::string metrics_text() const;
 
   ServeOptions o_;

@@ -83,9 +83,11 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     for (unsigned char ch : salt) h = (h ^ ch) * 0x100000001b3ULL;
     p.gen.cache_salt = h | 1;  // never 0 (no salt)
   }
-  bool rti = false;
+  bool rti = false, as_ids = false;
   INFERA_API_TRY(get_bool(b, "return_token_ids", rti));
+  INFERA_API_TRY(get_bool(b, "return_tokens_as_token_ids", as_ids));
   p.return_token_ids = rti;
+  p.tokens_as_ids = as_ids;
   if (b.contains("stream_options") && !b["stream_options"].is_null()) {
     const OJson& so = b["stream_options"];
     if (!so.is_object()) return schema("'stream_options' must be an object");
@@ -143,7 +145,14 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     }
     if (p.gen.allowed_token_ids.empty()) return bad("allowed_token_ids is not allowed to be empty.");
   }
-  // Log-probs: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int).
+  // Log-probs: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int). Both
+  // have prompt_logprobs (int). -1 means the whole vocabulary (refused later against its size).
+  std::optional<int64_t> prompt_lp;
+  INFERA_API_TRY(get_int(b, "prompt_logprobs", prompt_lp));
+  if (prompt_lp) {
+    if (p.stream && (*prompt_lp > 0 || *prompt_lp == -1)) return schema("`prompt_logprobs` are not available when `stream=True`.");
+    if (*prompt_lp < -1) return schema("`prompt_logprobs` must be a positive value or -1.");
+  }
   if (is_chat) {
     bool want = false;
     std::optional<int64_t> top;
@@ -151,16 +160,27 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     INFERA_API_TRY(get_int(b, "top_logprobs", top));
     if (top && *top < -1) return schema("`top_logprobs` must be a positive value or -1.");
     if (top && (*top > 0 || *top == -1) && !want) return schema("when using `top_logprobs`, `logprobs` must be set to true.");
-    if (top && *top > 20) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *top));
-    if (want) p.gen.logprobs = static_cast<int32_t>(top && *top > 0 ? *top : top && *top == -1 ? 20 : 0);
+    if (want && top && *top > 20) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *top));
+    if (want) p.gen.logprobs = static_cast<int32_t>(top && *top > 0 ? *top : 0);
+    p.logprobs_all = want && top && *top == -1;
   } else {
     std::optional<int64_t> k;
     INFERA_API_TRY(get_int(b, "logprobs", k));
-    if (k && (*k < 0 || *k > 20)) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *k));
-    if (k) p.gen.logprobs = static_cast<int32_t>(*k);
+    if (k && *k < -1) return schema("`logprobs` must be a positive value or -1.");
+    if (k && *k > 20) return bad(fmt::format("Requested sample logprobs of {}, which is greater than max allowed: 20", *k));
+    if (k) p.gen.logprobs = static_cast<int32_t>(std::max<int64_t>(*k, 0));
+    p.logprobs_all = k && *k == -1;
   }
+  if (prompt_lp) {
+    if (*prompt_lp > 20) return bad(fmt::format("Requested prompt logprobs of {}, which is greater than max allowed: 20", *prompt_lp));
+    p.gen.prompt_logprobs = static_cast<int32_t>(std::max<int64_t>(*prompt_lp, 0));
+    p.prompt_logprobs_all = *prompt_lp == -1;
+  }
+  // Completions with echo and logprobs show the prompt's tokens too (vLLM asks for prompt
+  // log-probs of the same count).
+  if (!is_chat && p.echo && p.gen.logprobs >= 0 && !prompt_lp) p.gen.prompt_logprobs = p.gen.logprobs;
   // Fields whose effect infera does not implement yet: refused clearly rather than ignored.
-  for (const char* unsupported : {"prompt_logprobs", "use_beam_search", "response_format", "bad_words",
+  for (const char* unsupported : {"use_beam_search", "response_format", "bad_words",
                                   "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
                                   "logits_processors", "guided_decoding_backend"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
@@ -183,8 +203,14 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     p.gen.has_seed = true;
     p.gen.sampling.seed = static_cast<uint64_t>(*seed);
   }
+  // Completions default to 16 when max_tokens is absent; an explicit null means the rest of the context.
   p.max_tokens = is_chat ? (max_completion_tokens ? max_completion_tokens : max_tokens)
-                         : std::optional<int64_t>(max_tokens.value_or(16));
+                 : b.contains("max_tokens") ? max_tokens
+                                            : std::optional<int64_t>(16);
+  if (!is_chat && p.echo && p.max_tokens && *p.max_tokens == 0) {  // the prompt alone, as vLLM: one token runs
+    p.echo_only = true;
+    p.max_tokens = 1;
+  }
   p.gen.min_tokens = min_tokens.value_or(0);
   p.gen.eos_ids = d.eos_ids;
   // Validation with vLLM's messages, in vLLM's order.
@@ -216,24 +242,41 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   return std::nullopt;
 }
 
-TextAssembler::TextAssembler(const Tokenizer& tok, const CompletionParams& p) : tok_(tok), p_(p) {
-  for (const std::string& s : p.stop) holdback_ = std::max(holdback_, s.size() - 1);
+int64_t py_len(std::string_view s) {
+  int64_t n = 0;
+  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+  return n;
 }
+
+TextAssembler::TextAssembler(const Tokenizer& tok, const CompletionParams& p) : tok_(tok), p_(p) {
+  for (const std::string& s : p.stop) holdback_ = std::max(holdback_, static_cast<size_t>(std::max<int64_t>(py_len(s), 1) - 1));
+}
+
+namespace {
+bool ends_with_replacement(const std::string& s) { return s.ends_with("\xEF\xBF\xBD"); }
+}  // namespace
 
 void TextAssembler::push(int32_t token) {
   if (stopped_) return;
   if (p_.skip_special_tokens && tok_.is_special(token)) return;
   bytes_ += tok_.token_bytes(token);
+  // The text so far is taken as decoded once it no longer ends in U+FFFD (the decode stream's rule).
+  if (!ends_with_replacement(tok::sanitize_utf8(std::string_view(bytes_).substr(decoded_)))) decoded_ = bytes_.size();
 }
 
 std::string TextAssembler::take(bool final) {
   if (stopped_) return {};
-  // Stop strings: search the region that could contain a new match.
+  // Stop strings: search the decoded region that could contain a new match.
   if (!p_.stop.empty()) {
-    const size_t from = emitted_ > holdback_ ? emitted_ - holdback_ : 0;
+    size_t from = emitted_;
+    for (size_t k = 0; k < holdback_ && from > 0;) {  // back over holdback_ characters
+      --from;
+      if ((static_cast<uint8_t>(bytes_[from]) & 0xC0) != 0x80) ++k;
+    }
     size_t best = std::string::npos;
+    const std::string_view text = std::string_view(bytes_).substr(0, decoded_);
     for (const std::string& s : p_.stop) {
-      const size_t at = bytes_.find(s, from);
+      const size_t at = text.find(s, from);
       if (at != std::string::npos && (best == std::string::npos || at < best)) {
         best = at;
         stop_string_ = s;
@@ -247,18 +290,12 @@ std::string TextAssembler::take(bool final) {
       return tok::sanitize_utf8(out);
     }
   }
-  size_t end = bytes_.size();
-  if (!final) {
-    end = end > holdback_ ? end - holdback_ : 0;
-    // Never end inside a UTF-8 sequence that may still complete.
-    size_t k = end;
-    while (k > emitted_ && k > end - std::min<size_t>(end, 3) && (static_cast<uint8_t>(bytes_[k - 1]) & 0xC0) == 0x80) --k;
-    if (k > emitted_ && k <= end && static_cast<uint8_t>(bytes_[k - 1]) >= 0xC0) {
-      const uint8_t lead = static_cast<uint8_t>(bytes_[k - 1]);
-      const size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-      if (end - (k - 1) < need) end = k - 1;
+  size_t end = decoded_;
+  if (!final)  // hold back the last holdback_ characters
+    for (size_t k = 0; k < holdback_ && end > emitted_;) {
+      --end;
+      if ((static_cast<uint8_t>(bytes_[end]) & 0xC0) != 0x80) ++k;
     }
-  }
   if (end <= emitted_) return {};
   std::string out = tok::sanitize_utf8(std::string_view(bytes_).substr(emitted_, end - emitted_));
   emitted_ = end;

@@ -2,41 +2,15 @@
 // Usage: node tests/api/openai_api.test.js <infera binary> <model path>
 // Starts the server on a free port, runs every check, stops it; exits non-zero on any failure.
 'use strict';
-const { spawn, execFileSync } = require('child_process');
+const { execFileSync } = require('child_process');
 const net = require('net');
 const path = require('path');
 const OpenAI = require(path.join(__dirname, '..', 'oracles', 'node_modules', 'openai')).default;
 
 const [bin, model] = process.argv.slice(2);
-let failures = 0;
-function check(cond, what, extra) {
-  if (cond) { console.log(`ok   ${what}`); return; }
-  failures++;
-  console.log(`FAIL ${what}${extra !== undefined ? ': ' + JSON.stringify(extra).slice(0, 400) : ''}`);
-}
-
-function startServer(extraArgs = []) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, ['serve', '--model', model, '--served-model-name', 'tiny', '--port', '0',
-                          '--host', '127.0.0.1', '--max-model-len', '256', '--request-timeout', '2', ...extraArgs]);
-    let log = '';
-    p.stderr.on('data', (d) => {
-      log += d.toString();
-      const m = log.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m && !p.port) { p.port = Number(m[1]); p.log = () => log; resolve(p); }
-    });
-    p.on('exit', (code) => { if (!p.port) reject(new Error(`server exited ${code}: ${log}`)); });
-  });
-}
-
-async function raw(port, method, urlPath, body, headers = {}) {
-  const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
-    method, body, headers: { 'content-type': 'application/json', ...headers } });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (_) {}
-  return { status: res.status, text, json, headers: res.headers };
-}
+const harness = require('./serve_harness');
+const { check, raw } = harness;
+const startServer = (extraArgs = []) => harness.startServer(bin, model, extraArgs);
 
 const TUTORIAL = {
   messages: [{ role: 'system', content: 'You are a helpful assistant.' },
@@ -377,6 +351,7 @@ async function main() {
   check(done.status === 200 && done.json.usage.completion_tokens === 150, 'SIGTERM: in-flight request completes', done.status);
   check((await exited) === 0, 'SIGTERM: exit code 0');
 
+  const failures = harness.failed();
   console.log(failures ? `${failures} FAILED` : 'all passed');
   process.exit(failures ? 1 : 0);
 }

@@ -23,6 +23,7 @@ struct Collector {
   std::condition_variable cv;
   std::vector<int32_t> tokens;
   std::vector<float> logprobs;
+  std::vector<TokenLogprob> prompt_logprobs;
   bool finished = false;
   std::string reason, error;
 
@@ -31,6 +32,7 @@ struct Collector {
       std::lock_guard<std::mutex> lock(mu);
       tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
       for (const auto& lp : e.logprobs) logprobs.push_back(lp.logprob);
+      prompt_logprobs.insert(prompt_logprobs.end(), e.prompt_logprobs.begin(), e.prompt_logprobs.end());
       if (e.finished) finished = true, reason = e.finish_reason, error = e.error;
       cv.notify_all();
     };
@@ -196,6 +198,74 @@ TEST(BatchingEngine, SharedPrefixIsServedFromTheCache) {
   wait_idle(g);
   EXPECT_EQ(g.stats().prefix_hits.load(), hits1);
   expect_same(*b_alone, cs, "salted request");
+}
+
+// Prompt log-probs: position i's logits give prompt token i + 1. They equal the log-probs the
+// same tokens get when generated (a greedy continuation fed back as a prompt), whether the prompt
+// runs in one chunk or in many, after its prefix was cached by another request (it is recomputed,
+// never read from the cache), or while requests around it are preempted.
+TEST(BatchingEngine, PromptLogprobsMatchGeneratedOnesChunkedCachedAndPreempted) {
+  Fixture f("tiny-qwen2-q8_0.gguf");
+  ASSERT_TRUE(f.m.ok()) << f.m.error();
+  const int64_t V = f.model().config().n_vocab;
+  const std::vector<int32_t> prompt = random_prompt(30, V, 11);
+  std::vector<std::unique_ptr<Collector>> keep;
+  Collector* gen = run_alone(f.model(), options(64), prompt, 20, keep);
+  std::vector<int32_t> full = prompt;
+  full.insert(full.end(), gen->tokens.begin(), gen->tokens.end());
+  GenerationParams p = greedy(1);
+  p.prompt_logprobs = 3;
+  auto check = [&](const Collector& c, const std::string& what) {
+    ASSERT_EQ(c.prompt_logprobs.size(), full.size() - 1) << what << " " << c.error;
+    for (size_t k = 0; k < gen->logprobs.size(); ++k) {
+      const TokenLogprob& lp = c.prompt_logprobs[prompt.size() - 1 + k];
+      EXPECT_NEAR(lp.logprob, gen->logprobs[k], 1e-4f) << what << " generated token " << k;
+      EXPECT_EQ(lp.rank, 1) << what << " a greedy token ranks first";
+      ASSERT_EQ(lp.top.size(), 3u);
+      EXPECT_EQ(lp.top[0].first, gen->tokens[k]) << what;
+    }
+  };
+  {  // one chunk, then 8-token chunks, then after another request cached the whole prompt
+    Generator g(f.model(), options(64));
+    Collector whole;
+    g.submit(full, p, whole.sink());
+    whole.wait();
+    check(whole, "one chunk");
+    Collector again;
+    g.submit(full, p, again.sink());
+    again.wait();
+    check(again, "after the prompt was cached");
+    wait_idle(g);
+  }
+  {
+    GeneratorOptions o = options(64);
+    o.max_num_batched_tokens = 8;
+    Generator g(f.model(), o);
+    Collector chunked;
+    g.submit(full, p, chunked.sink());
+    chunked.wait();
+    check(chunked, "8-token chunks");
+  }
+  {  // a KV cache so small that the requests preempt each other
+    GeneratorOptions o = options(64);
+    o.block_size = 4;
+    o.max_num_batched_tokens = 16;
+    o.kv_cache_bytes = KvStore::bytes_per_token(f.model().config(), o.kv_type) * 4 * (64 / 4 + 1 + 4);
+    Generator g(f.model(), o);
+    std::vector<std::unique_ptr<Collector>> others;
+    for (int i = 0; i < 3; ++i) {
+      others.push_back(std::make_unique<Collector>());
+      g.submit(random_prompt(12, V, 40 + i), greedy(40), others.back()->sink());
+    }
+    Collector pre;
+    g.submit(full, p, pre.sink());
+    pre.wait();
+    for (auto& c : others) c->wait();
+    check(pre, "with preemptions");
+    wait_idle(g);
+    EXPECT_GT(g.stats().preemptions.load(), 0);
+    EXPECT_DOUBLE_EQ(g.stats().kv_usage.load(), 0.0);
+  }
 }
 
 // Under load with random aborts (queued, mid-prefill and mid-decode), every request ends and

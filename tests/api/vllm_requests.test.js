@@ -1,0 +1,174 @@
+// `infera serve` against vLLM's request semantics that clients and evaluation harnesses rely on:
+// batched prompts, concurrent choices, echo with log-probs (the prompt's own log-probs, checked
+// against the log-probs of the same tokens when generated), prompt_logprobs, text offsets in
+// characters, return_tokens_as_token_ids, stop strings on the last token, vocabulary checks,
+// held-back incomplete UTF-8, continuous usage stats, error shapes.
+// Usage: node tests/api/vllm_requests.test.js <infera binary> <model path>
+'use strict';
+const harness = require('./serve_harness');
+const { check, raw, sse } = harness;
+
+const [bin, model] = process.argv.slice(2);
+const post = (port, p, body) => raw(port, 'POST', p, JSON.stringify(body));
+const close = (a, b, tol = 2e-3) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(a));
+
+async function main() {
+  const srv = await harness.startServer(bin, model);
+  const port = srv.port;
+  try {
+    const greedy = { model: 'tiny', temperature: 0 };
+
+    // Batched prompts: each prompt answers as it would alone; indices prompt * n + j; usage sums.
+    const alone = [];
+    for (const prompt of ['Hello', 'The river', 'A']) {
+      alone.push((await post(port, '/v1/completions', { ...greedy, prompt, max_tokens: 6 })).json);
+    }
+    const batch = (await post(port, '/v1/completions', { ...greedy, prompt: ['Hello', 'The river', 'A'], max_tokens: 6 })).json;
+    check(batch.choices.length === 3 && batch.choices.every((c, i) => c.index === i && c.text === alone[i].choices[0].text),
+          'batched string prompts = each prompt alone', [batch.choices, alone.map((a) => a.choices[0].text)]);
+    check(batch.usage.prompt_tokens === alone.reduce((s, a) => s + a.usage.prompt_tokens, 0) &&
+          batch.usage.completion_tokens === 18, 'batched usage sums the prompts', batch.usage);
+    const ids = (await post(port, '/tokenize', { prompt: 'The river' })).json.tokens;
+    const idBatch = (await post(port, '/v1/completions', { ...greedy, prompt: [ids, ids.slice(0, 2)], max_tokens: 6,
+                                                           return_token_ids: true })).json;
+    check(idBatch.choices[0].text === alone[1].choices[0].text &&
+          JSON.stringify(idBatch.choices[1].prompt_token_ids) === JSON.stringify(ids.slice(0, 2)),
+          'batched token-id prompts', idBatch.choices);
+    const sampled = (await post(port, '/v1/completions', { model: 'tiny', prompt: ['Hello', 'A'], n: 2, seed: 5,
+                                                           temperature: 0.9, max_tokens: 5 })).json;
+    const single = (await post(port, '/v1/completions', { model: 'tiny', prompt: 'A', n: 2, seed: 5, temperature: 0.9,
+                                                          max_tokens: 5 })).json;
+    check(sampled.choices.map((c) => c.index).join() === '0,1,2,3' &&
+          sampled.choices[2].text === single.choices[0].text && sampled.choices[3].text === single.choices[1].text,
+          'n x batched prompts: index = prompt * n + j, each choice as seeded alone', [sampled.choices, single.choices]);
+    const ev = await sse(port, '/v1/completions', { model: 'tiny', prompt: ['Hello', 'A'], n: 2, seed: 5,
+                                                    temperature: 0.9, max_tokens: 5 });
+    const texts = ['', '', '', ''];
+    for (const e of ev) if (e !== '[DONE]') for (const c of e.choices) texts[c.index] += c.text;
+    check(texts.join('|') === sampled.choices.map((c) => c.text).join('|'), 'batched stream = batched JSON', texts);
+
+    // Echo with log-probs: the prompt's tokens come first (the first without a log-prob), and each
+    // prompt token's log-prob equals the log-prob the model gives the same token when it generates it.
+    const gen = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 3, logprobs: 2,
+                                                       return_token_ids: true })).json.choices[0];
+    const prompt = (await post(port, '/tokenize', { prompt: 'Hello' })).json.tokens;
+    const full = [...prompt, ...gen.token_ids];
+    const echo = (await post(port, '/v1/completions', { ...greedy, prompt: full, max_tokens: 1, logprobs: 2,
+                                                        echo: true })).json.choices[0];
+    const lp = echo.logprobs;
+    check(lp.tokens.length === full.length + 1 && lp.token_logprobs[0] === null && lp.top_logprobs[0] === null,
+          'echo + logprobs: prompt tokens first, the first with null', lp);
+    let same = true;
+    for (let k = 0; k < gen.token_ids.length; ++k) {
+      const at = prompt.length + k;
+      same = same && close(lp.token_logprobs[at], gen.logprobs.token_logprobs[k]) && lp.tokens[at] === gen.logprobs.tokens[k];
+    }
+    check(same, 'prompt log-probs = log-probs of the same tokens generated', [lp.token_logprobs, gen.logprobs.token_logprobs]);
+    const promptText = (await post(port, '/detokenize', { tokens: full })).json.prompt;  // special tokens kept, as vLLM
+    check(echo.text.startsWith(promptText), 'echo text starts with the decoded prompt', [echo.text, promptText]);
+    let offOk = lp.text_offset[0] === 0;
+    for (let k = 1; k < lp.tokens.length; ++k) offOk = offOk && lp.text_offset[k] === lp.text_offset[k - 1] + [...lp.tokens[k - 1]].length;
+    check(offOk, 'text_offset advances by each token\'s characters', lp.text_offset);
+    const pl = echo.prompt_logprobs;
+    check(Array.isArray(pl) && pl.length === full.length && pl[0] === null &&
+          pl.slice(1).every((m, k) => m[String(full[k + 1])] !== undefined) &&
+          pl[prompt.length][String(gen.token_ids[0])].rank === 1,
+          'prompt_logprobs: one entry per prompt position, the greedy token ranked 1', pl);
+    const only = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 0, echo: true, logprobs: 0 })).json;
+    check(only.choices[0].text === 'Hello' && only.choices[0].logprobs.tokens.length === prompt.length,
+          'echo with max_tokens 0 returns the prompt alone', only.choices[0]);
+    const zero = await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 0 });
+    check(zero.status === 400 && zero.json.error.message === 'max_tokens must be at least 1, got 0.', 'max_tokens 0 without echo', zero.json);
+    const streamed = await sse(port, '/v1/completions', { ...greedy, prompt: full, max_tokens: 1, logprobs: 2, echo: true });
+    check(JSON.stringify(streamed[0].choices[0].logprobs.token_logprobs) === JSON.stringify(lp.token_logprobs),
+          'streamed echo chunk carries the prompt log-probs', streamed[0].choices[0].logprobs);
+    const chatPl = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }],
+                                                               max_tokens: 1, prompt_logprobs: 1 })).json;
+    check(Array.isArray(chatPl.prompt_logprobs) && chatPl.prompt_logprobs[0] === null &&
+          chatPl.prompt_logprobs.length === chatPl.usage.prompt_tokens, 'chat prompt_logprobs', chatPl.prompt_logprobs);
+    const plStream = await post(port, '/v1/completions', { prompt: 'x', prompt_logprobs: 1, stream: true });
+    check(plStream.status === 400 && plStream.json.error.message === '`prompt_logprobs` are not available when `stream=True`.',
+          'prompt_logprobs with stream', plStream.json);
+    const plAll = await post(port, '/v1/completions', { prompt: 'x', logprobs: -1 });
+    check(plAll.status === 400 && /^Requested sample logprobs of \d+, which is greater than max allowed: 20$/.test(plAll.json.error.message),
+          'logprobs -1 against max_logprobs 20', plAll.json);
+
+    // Text offsets count characters: a token of one two-byte character advances by 1.
+    const e = (await post(port, '/tokenize', { prompt: 'é', add_special_tokens: false })).json.tokens;
+    if (e.length === 1) {
+      const r = (await post(port, '/v1/completions', { prompt: 'Hello', max_tokens: 3, allowed_token_ids: e, logprobs: 0 })).json;
+      check(JSON.stringify(r.choices[0].logprobs.text_offset) === '[0,1,2]', 'text_offset in characters', r.choices[0].logprobs);
+    }
+    const asIds = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 2, logprobs: 1,
+                                                         return_tokens_as_token_ids: true, return_token_ids: true })).json.choices[0];
+    check(asIds.logprobs.tokens.join() === asIds.token_ids.map((t) => `token_id:${t}`).join() &&
+          Object.keys(asIds.logprobs.top_logprobs[0])[0] === `token_id:${asIds.token_ids[0]}`,
+          'return_tokens_as_token_ids', asIds.logprobs);
+    const chatIds = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }],
+                                                                max_tokens: 1, logprobs: true, top_logprobs: 1,
+                                                                return_tokens_as_token_ids: true })).json;
+    check(/^token_id:\d+$/.test(chatIds.choices[0].logprobs.content[0].token), 'chat return_tokens_as_token_ids',
+          chatIds.choices[0].logprobs);
+
+    // A stop string matched by the last allowed token still finishes with "stop".
+    const base = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 3 })).json.choices[0].text;
+    const tail = base.slice(-2);
+    const last = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 3, stop: [tail] })).json.choices[0];
+    check(last.finish_reason === 'stop' && last.stop_reason === tail && last.text === base.slice(0, -2),
+          'stop string on the last token: finish_reason stop', [base, last]);
+
+    // Vocabulary checks (vLLM's messages).
+    const allowed = await post(port, '/v1/completions', { prompt: 'x', allowed_token_ids: [99999] });
+    check(allowed.status === 400 && allowed.json.error.message === 'allowed_token_ids contains out-of-vocab token id!',
+          'allowed_token_ids out of vocabulary', allowed.json);
+    const bias = await post(port, '/v1/completions', { prompt: 'x', logit_bias: { 99999: 1 } });
+    check(bias.status === 400 && /^token_id\(s\) \[99999\] in logit_bias contain out-of-vocab token ids\. Vocabulary size: \d+$/.test(bias.json.error.message),
+          'logit_bias out of vocabulary', bias.json);
+
+    // Text ending in an incomplete UTF-8 sequence is held back, and not emitted at the end.
+    let cut = -1;
+    for (let id = 0; id < 400 && cut < 0; ++id) {
+      const d = (await post(port, '/detokenize', { tokens: [id] })).json;
+      if (d && d.prompt === '\uFFFD') cut = id;
+    }
+    check(cut >= 0, 'the vocabulary has a lone-byte token', cut);
+    if (cut >= 0) {
+      const h = (await post(port, '/v1/completions', { prompt: 'Hello', max_tokens: 2, allowed_token_ids: [cut] })).json;
+      check(h.choices[0].text === '' && h.usage.completion_tokens === 2, 'incomplete UTF-8 tail is not emitted', h.choices[0]);
+    }
+
+    // Completions: max_tokens null means the rest of the context (256 here).
+    const rest = (await post(port, '/v1/completions', { prompt: 'Hello', max_tokens: null, ignore_eos: true })).json;
+    check(rest.usage.total_tokens === 256, 'max_tokens null fills the context', rest.usage);
+
+    // continuous_usage_stats: the role chunk carries usage too; n choices stream concurrently.
+    const cu = await sse(port, '/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], n: 2,
+                                                         max_tokens: 3, stream_options: { continuous_usage_stats: true } });
+    const roles = cu.filter((x) => x !== '[DONE]' && x.choices.length && x.choices[0].delta.role);
+    check(roles.length === 2 && roles.every((x) => x.usage && x.usage.completion_tokens === 0 &&
+                                                  x.usage.total_tokens === x.usage.prompt_tokens),
+          'role chunks carry continuous usage', roles);
+
+    // /tokenize renders messages with content parts as chat does.
+    const parts = [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }];
+    const tk = await post(port, '/tokenize', { messages: parts });
+    const ch = (await post(port, '/v1/chat/completions', { model: 'tiny', messages: parts, max_tokens: 1 })).json;
+    check(tk.status === 200 && tk.json.count === ch.usage.prompt_tokens, '/tokenize with content parts', tk.json);
+
+    // The HTTP layer's own errors in the API's error shape.
+    const big = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'a'.repeat(17 * 1024 * 1024) }));
+    check(big.status === 413 && big.json && big.json.error && big.json.error.code === 413, '413 in the error shape', big.text);
+
+    // Unknown fields are logged, not refused.
+    const unk = await post(port, '/v1/completions', { prompt: 'x', max_tokens: 1, frobnicate: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    check(unk.status === 200 && /present in the request but ignored: \{'frobnicate'\}/.test(srv.log()), 'unknown fields logged');
+  } finally {
+    srv.kill('SIGTERM');
+  }
+  const failures = harness.failed();
+  console.log(failures ? `${failures} FAILED` : 'all passed');
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
