@@ -130,7 +130,7 @@ int run_serve(const ServeArgs& a) {
   ho.port = static_cast<uint16_t>(a.port);
   ho.header_timeout = std::chrono::seconds(a.request_timeout_s);
   // Errors the HTTP layer answers itself (413, 431, malformed requests) in the API's error shape.
-  ho.error_body = [](int status, const std::string& message) {
+  ho.error_body = [](int status, const std::string& message, const http::HttpRequest&) {
     const char* type = status == 413 ? "Payload Too Large" : status == 431 ? "Request Header Fields Too Large" : "Bad Request";
     return server::error_body(server::ApiError(status, type, message));
   };

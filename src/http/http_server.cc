@@ -169,13 +169,28 @@ net::awaitable<void> HttpServer::accept_loop() {
 }
 
 net::awaitable<void> HttpServer::serve(tcp::socket socket) {
-  auto own_error = [this](int status, const std::string& message) {
-    if (opt_.error_body) return opt_.error_body(status, message);
+  auto own_error = [this](int status, const std::string& message, const HttpRequest& req) {
+    if (opt_.error_body) return opt_.error_body(status, message, req);
     return error_json(message, "BadRequestError", status);
   };
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool first = true;
+  // The request line and headers of a message (the body is the caller's).
+  auto head_of = [](const auto& msg) {
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    std::string target(msg.target());
+    const size_t qmark = target.find('?');
+    req.target = target.substr(0, qmark);
+    if (qmark != std::string::npos) req.query = target.substr(qmark + 1);
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers[name] = std::string(f.value());
+    }
+    return req;
+  };
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opt_.max_header_bytes));
@@ -192,8 +207,9 @@ net::awaitable<void> HttpServer::serve(tcp::socket socket) {
     if (ec1 == bhttp::error::body_limit || ec1 == bhttp::error::header_limit) {
       Responder r(stream, 11, false);
       const bool body = ec1 == bhttp::error::body_limit;
+      const HttpRequest head = body ? head_of(parser.get()) : HttpRequest{};
       co_await r.send(body ? 413 : 431, kJson,
-                      own_error(body ? 413 : 431, body ? "Request body too large" : "Request header fields too large"));
+                      own_error(body ? 413 : 431, body ? "Request body too large" : "Request header fields too large", head));
       // Lingering close: stop sending, then read and drop what the client is still sending for a
       // moment, so that the close does not reset the connection before the client reads the reply.
       boost::system::error_code sec;
@@ -210,22 +226,13 @@ net::awaitable<void> HttpServer::serve(tcp::socket socket) {
       if (ec1 != bhttp::error::end_of_stream && ec1 != beast::error::timeout && ec1 != net::error::eof &&
           ec1 != net::error::connection_reset) {
         Responder r(stream, 11, false);
-        co_await r.send(400, kJson, own_error(400, "Malformed HTTP request"));
+        const HttpRequest none;
+        co_await r.send(400, kJson, own_error(400, "Malformed HTTP request", none));
       }
       break;
     }
     auto& msg = parser.get();
-    HttpRequest req;
-    req.method = std::string(msg.method_string());
-    std::string target(msg.target());
-    const size_t qmark = target.find('?');
-    req.target = target.substr(0, qmark);
-    if (qmark != std::string::npos) req.query = target.substr(qmark + 1);
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(f.value());
-    }
+    HttpRequest req = head_of(msg);
     req.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     Responder r(stream, msg.version(), keep_alive);

@@ -68,7 +68,8 @@ struct HttpOptions {
   std::chrono::seconds header_timeout{10};  // whole request head + body must arrive within this
   std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
   // Body of the server's own error replies (400 malformed, 413, 431); default: OpenAI error shape.
-  std::function<std::string(int status, const std::string& message)> error_body;
+  // `req` holds what was read of the request (a 413's method, target and headers; else empty).
+  std::function<std::string(int status, const std::string& message, const HttpRequest& req)> error_body;
 };
 
 class HttpServer {

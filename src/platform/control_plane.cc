@@ -163,8 +163,8 @@ std::optional<std::string> ControlPlane::job_url(const Job& j) {
 json ControlPlane::deployment_json(const Deployment& d) {
   std::vector<Job> jobs = deployment_jobs(d.id, true);
   int ready = 0;
-  for (const Job& j : jobs)
-    if (j.state == job_state::kRunning && j.ready_at) ++ready;
+  for (const Job& j : jobs)  // ready and reachable: not failing its health checks, its node not offline
+    if (j.state == job_state::kRunning && j.ready_at && j.endpoint_status != "OFFLINE") ++ready;
   const bool live = one_of(d.status, {status::kStarting, status::kRunning, status::kInsufficientFunds});
   const char* health = !live ? "NONE" : ready == 0 ? "NOT_READY" : ready < d.replicas ? "DEGRADED" : "READY";
   json j{{"id", d.id},
@@ -379,11 +379,11 @@ Reply<json> ControlPlane::create_deployment(const Caller& c, const json& body) {
 
   std::optional<int64_t> replicas, timeout, rotation, startup;
   note(get_int(body, "replicas", replicas));
-  if (!body.contains("replicas")) errs.push_back("replicas: required");
+  if (!body.contains("replicas") || body["replicas"].is_null()) errs.push_back("replicas: required");
   else if (replicas && (*replicas < 1 || *replicas > kMaxReplicas))
     errs.push_back(fmt::format("replicas: must be between 1 and {} (got {})", kMaxReplicas, *replicas));
   note(get_int(body, "timeout", timeout));
-  if (!body.contains("timeout")) errs.push_back("timeout: required");
+  if (!body.contains("timeout") || body["timeout"].is_null()) errs.push_back("timeout: required");
   note(get_int(body, "rotation_time", rotation));
   note(get_int(body, "startup_timeout", startup));
   if (startup && (*startup < 1 || *startup > 1440)) errs.push_back("startup_timeout: must be between 1 and 1440 minutes");
@@ -416,7 +416,8 @@ Reply<json> ControlPlane::create_deployment(const Caller& c, const json& body) {
   }
 
   json jd;
-  if (!body.contains("job_definition")) errs.push_back("job_definition: required");
+  if (!body.contains("job_definition") || body["job_definition"].is_null()) errs.push_back("job_definition: required");
+  else if (!body["job_definition"].is_object()) errs.push_back("job_definition: expected object");
   else jd = body["job_definition"];
 
   if (body.contains("market") && body["market"].is_string()) {

@@ -45,6 +45,8 @@ bool hop_by_hop(std::string_view k) {
 
 // proxy()'s result when the replica accepted the request and closed without answering.
 constexpr int kClosedWithoutAnswer = -2;
+// proxy()'s result when the client went away before the answer started (nothing more to send).
+constexpr int kClientGone = -3;
 
 net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& out, const Upstream& u,
                                    const std::string& target) {
@@ -57,6 +59,34 @@ net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& 
   auto [cec] = co_await up.async_connect(tcp::endpoint(addr, u.port), kTuple);
   if (cec) co_return -1;
   up.socket().set_option(tcp::no_delay(true), ec);
+  // The client's disconnect closes the upstream at once, so the replica aborts the generation:
+  // watched from the moment the request goes out (a non-streaming answer sends nothing until done).
+  struct Watch {
+    bool done = false, client_gone = false;
+  };
+  auto watch = std::make_shared<Watch>();
+  struct EndWatch {
+    std::shared_ptr<Watch> w;
+    ~EndWatch() { w->done = true; }
+  } end_watch{watch};
+  net::co_spawn(
+      ex,
+      [&out, &up, watch]() -> net::awaitable<void> {
+        net::steady_timer t(co_await net::this_coro::executor);
+        while (!watch->done) {
+          t.expires_after(std::chrono::milliseconds(200));
+          co_await t.async_wait(net::use_awaitable);
+          if (watch->done) co_return;
+          if (out.peer_closed()) {
+            watch->client_gone = true;
+            boost::system::error_code e;
+            up.socket().shutdown(tcp::socket::shutdown_both, e);
+            up.socket().close(e);
+            co_return;
+          }
+        }
+      },
+      net::detached);
   bhttp::request<bhttp::string_body> r{bhttp::string_to_verb(req.method), target, 11};
   for (const auto& [k, v] : req.headers)
     if (!hop_by_hop(k)) r.set(k, v);
@@ -69,11 +99,13 @@ net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& 
   r.keep_alive(false);
   up.expires_after(std::chrono::minutes(30));  // read-idle limit: a reasoning answer may be silent for minutes
   auto [wec, wn] = co_await bhttp::async_write(up, r, kTuple);
+  if (watch->client_gone) co_return kClientGone;
   if (wec) co_return -1;
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::buffer_body> p;
   p.body_limit(boost::none);
   auto [hec, hn] = co_await bhttp::async_read_header(up, buf, p, kTuple);
+  if (watch->client_gone) co_return kClientGone;
   if (hec) co_return kClosedWithoutAnswer;  // nothing sent to the client yet: handle() may try another replica
   const int status = static_cast<int>(p.get().result_int());
   http::Headers headers;
@@ -81,25 +113,6 @@ net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& 
     if (!hop_by_hop(f.name_string())) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   headers.emplace_back("X-Accel-Buffering", "no");
   if (!co_await out.begin_stream(status, headers)) co_return status;
-  // The client's disconnect closes the upstream at once, so the replica aborts the generation.
-  auto done = std::make_shared<bool>(false);
-  net::co_spawn(
-      ex,
-      [&out, &up, done]() -> net::awaitable<void> {
-        net::steady_timer t(co_await net::this_coro::executor);
-        while (!*done) {
-          t.expires_after(std::chrono::milliseconds(200));
-          co_await t.async_wait(net::use_awaitable);
-          if (*done) co_return;
-          if (out.peer_closed()) {
-            boost::system::error_code e;
-            up.socket().shutdown(tcp::socket::shutdown_both, e);
-            up.socket().close(e);
-            co_return;
-          }
-        }
-      },
-      net::detached);
   std::string chunk(16384, '\0');
   while (!p.is_done()) {
     p.get().body().data = chunk.data();
@@ -110,7 +123,7 @@ net::awaitable<int> Gateway::proxy(http::HttpRequest& req, http::HttpResponder& 
     const size_t got = chunk.size() - p.get().body().size;
     if (got > 0 && !co_await out.write(chunk.substr(0, got))) break;
   }
-  *done = true;
+  watch->done = true;
   co_await out.end_stream();
   boost::system::error_code e;
   up.socket().close(e);
@@ -162,6 +175,10 @@ net::awaitable<void> Gateway::handle(http::HttpRequest& req, http::HttpResponder
     status = co_await proxy(req, out, u, target);
     if (--inflight_[u.job] <= 0) inflight_.erase(u.job);
     if (status >= 0) break;
+    if (status == kClientGone) {
+      status = 499;  // client closed the request (counted, nothing sent)
+      break;
+    }
     // Refused, or accepted and closed without a byte of answer (a replica killed a moment ago):
     // the request is sent to another replica, this one is skipped for 10 s.
     offline_until_[u.job] = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -133,6 +133,7 @@ struct NodeAgent::JobRun {
   Assignment a;
   std::thread supervisor;
   std::atomic<bool> stop_requested{false}, finished{false};
+  std::atomic<bool> node_shutdown{false};  // the agent itself is stopping: the job ends NODE_LOST
 
   std::mutex mu;  // guards phase, endpoint, upstreams, pending logs
   std::string phase = "PREPARING", endpoint = "OFFLINE";
@@ -480,8 +481,11 @@ struct NodeAgent::JobRun {
     std::optional<int> last_code;
     for (;;) {
       if (stop_requested) {
-        stop_all("stop requested");
-        finish(stopped_code ? stopped_code : last_code, std::nullopt);
+        // A stop the platform ordered ends the job as it said; the node going away ends it NODE_LOST
+        // (not an exit of its own: its processes did not finish).
+        const bool shutdown = node_shutdown;
+        stop_all(shutdown ? "the node is shutting down" : "stop requested");
+        finish(stopped_code ? stopped_code : last_code, shutdown ? std::optional<std::string>("NODE_LOST") : std::nullopt);
         return;
       }
       bool alive = false;
@@ -661,7 +665,10 @@ void NodeAgent::stop() {
     std::lock_guard<std::mutex> l(mu_);
     jobs.swap(jobs_);
   }
-  for (auto& [id, run] : jobs) run->stop_requested = true;
+  for (auto& [id, run] : jobs) {
+    run->node_shutdown = true;
+    run->stop_requested = true;
+  }
   for (auto& [id, run] : jobs)
     if (run->supervisor.joinable()) run->supervisor.join();
 }

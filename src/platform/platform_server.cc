@@ -100,7 +100,12 @@ struct PlatformServer::Impl {
     h.port = o.port;
     h.max_body_bytes = kMaxBodyBytes;
     h.idle_timeout = std::chrono::seconds(120);
-    h.error_body = [](int, const std::string& m) { return error_body(m); };
+    // Endpoint URLs answer in the OpenAI error shape, the REST API in its own.
+    h.error_body = [domain = o.endpoint_domain](int status, const std::string& m, const HttpRequest& req) {
+      if (!gateway_target_for(req, domain)) return error_body(m);
+      const char* type = status == 413 ? "PayloadTooLargeError" : "BadRequestError";
+      return json{{"error", {{"message", m}, {"type", type}, {"param", nullptr}, {"code", status}}}}.dump();
+    };
     return h;
   }
 
@@ -379,12 +384,16 @@ struct PlatformServer::Impl {
 
   // The gateway's label for this request, and the target to send upstream; nullopt if not a gateway request.
   std::optional<std::pair<std::string, std::string>> gateway_target(const HttpRequest& req) {
+    return gateway_target_for(req, opt.endpoint_domain);
+  }
+  static std::optional<std::pair<std::string, std::string>> gateway_target_for(const HttpRequest& req,
+                                                                              const std::string& endpoint_domain) {
     const std::string q = req.query.empty() ? "" : "?" + req.query;
-    if (!opt.endpoint_domain.empty()) {
+    if (!endpoint_domain.empty()) {
       std::string host = req.header("host");
       host = host.substr(0, host.rfind(':') == std::string::npos || host.find(']') != std::string::npos ? host.size() : host.rfind(':'));
       for (char& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      const std::string suffix = "." + opt.endpoint_domain;
+      const std::string suffix = "." + endpoint_domain;
       if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
         return std::make_pair(host.substr(0, host.size() - suffix.size()), req.target + q);
     }

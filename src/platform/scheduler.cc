@@ -627,8 +627,16 @@ void ControlPlane::tick() {
     db_.prepare("UPDATE nodes SET status = 'OFFLINE' WHERE id = ?").bind(id).run();
     for (const std::string& jid : ids("SELECT id FROM jobs WHERE node = ? AND state = 'RUNNING'", id)) {
       auto j = load_job(jid);
-      if (j && j->deployment)
+      if (!j) continue;
+      // The gateway stops routing to it; the node's next heartbeat reports the endpoint again.
+      j->endpoint_status = "OFFLINE";
+      j->updated_at = now();
+      save_job(*j);
+      emit_job(*j);
+      if (j->deployment) {
         add_event(*j->deployment, "FRPS_TUNNEL_LOST", fmt::format("Node of job {} stopped heartbeating", jid));
+        if (auto d = load_deployment(*j->deployment)) emit_deployment(*d);
+      }
     }
     tx.commit();
   }

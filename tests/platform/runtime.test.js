@@ -609,6 +609,28 @@ describe('2. endpoint gateway', () => {
     assert.ok(done < LONG_MAX_TOKENS, `generation stopped early (${done} tokens): ${line.message}`);
   });
 
+  it('a client that leaves a non-streaming request before the answer: the replica aborts it too', async () => {
+    assert.ok(ctx.d, 'created');
+    await ctx.p.waitReady(ctx.d.id, 1);
+    const job = (await ctx.p.jobs(ctx.d.id)).find((j) => j.state === 'RUNNING');
+    const rid = `gwleave${Date.now()}`;  // the replica names the request chatcmpl-<X-Request-Id>
+    const ctrl = new AbortController();
+    const pending = fetch(`${ctx.url}v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': rid },
+      body: JSON.stringify({ ...TUTORIAL_BODY, max_tokens: LONG_MAX_TOKENS, ignore_eos: true }),
+      signal: ctrl.signal }).catch(() => null);
+    await new Promise((r) => setTimeout(r, 800));
+    ctrl.abort();
+    await pending;
+    const line = await waitFor(`the replica's log line for chatcmpl-${rid}`, async () => {
+      const logs = await ctx.p.jobLogs(ctx.d.id, job.job);
+      return logs.find((l) => l.type === 'container' && l.message.includes(`chatcmpl-${rid}`) && /status=/.test(l.message));
+    }, { timeout: 5000, interval: 200 });
+    assert.match(line.message, /status=aborted/, `the request was aborted, not finished: ${line.message}`);
+    const done = Number((line.message.match(/completion_tokens=(\d+)/) || [])[1]);
+    assert.ok(done < LONG_MAX_TOKENS, `generation stopped early (${done} tokens): ${line.message}`);
+  });
+
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -867,6 +889,19 @@ describe('5. kill -9 of the platform and restart on the same data dir', () => {
     const r = await p.post(`/api/deployments/${ctx.d.id}/stop`);
     assert.equal(r.status, 200, r.text);
     await p.waitStatus(ctx.d.id, 'STOPPED', 20_000);
+  });
+
+  it('a graceful stop (SIGTERM) ends the running jobs NODE_LOST, not as exits of their own', async () => {
+    assert.ok(ctx.p2, 'restarted');
+    const d = await ctx.p2.create({ name: 'graceful', strategy: 'SIMPLE', timeout: 60 });
+    const s = await checkStartup(ctx.p2, d);
+    await ctx.p2.stop('SIGTERM');
+    ctx.p2 = await Platform.start({ dir: ctx.dir, price: PRICE });
+    const job = (await ctx.p2.jobs(d.id)).find((x) => x.job === s.job.job);
+    assert.equal(job.state, 'STOPPED', JSON.stringify(job));
+    assert.equal(job.end_reason, 'NODE_LOST', JSON.stringify(job));
+    const types = (await ctx.p2.events(d.id)).map((e) => e.type);
+    assert.ok(!types.includes('JOB_EXITED'), `events: ${types.join(', ')}`);
   });
 });
 

@@ -371,6 +371,15 @@ TEST_F(ControlPlaneTest, CreateValidation) {
   b = body("nvidia-4090", "SIMPLE", 1, 60);
   b["replicas"] = "two";
   EXPECT_EQ(err(b).message, "replicas: expected integer");
+  // null is not a value for a required field.
+  for (const char* key : {"replicas", "timeout", "job_definition"}) {
+    b = body("nvidia-4090", "SIMPLE", 1, 60);
+    b[key] = nullptr;
+    EXPECT_EQ(err(b).message, std::string(key) + ": required");
+  }
+  b = body("nvidia-4090", "SIMPLE", 1, 60);
+  b["job_definition"] = "x";
+  EXPECT_EQ(err(b).message, "job_definition: expected object");
   EXPECT_EQ(err(json::array()).message, "body: expected a JSON object");
   // 402 before anything is created.
   auto r = cp_->create_deployment(admin_, body("nvidia-8xh100", "SIMPLE", 1, 60));
@@ -645,6 +654,9 @@ TEST_F(ControlPlaneTest, SilentNodeGoesOfflineThenItsJobsAreLost) {
   advance_s(1);
   EXPECT_EQ((*cp_->get_node(admin_, node))["status"], "OFFLINE");
   EXPECT_TRUE(has_event(id, "FRPS_TUNNEL_LOST"));
+  // Its replica leaves the routing table at once.
+  EXPECT_EQ(cp_->find_job(job)->endpoint_status, "OFFLINE");
+  EXPECT_TRUE(cp_->upstreams(EndpointRoute{id, "vllm", 9000, std::nullopt}).empty());
   advance_s(59);
   EXPECT_EQ(cp_->find_job(job)->state, "RUNNING");
   advance_s(1);
