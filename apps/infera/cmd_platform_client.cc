@@ -122,13 +122,15 @@ void show_deployment(const json& d) {
   std::printf("created:   %s\nupdated:   %s\n", str(d, "created_at").c_str(), str(d, "updated_at").c_str());
 }
 
-// Polls until every replica is ready (0), or the deployment can no longer get there (1).
-int wait_ready(const Common& o, const std::string& id) {
+// Polls until every replica is ready (0), or the deployment can no longer get there (1); `latest`
+// receives the deployment as last read.
+int wait_ready(const Common& o, const std::string& id, json& latest) {
   std::string last;
   for (;;) {
     auto r = call_api(resolve_target({o.platform, o.api_key}), "GET", "/deployments/" + id);
     if (!r) return fail(r.error());
     if (r->status != 200) return exit_code_for(r->status);
+    latest = r->body;
     const json& d = r->body;
     const std::string st = str(d, "status"), health = str(d, "health");
     const std::string line = fmt::format("{} · ready {}/{}", st, str(d, "ready_replicas"), str(d, "replicas"));
@@ -215,9 +217,10 @@ void add_deploy(CLI::App& app, int* exit_code) {
       json created;
       *exit_code = call(quiet, "POST", "/deployments/create", body, [&](const json& d) { created = d; });
       if (*exit_code != 0) return;
+      // With --wait-ready the deployment is shown as it is once ready (or once it cannot get there).
+      if (a->wait_ready) *exit_code = wait_ready(a->o, created["id"], created);
       if (a->o.json_out) std::printf("%s\n", created.dump(2).c_str());
       else show_deployment(created);
-      if (a->wait_ready) *exit_code = wait_ready(a->o, created["id"]);
     });
   }
 

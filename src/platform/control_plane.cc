@@ -846,6 +846,39 @@ json ControlPlane::job_detail_json(const Job& j) {
                      : j.state == job_state::kRunning ? "running"
                      : j.state == job_state::kStopped ? "stopped"
                                                       : (j.exit_code && *j.exit_code != 0 ? "failed" : "success");
+  // One op state per op of the definition (the node runs them together, so they share the job's
+  // times and exit code), with the op's last 1000 log lines; the per-job endpoint as its secret.
+  json op_states = json::array(), secrets = json::object();
+  int index = 0;
+  bool exposed = false;
+  for (const json& op : jd.is_object() ? jd.value("ops", json::array()) : json::array()) {
+    if (!op.is_object()) continue;
+    const std::string op_id = op.value("id", "");
+    Stmt s = db_.prepare("SELECT stream, message FROM logs WHERE job = ? AND op = ? ORDER BY seq DESC LIMIT 1000");
+    s.bind(j.id, op_id);
+    json logs = json::array();
+    while (s.step()) logs.push_back({{"type", s.is_null(0) ? "stdout" : s.text(0)}, {"log", s.text(1)}});
+    std::reverse(logs.begin(), logs.end());
+    const json group = op.contains("execution") && op["execution"].is_object() ? op["execution"].value("group", json())
+                                                                                : json();
+    op_states.push_back({{"providerId", j.node ? json(*j.node) : json(nullptr)},
+                         {"operationId", op_id},
+                         {"group", group},
+                         {"status", j.state == job_state::kQueued ? "pending" : flow},
+                         {"startTime", j.time_start ? json(*j.time_start) : json(nullptr)},
+                         {"endTime", j.time_end ? json(*j.time_end) : json(nullptr)},
+                         {"exitCode", j.exit_code ? json(*j.exit_code) : json(nullptr)},
+                         {"logs", logs},
+                         {"results", json::object()}});
+    const std::vector<int> ports = exposed_ports(op.value("args", json::object()));
+    if (!ports.empty() && !exposed && j.state != job_state::kQueued) {  // the URL the gateway routes (job_url)
+      const std::string label = job_label(index, ports[0], j.id);
+      secrets[j.id][label] = {{"opID", op_id}, {"port", ports[0]}, {"url", endpoint_url_for(cfg_, label)},
+                              {"status", j.endpoint_status}};
+      exposed = true;
+    }
+    ++index;
+  }
   json out{{"confidential", false},
            {"revision", j.revision},
            {"market", j.market},
@@ -857,8 +890,8 @@ json ControlPlane::job_detail_json(const Job& j) {
                           {"startTime", j.time_start ? json(*j.time_start) : json(nullptr)},
                           {"endTime", j.time_end ? json(*j.time_end) : json(nullptr)},
                           {"errors", json::array()},
-                          {"opStates", json::array()},
-                          {"secrets", json::object()}}},
+                          {"opStates", op_states},
+                          {"secrets", secrets}}},
            {"timeStart", j.time_start ? json(*j.time_start) : json(nullptr)},
            {"timeEnd", j.time_end ? json(*j.time_end) : json(nullptr)},
            {"listedAt", j.created_at / 1000}};

@@ -231,6 +231,8 @@ class ControlPlane {
   // Jobs the node must stop now (stop requested, not yet confirmed).
   std::vector<Job> jobs_to_stop(const std::string& node);
   std::optional<Job> find_job(const std::string& job);
+  // STOPPED, ERROR or ARCHIVED with no job still active: its logs are complete.
+  bool deployment_ended(const std::string& deployment);
   std::optional<Deployment> find_deployment(const std::string& id);
   std::optional<Revision> find_revision(const std::string& deployment, int revision);
 

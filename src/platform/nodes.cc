@@ -285,8 +285,10 @@ Reply<json> ControlPlane::read_logs(const Caller& c, const std::string& deployme
     auto j = load_job(job);
     if (!j || j->deployment != d->id) return not_found(fmt::format("Job {} not found", job));
   }
-  std::string sql = fmt::format("SELECT {} FROM logs WHERE {} AND seq > ?2", kLogCols,
-                                job.empty() ? "deployment = ?1" : "job = ?1");
+  // A job's records are paged by their seq; a deployment's (every job's, merged in write order)
+  // by the cursor its SSE stream sends as `id:` (seq is per job, so it cannot page a merge).
+  std::string sql = fmt::format("SELECT {} FROM logs WHERE {} AND {} > ?2", kLogCols,
+                                job.empty() ? "deployment = ?1" : "job = ?1", job.empty() ? "rowid" : "seq");
   if (!op.empty()) sql += " AND op = ?3";
   if (!type.empty()) sql += " AND type = ?4";
   sql += job.empty() ? " ORDER BY rowid LIMIT ?5" : " ORDER BY seq LIMIT ?5";
@@ -296,10 +298,19 @@ Reply<json> ControlPlane::read_logs(const Caller& c, const std::string& deployme
   int64_t next = since_seq;
   while (s.step()) {
     LogRecord r = read_log(s);
-    next = std::max(next, r.seq);
+    next = std::max(next, job.empty() ? s.i64(8) : r.seq);
     logs.push_back(to_json(r));
   }
   return json{{"logs", logs}, {"next_seq", next}};
+}
+
+bool ControlPlane::deployment_ended(const std::string& deployment) {
+  auto d = load_deployment(deployment);
+  if (!d) return true;
+  if (d->status != status::kStopped && d->status != status::kError && d->status != status::kArchived) return false;
+  for (const Job& j : deployment_jobs(d->id, true))
+    if (j.active()) return false;
+  return true;
 }
 
 std::vector<LogRecord> ControlPlane::logs_after(const std::string& deployment, const std::string& job,

@@ -223,8 +223,7 @@ struct PlatformServer::Impl {
                                 job.empty() ? l["job"].get<std::string>().substr(0, 8) + " " : "", who,
                                 l["message"].get<std::string>());
           }
-          if (!job.empty()) since = (*r)["next_seq"];
-          else break;  // the merged view returns up to 10000 lines
+          since = (*r)["next_seq"];
         }
         return Answer{200, std::move(text), "text/plain; charset=utf-8"};
       }
@@ -408,7 +407,8 @@ struct PlatformServer::Impl {
 
   net::awaitable<void> follow_logs(HttpRequest& req, HttpResponder& out, const Caller& c, const std::string& dep,
                                    const std::string& job, const std::map<std::string, std::string>& query) {
-    // Replays from Last-Event-ID / since_seq, then streams; `event: end` once the job has ended.
+    // Replays from Last-Event-ID / since_seq, then streams; `event: end` once the job (or the whole
+    // deployment: stopped, no job left) has ended.
     int64_t since = 0;
     if (auto it = query.find("since_seq"); it != query.end()) since = std::atoll(it->second.c_str());
     if (!req.header("last-event-id").empty()) since = std::atoll(req.header("last-event-id").c_str());
@@ -453,6 +453,15 @@ struct PlatformServer::Impl {
         last_write = std::chrono::steady_clock::now();
       }
       if (batch.size() == 500) continue;
+      if (job.empty() && cp.deployment_ended(dep)) {
+        // Stopped (or errored, archived) with no job left running: what is logged is all there will be.
+        std::vector<LogRecord> rest = cp.logs_after(dep, "", rowid, 100000, &rowid);
+        std::string tail;
+        for (const LogRecord& r : rest) tail += fmt::format("id: {}\ndata: {}\n\n", r.rowid, to_json(r).dump());
+        tail += "event: end\ndata: {}\n\n";
+        if (co_await out.write(tail)) co_await out.end_stream();
+        co_return;
+      }
       if (!job.empty()) {
         auto j = cp.find_job(job);
         if (!j || !j->active()) {

@@ -269,6 +269,26 @@ async function checkStartup(p, dep) {
   assert.deepEqual(depMsgs.slice(0, msgs.length), msgs, 'GET /deployments/:id/logs has the job\'s records');
   const pm = msgs.map((m) => m.match(/^Process (\d+) started/)).find(Boolean);
   assert.ok(pm, `logs have "Process <pid> started":\n${dump}`);
+  // The paged merged view loses nothing: its cursor pages every job's records in write order.
+  const paged = [];
+  for (let since = 0, guard = 0; guard < 1000; ++guard) {
+    const page = await p.get(`/api/deployments/${dep.id}/logs?limit=7&since_seq=${since}`);
+    if (!page.json.logs.length) break;
+    paged.push(...page.json.logs.map((l) => l.message));
+    since = page.json.next_seq;
+  }
+  assert.deepEqual(paged, r.json.logs.map((l) => l.message), 'paging the deployment logs returns every record once');
+  // Job detail (§3.3): one op state per op with its logs, the per-job endpoint as a secret.
+  const det = await p.get(`/api/deployments/${dep.id}/jobs/${job.job}`);
+  assert.equal(det.status, 200, det.text);
+  const jr = det.json.jobResult;
+  assert.equal(jr.status, 'running');
+  assert.ok(jr.opStates.length >= 1 && jr.opStates[0].status === 'running' && jr.opStates[0].providerId === job.node,
+    JSON.stringify(jr.opStates).slice(0, 500));
+  assert.ok(jr.opStates[0].logs.some((l) => ['stdout', 'stderr'].includes(l.type) && typeof l.log === 'string'), 'op logs');
+  const sec = Object.values(jr.secrets[job.job] || {})[0];
+  assert.ok(sec && sec.url === job.url && sec.status === 'ONLINE' && typeof sec.port === 'number',
+    JSON.stringify(jr.secrets));
   return { job, pid: Number(pm[1]), logs, deployment: d };
 }
 
@@ -1038,6 +1058,18 @@ describe('6. job logs follow (SSE)', () => {
     }
     assert.deepEqual(s2.records().map((e) => e.json.message), recs.slice(k).map((e) => e.json.message),
       `reconnecting with the id of record #${k} replays exactly the records after it`);
+  });
+
+  it('the deployment-level follow of a stopped deployment replays its logs, then ends (`event: end`)', async () => {
+    assert.ok(ctx.d, 'created');
+    const r = await ctx.p.post(`/api/deployments/${ctx.d.id}/stop`);
+    assert.ok([200, 409].includes(r.status), r.text);
+    await ctx.p.waitStatus(ctx.d.id, 'STOPPED', 20_000);
+    const s = await follow(`${ctx.p.base}/api/deployments/${ctx.d.id}/logs?follow=true`);
+    await waitFor('the end of the merged stream', () => s.ended, { timeout: 5000, interval: 50 });
+    s.close();
+    const all = await ctx.p.get(`/api/deployments/${ctx.d.id}/logs?limit=10000`);
+    assert.deepEqual(s.records().map((e) => e.json.message), all.json.logs.map((l) => l.message));
   });
 
   it('the platform survives a follow client closing its connection', () => {
