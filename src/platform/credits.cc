@@ -129,7 +129,8 @@ Reply<json> ControlPlane::grant(const Caller& c, const json& body) {
   }
   if (!body.contains("amount") || !body["amount"].is_number()) return bad_request("amount: expected number (USD)");
   double amount = body["amount"];
-  if (!(amount > 0) || amount > 1e6) return bad_request("amount: must be > 0 and <= 1000000");
+  // At least one micro-dollar (the ledger's unit): a smaller amount would book $0.
+  if (!(amount >= 0.5 / kMicrosPerDollar) || amount > 1e6) return bad_request("amount: must be >= 0.000001 and <= 1000000");
   Tx tx(db_);
   if (db_.prepare("SELECT 1 FROM accounts WHERE id = ?").bind(account).step() == false)
     return not_found(fmt::format("Account {} not found", account));
@@ -149,7 +150,8 @@ Reply<json> ControlPlane::create_claim_code(const Caller& c, const json& body) {
   if (!body.is_object() || !body.contains("amount") || !body["amount"].is_number())
     return bad_request("amount: expected number (USD)");
   double amount = body["amount"];
-  if (!(amount > 0) || amount > 1e6) return bad_request("amount: must be > 0 and <= 1000000");
+  // At least one micro-dollar (the ledger's unit): a smaller amount would book $0.
+  if (!(amount >= 0.5 / kMicrosPerDollar) || amount > 1e6) return bad_request("amount: must be >= 0.000001 and <= 1000000");
   std::string code = random_base62(16);
   db_.prepare("INSERT INTO claim_codes(code, amount, created_by, created_at) VALUES(?,?,?,?)")
       .bind(code, static_cast<Micros>(amount * kMicrosPerDollar + 0.5), c.account, now())

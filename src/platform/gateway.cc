@@ -200,7 +200,7 @@ net::awaitable<void> Gateway::handle(http::HttpRequest& req, http::HttpResponder
     } else {
       status = 503;
       http::Headers h = json_headers();
-      h.emplace_back(kRetryAfter, kTenSeconds);
+      if (starting) h.emplace_back(kRetryAfter, kTenSeconds);  // it will serve soon; a stopped one will not
       std::string body = openai_error(msg, "ServiceUnavailableError", 503);
       co_await out.send(503, h, std::move(body));
     }

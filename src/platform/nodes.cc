@@ -411,11 +411,15 @@ std::string ControlPlane::not_ready_message(const std::string& deployment, bool*
     for (const Job& j : deployment_jobs(d->id, true)) {
       std::string phase = j.phase;
       for (char& ch : phase) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      // A replica that was ready and no longer answers: its node is offline or its checks fail.
+      if (j.state == job_state::kRunning && j.ready_at && j.endpoint_status == "OFFLINE") phase = "not answering";
       detail = fmt::format(" (job {}…: {})", j.id.substr(0, 4), j.state == job_state::kQueued ? "queued, waiting for a node" : phase);
       break;
     }
     int ready = 0;
-    for (const Job& j : deployment_jobs(d->id, true)) ready += j.state == job_state::kRunning && j.ready_at ? 1 : 0;
+    for (const Job& j : deployment_jobs(d->id, true))
+      ready += j.state == job_state::kRunning && j.ready_at && j.endpoint_status != "OFFLINE" ? 1 : 0;
+    if (d->replicas == 0) return fmt::format("Deployment {} is scaled to 0 replicas.", d->name);
     return fmt::format("Deployment {} is starting: {} of {} replicas ready{}.", d->name, ready, d->replicas, detail);
   }
   return fmt::format("Deployment {} is {}. Start it to serve requests.", d->name, d->status);

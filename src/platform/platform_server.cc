@@ -31,6 +31,13 @@ constexpr size_t kMaxBodyBytes = 10 << 20;         // gateway (§11.2)
 
 std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
 
+// A JSON parse error without the library's "[json.exception.parse_error.101] " prefix.
+std::string parse_error_text(const std::exception& e) {
+  std::string m = e.what();
+  if (m.rfind("[json.exception.", 0) == 0 && m.find("] ") != std::string::npos) m = m.substr(m.find("] ") + 2);
+  return m;
+}
+
 std::string url_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -259,7 +266,7 @@ struct PlatformServer::Impl {
     try {
       body = json::parse(req.body);
     } catch (const json::parse_error& e) {
-      return Answer{400, error_body(fmt::format("Malformed JSON body: {}", e.what()))};
+      return Answer{400, error_body(fmt::format("Malformed JSON body: {}", parse_error_text(e)))};
     }
     try {
       if (seg.size() == 2 && seg[1] == "register") {
@@ -573,7 +580,7 @@ struct PlatformServer::Impl {
               try {
                 body = json::parse(req.body);
               } catch (const json::parse_error& e) {
-                a = Answer{400, error_body(fmt::format("Malformed JSON body: {}", e.what()))};
+                a = Answer{400, error_body(fmt::format("Malformed JSON body: {}", parse_error_text(e)))};
                 bad = true;
               }
             }

@@ -417,6 +417,7 @@ describe('1. tutorial end to end via the REST API', () => {
     assert.equal(r.status, 503, r.text);
     assert.deepEqual(r.json, { error: { message: 'Deployment tutorial_rest is STOPPED. Start it to serve requests.',
       type: 'ServiceUnavailableError', param: null, code: 503 } });
+    assert.equal(r.headers.get('retry-after'), null, 'no Retry-After: a stopped deployment will not serve soon');
   });
 
   it('ledger: settlement ≈ seconds run × $0.0001, refund = reserved − charge, available = 10 − charge', async () => {
