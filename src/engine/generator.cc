@@ -164,6 +164,7 @@ std::shared_ptr<GenerationJob> Generator::submit(std::vector<int32_t> prompt, Ge
   job->prompt_ = std::move(prompt);
   job->params_ = std::move(params);
   job->sink_ = std::move(sink);
+  job->submitted_ = GenerationJob::Clock::now();
   ++running_;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -176,7 +177,15 @@ std::shared_ptr<GenerationJob> Generator::submit(std::vector<int32_t> prompt, Ge
 void Generator::finish(GenerationJob& job, const GenEvent& e) {
   if (job.seq_.phase != SeqState::Phase::kNew) sched_.remove(&job.seq_);
   job.seq_.phase = SeqState::Phase::kDone;
-  job.sink_(e);
+  GenEvent last = e;
+  if (job.scheduled_ != GenerationJob::Clock::time_point{}) {
+    using S = std::chrono::duration<double>;
+    const auto first = job.first_token_ == GenerationJob::Clock::time_point{} ? job.scheduled_ : job.first_token_;
+    const auto end = job.last_token_ == GenerationJob::Clock::time_point{} ? first : job.last_token_;
+    last.timing = RequestTiming{S(job.scheduled_ - job.submitted_).count(), S(first - job.scheduled_).count(),
+                                S(end - first).count(), S(end - job.scheduled_).count()};
+  }
+  job.sink_(last);
   --running_;
 }
 
@@ -231,6 +240,8 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
   apply_min_p(p.min_p, job.temperature_, logits);
   const int32_t next = job.sampler_->sample(logits);
   output.push_back(next);
+  job.last_token_ = GenerationJob::Clock::now();
+  if (output.size() == 1) job.first_token_ = job.last_token_;
   GenEvent e;
   e.tokens = {next};
   if (p.prompt_logprobs >= 0 && output.size() == 1) {
@@ -279,6 +290,7 @@ void Generator::step() {
       if (&j->seq_ == c.seq) job = j.get();
     CHECK(job);
     jobs.push_back(job);
+    if (job->scheduled_ == GenerationJob::Clock::time_point{}) job->scheduled_ = GenerationJob::Clock::now();
     const int64_t n_prompt_lp = static_cast<int64_t>(job->prompt_lp_.size());  // 0 once sent
     for (int64_t k = 0; k < c.num_new; ++k) {
       tokens.push_back(c.seq->tokens[static_cast<size_t>(c.start + k)]);
@@ -317,6 +329,11 @@ void Generator::step() {
   });
   stats_.steps.fetch_add(1);
   stats_.batched_tokens.fetch_add(static_cast<int64_t>(tokens.size()));
+  size_t bucket = 0;
+  while (bucket < GeneratorStats::kIterationBuckets.size() &&
+         static_cast<int64_t>(tokens.size()) > GeneratorStats::kIterationBuckets[bucket])
+    ++bucket;
+  stats_.iteration_counts[bucket].fetch_add(1);
 }
 
 void Generator::run() {

@@ -8,7 +8,9 @@
 //   job->cancel();                                                             // from any thread
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -16,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +57,14 @@ struct TokenLogprob {
   std::vector<std::pair<int32_t, float>> top;  // the k most likely ids, most likely first
 };
 
+// Where a finished request's time went (vLLM's request metrics), in seconds.
+struct RequestTiming {
+  double queue = 0;      // submitted -> first scheduled
+  double prefill = 0;    // first scheduled -> first token
+  double decode = 0;     // first token -> last token
+  double inference = 0;  // first scheduled -> last token
+};
+
 struct GenEvent {
   std::vector<int32_t> tokens;  // new tokens of this step (a stop token is included, flagged below)
   std::vector<TokenLogprob> logprobs;  // one per token when GenerationParams::logprobs >= 0
@@ -64,6 +75,7 @@ struct GenEvent {
   int32_t stop_token = -1;    // the eos/stop token that ended it, else -1 (it is not text)
   bool stop_token_is_eos = false;
   std::string error;  // non-empty: the request failed
+  std::optional<RequestTiming> timing;  // on the finishing event of a request that was scheduled
 };
 
 class GenerationJob {
@@ -84,6 +96,8 @@ class GenerationJob {
   std::unique_ptr<Sampler> sampler_;
   float temperature_ = 0;
   int64_t limit_ = 0;  // most tokens to generate
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point submitted_, scheduled_, first_token_, last_token_;  // scheduled_: zero until then
 };
 
 struct GeneratorOptions {
@@ -112,6 +126,9 @@ struct GeneratorStats {
   std::atomic<int64_t> running{0}, waiting{0}, preemptions{0}, prefix_queries{0}, prefix_hits{0}, steps{0},
       batched_tokens{0};
   std::atomic<double> kv_usage{0};
+  // Tokens per engine step (vLLM's iteration_tokens_total): counts per bucket of kIterationBuckets, +Inf last.
+  static constexpr std::array<int64_t, 13> kIterationBuckets = {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
+  std::array<std::atomic<int64_t>, 14> iteration_counts{};
 };
 
 class Generator {
@@ -129,6 +146,7 @@ class Generator {
   bool healthy() const { return healthy_.load(); }
   const GeneratorStats& stats() const { return stats_; }
   const KvPlan& kv_plan() const { return plan_; }
+  const GeneratorOptions& options() const { return opts_; }
 
  private:
   void run();

@@ -80,6 +80,7 @@ struct Choice {
   int64_t streamed_chars = 0;  // characters of generated text sent (completions' streamed text_offset base)
   std::vector<TokenLogprob> logprobs;         // per generated token (when asked)
   std::vector<TokenLogprob> prompt_logprobs;  // prompt tokens 1..n-1 (when asked)
+  std::optional<RequestTiming> timing;        // from the engine's finishing event
 };
 
 }  // namespace
@@ -197,6 +198,7 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
     if (!item) continue;
     Choice& c = choices[item->first];
     const GenEvent& ev = item->second;
+    if (ev.timing) c.timing = ev.timing;  // also of a choice a stop string ended (the engine's abort comes after)
     if (c.finished) continue;
     if (!ev.error.empty()) {
       cancel_all();
@@ -376,6 +378,14 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
     total_completion += c.completion_tokens;
     metrics_.gen_len.observe(static_cast<double>(c.completion_tokens));
     metrics_.generation_tokens += c.completion_tokens;
+    if (c.timing) {
+      metrics_.queue.observe(c.timing->queue);
+      metrics_.prefill.observe(c.timing->prefill);
+      metrics_.decode.observe(c.timing->decode);
+      metrics_.inference.observe(c.timing->inference);
+      if (c.completion_tokens > 1)
+        metrics_.request_tpot.observe(c.timing->decode / static_cast<double>(c.completion_tokens - 1));
+    }
     auto& counter = client_gone || !c.finished || c.finish_reason == "abort" ? metrics_.success_abort
                     : c.finish_reason == "length"                          ? metrics_.success_length
                                                                            : metrics_.success_stop;

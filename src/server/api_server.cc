@@ -77,6 +77,8 @@ ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, G
   metrics_.gen_len = Histogram(lens);
   metrics_.params_max_tokens = Histogram(lens);
   metrics_.params_n = Histogram({1, 2, 5, 10, 20});
+  metrics_.queue = metrics_.inference = metrics_.prefill = metrics_.decode = metrics_.e2e;
+  metrics_.request_tpot = metrics_.itl;
   for (const AddedToken& a : tok_.added_tokens()) {
     if (a.content == "<think>") think_start_ = a.id;
     if (a.content == "</think>") think_end_ = a.id;
@@ -373,6 +375,10 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
                            "Cannot set both `continue_final_message` and `add_generation_prompt` to True."});
     co_return;
   }
+  if (body.contains("tools") && !body["tools"].is_null() && !body["tools"].is_array()) {
+    co_await fail(ApiError{400, "Bad Request", "'tools' must be a list"});
+    co_return;
+  }
   if (body.contains("tools")) cr.tools = body["tools"];
   const bool has_tools = body.contains("tools") && body["tools"].is_array() && !body["tools"].empty();
   if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
@@ -558,10 +564,43 @@ std::string ApiServer::metrics_text() const {
   histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", metrics_.ttft);
   histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", metrics_.e2e);
   histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", metrics_.itl);
+  histogram("vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds.DEPRECATED: Use vllm:inter_token_latency_seconds instead.",
+            metrics_.itl);
+  histogram("vllm:request_time_per_output_token_seconds", "Histogram of time_per_output_token_seconds per request.",
+            metrics_.request_tpot);
+  histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", metrics_.queue);
+  histogram("vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.",
+            metrics_.inference);
+  histogram("vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", metrics_.prefill);
+  histogram("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", metrics_.decode);
   histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", metrics_.prompt_len);
   histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", metrics_.gen_len);
+  histogram("vllm:request_max_num_generation_tokens", "Histogram of maximum number of requested generation tokens.",
+            metrics_.params_max_tokens);
   histogram("vllm:request_params_n", "Histogram of the n request parameter.", metrics_.params_n);
   histogram("vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", metrics_.params_max_tokens);
+  {  // tokens per engine step, counted by the engine thread
+    Histogram it;
+    for (int64_t b : GeneratorStats::kIterationBuckets) it.bounds.push_back(static_cast<double>(b));
+    it.counts.clear();
+    for (const auto& c : st.iteration_counts) it.counts.push_back(c.load());
+    it.count = st.steps.load();
+    it.sum = static_cast<double>(st.batched_tokens.load());
+    histogram("vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", it);
+  }
+  const GeneratorOptions& go = gen_.options();
+  t += fmt::format(
+      "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\n"
+      "vllm:cache_config_info{{block_size=\"{}\",cache_dtype=\"{}\",enable_prefix_caching=\"{}\",engine=\"0\","
+      "num_cpu_blocks=\"None\",num_gpu_blocks=\"{}\"}} 1.0\n",
+      go.block_size, go.kv_type == DType::F32 ? "auto" : go.kv_type == DType::F16 ? "float16" : "q8_0",
+      go.prefix_caching ? "True" : "False", gen_.kv_plan().num_blocks - 1);
+  t += fmt::format(
+      "# HELP vllm:lora_requests_info Running stats on lora requests.\n# TYPE vllm:lora_requests_info gauge\n"
+      "vllm:lora_requests_info{{max_lora=\"0\",running_lora_adapters=\"\",waiting_lora_adapters=\"\"}} {}\n",
+      py_float(static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch()).count()) / 1000.0));
   t += "# HELP vllm:request_success_total Count of successfully processed requests.\n"
        "# TYPE vllm:request_success_total counter\n";
   for (auto [reason, v] : {std::pair{"stop", &metrics_.success_stop}, std::pair{"length", &metrics_.success_length},

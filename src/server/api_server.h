@@ -48,7 +48,8 @@ class ApiServer {
   struct Metrics {
     std::atomic<int64_t> prompt_tokens{0}, generation_tokens{0}, success_stop{0}, success_length{0},
         success_abort{0}, requests{0};
-    Histogram ttft, e2e, itl, prompt_len, gen_len, params_n, params_max_tokens;
+    Histogram ttft, e2e, itl, prompt_len, gen_len, params_n, params_max_tokens, queue, inference, prefill, decode,
+        request_tpot;
   };
   const Metrics& metrics() const { return metrics_; }
 

@@ -19,30 +19,64 @@ namespace {
 ApiError bad(std::string message) { return ApiError{400, "BadRequestError", std::move(message)}; }
 ApiError schema(std::string message) { return ApiError{400, "Bad Request", std::move(message)}; }
 
-// Optional typed fields: absent or null -> nullopt; wrong type -> schema error.
+// Optional typed fields: absent or null -> nullopt; wrong type -> schema error. Values convert as
+// pydantic's lax mode does for vLLM's request models: numbers from numeric strings, integers from
+// integral floats, booleans from 0/1 and from "true"/"false"/"yes"/"no"/"on"/"off"/"t"/"f"/"y"/"n"/"1"/"0".
+std::optional<double> lax_number(const OJson& v) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+  if (!v.is_string()) return std::nullopt;
+  const std::string t = v.get<std::string>();
+  size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
+  if (b == std::string::npos) return std::nullopt;
+  const std::string x = t.substr(b, e - b + 1);
+  char* end = nullptr;
+  const double d = std::strtod(x.c_str(), &end);
+  if (end != x.c_str() + x.size() || std::isnan(d)) return std::nullopt;
+  return d;
+}
+
 std::optional<ApiError> get_number(const OJson& b, const char* key, std::optional<double>& out) {
   if (!b.contains(key) || b[key].is_null()) return std::nullopt;
-  if (!b[key].is_number() || b[key].is_boolean()) return schema(fmt::format("'{}' must be a number", key));
-  out = b[key].get<double>();
+  const auto d = lax_number(b[key]);
+  if (!d) return schema(fmt::format("'{}' must be a number", key));
+  out = *d;
   return std::nullopt;
 }
 std::optional<ApiError> get_int(const OJson& b, const char* key, std::optional<int64_t>& out) {
   if (!b.contains(key) || b[key].is_null()) return std::nullopt;
   const OJson& v = b[key];
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    return schema(fmt::format("'{}': Input should be less than or equal to 9223372036854775807", key));
   if (v.is_number_integer()) {
     out = v.get<int64_t>();
-  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() && std::fabs(v.get<double>()) < 9e18) {
-    out = static_cast<int64_t>(v.get<double>());
-  } else {
-    return schema(fmt::format("'{}' must be an integer", key));
+    return std::nullopt;
   }
+  const auto d = lax_number(v);
+  if (!d || std::floor(*d) != *d || std::fabs(*d) >= 9.2e18) return schema(fmt::format("'{}' must be an integer", key));
+  out = static_cast<int64_t>(*d);
   return std::nullopt;
 }
 std::optional<ApiError> get_bool(const OJson& b, const char* key, bool& out) {
   if (!b.contains(key) || b[key].is_null()) return std::nullopt;
-  if (!b[key].is_boolean()) return schema(fmt::format("'{}' must be a boolean", key));
-  out = b[key].get<bool>();
-  return std::nullopt;
+  const OJson& v = b[key];
+  if (v.is_boolean()) {
+    out = v.get<bool>();
+    return std::nullopt;
+  }
+  if (v.is_number() && (v.get<double>() == 0 || v.get<double>() == 1)) {
+    out = v.get<double>() == 1;
+    return std::nullopt;
+  }
+  if (v.is_string()) {
+    std::string t = v.get<std::string>();
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* yes : {"1", "on", "t", "true", "y", "yes"})
+      if (t == yes) return out = true, std::nullopt;
+    for (const char* no : {"0", "off", "f", "false", "n", "no"})
+      if (t == no) return out = false, std::nullopt;
+  }
+  return schema(fmt::format("'{}' must be a boolean", key));
 }
 
 #define INFERA_API_TRY(expr)          \

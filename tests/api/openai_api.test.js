@@ -170,7 +170,9 @@ async function main() {
       const url = k % 2 ? '/v1/completions' : '/v1/chat/completions';
       let res;
       try { res = await raw(port, 'POST', url, JSON.stringify(body)); } catch (e) { res = { status: 0, text: String(e) }; }
-      const good = (res.status === 200 && (body.stream === true || res.json)) ||
+      // `stream` converts as pydantic's lax mode does (1, "true", "yes" ... stream too): a stream must end with [DONE].
+      const sse = (res.headers && (res.headers.get('content-type') || '').startsWith('text/event-stream'));
+      const good = (res.status === 200 && (sse ? res.text.endsWith('data: [DONE]\n\n') : res.json)) ||
                    ([400, 404, 501].includes(res.status) && res.json && res.json.error);
       if (!good) { fuzzOk = false; check(false, 'random parameters', [url, body, res.status, res.text.slice(0, 200)]); }
     }

@@ -163,6 +163,26 @@ async function main() {
     const unk = await post(port, '/v1/completions', { prompt: 'x', max_tokens: 1, frobnicate: 1 });
     await new Promise((r) => setTimeout(r, 50));
     check(unk.status === 200 && /present in the request but ignored: \{'frobnicate'\}/.test(srv.log()), 'unknown fields logged');
+
+    // /metrics: every family of vLLM's table, the request-phase histograms counting finished requests.
+    const m = (await raw(port, 'GET', '/metrics')).text;
+    for (const name of ['num_requests_running', 'num_requests_waiting', 'kv_cache_usage_perc', 'prefix_cache_queries_total',
+      'prefix_cache_hits_total', 'num_preemptions_total', 'prompt_tokens_total', 'generation_tokens_total',
+      'request_success_total', 'request_prompt_tokens_bucket', 'request_generation_tokens_bucket',
+      'iteration_tokens_total_bucket', 'request_max_num_generation_tokens_bucket', 'request_params_n_bucket',
+      'request_params_max_tokens_bucket', 'time_to_first_token_seconds_bucket', 'inter_token_latency_seconds_bucket',
+      'time_per_output_token_seconds_bucket', 'request_time_per_output_token_seconds_bucket',
+      'e2e_request_latency_seconds_bucket', 'request_queue_time_seconds_bucket', 'request_inference_time_seconds_bucket',
+      'request_prefill_time_seconds_bucket', 'request_decode_time_seconds_bucket', 'cache_config_info', 'lora_requests_info']) {
+      check(new RegExp(`^vllm:${name}\\{`, 'm').test(m), `/metrics has vllm:${name}`);
+    }
+    const count = (name) => Number((m.match(new RegExp(`^vllm:${name}_count\\{[^}]*\\} (\\S+)`, 'm')) || [])[1]);
+    const e2e = count('e2e_request_latency_seconds');
+    check(count('request_queue_time_seconds') > 0 && count('request_queue_time_seconds') <= count('request_generation_tokens') &&
+          count('request_prefill_time_seconds') === count('request_queue_time_seconds') && e2e > 0,
+          'request phase histograms count finished requests', [count('request_queue_time_seconds'), e2e]);
+    check(count('iteration_tokens_total') > 0 && /^vllm:iteration_tokens_total_bucket\{[^}]*le="16384\.0"\}/m.test(m),
+          'iteration_tokens_total counts engine steps with vLLM\'s buckets');
   } finally {
     srv.kill('SIGTERM');
   }

@@ -105,6 +105,70 @@ TEST(ApiTypes, PythonFloatsAndValidationMessages) {
   EXPECT_EQ(*p.max_tokens, 16);  // completions default
 }
 
+// Text whose decoding ends in U+FFFD waits for the token that completes it; if none comes, it is
+// never emitted (vLLM's decode stream), while complete text around it flows.
+TEST(TextAssembler, IncompleteUtf8TailIsHeldBackAndDroppedAtTheEnd) {
+  CompletionParams p;
+  const std::vector<int32_t> smile = qwen().encode("😀");  // 4 bytes: byte-level tokens may split it
+  std::vector<int32_t> lone;  // a token of one byte that starts a multi-byte sequence
+  for (int32_t id = 0; id < 512 && lone.empty(); ++id) {
+    const std::string b = qwen().token_bytes(id);
+    if (b.size() == 1 && static_cast<uint8_t>(b[0]) >= 0xC2 && static_cast<uint8_t>(b[0]) <= 0xF4) lone.push_back(id);
+  }
+  ASSERT_FALSE(lone.empty());
+  TextAssembler a(qwen(), p);
+  for (int32_t t : qwen().encode("ok ")) a.push(t);
+  a.push(lone[0]);
+  EXPECT_EQ(a.take(false), "ok ");
+  EXPECT_EQ(a.take(true), "");  // the cut character never comes out
+  TextAssembler b(qwen(), p);
+  for (int32_t t : smile) {
+    b.push(t);
+    const std::string out = b.take(false);
+    EXPECT_EQ(out.find("\xEF\xBF\xBD"), std::string::npos) << out;
+  }
+  EXPECT_EQ(b.take(true), "");  // all of it came out with its last token
+}
+
+TEST(TextAssembler, StopHoldBackCountsCharacters) {
+  CompletionParams p;
+  p.stop = {"élan"};  // 4 characters, 5 bytes: 3 characters are held back while streaming
+  TextAssembler a(qwen(), p);
+  for (int32_t t : qwen().encode("naïve éééé")) a.push(t);
+  EXPECT_EQ(a.take(false), "naïve é");  // 3 characters (6 bytes) held, not 4 bytes
+  EXPECT_EQ(a.take(true), "ééé");
+  EXPECT_EQ(py_len("naïve café"), 10);
+}
+
+TEST(ApiTypes, LaxFieldTypesAsPydantic) {
+  GenerationDefaults d;
+  auto parse = [&](const char* body, bool chat, CompletionParams& p) { return parse_common(OJson::parse(body), d, chat, p); };
+  CompletionParams p;
+  ASSERT_FALSE(parse(R"({"max_tokens": "4", "stream": "true", "temperature": " 0.5 ", "ignore_eos": 1, "logprobs": 1})", true, p));
+  EXPECT_EQ(*p.max_tokens, 4);
+  EXPECT_TRUE(p.stream);
+  EXPECT_FLOAT_EQ(p.gen.sampling.temperature, 0.5f);
+  EXPECT_TRUE(p.gen.ignore_eos);
+  EXPECT_EQ(p.gen.logprobs, 0);  // chat: logprobs 1 is true
+  CompletionParams q;
+  ASSERT_FALSE(parse(R"({"max_tokens": 4.0, "echo": "no", "logprobs": "2"})", false, q));
+  EXPECT_EQ(*q.max_tokens, 4);
+  EXPECT_FALSE(q.echo);
+  EXPECT_EQ(q.gen.logprobs, 2);
+  auto msg = [&](const char* body) {
+    CompletionParams r;
+    auto e = parse(body, false, r);
+    return e ? e->message : std::string("ok");
+  };
+  EXPECT_EQ(msg(R"({"max_tokens": 4.5})"), "'max_tokens' must be an integer");
+  EXPECT_EQ(msg(R"({"stream": "maybe"})"), "'stream' must be a boolean");
+  EXPECT_EQ(msg(R"({"stream": 2})"), "'stream' must be a boolean");
+  EXPECT_EQ(msg(R"({"temperature": "warm"})"), "'temperature' must be a number");
+  EXPECT_EQ(msg(R"({"seed": 9223372036854775808})"), "'seed': Input should be less than or equal to 9223372036854775807");
+  EXPECT_EQ(msg(R"({"seed": 9223372036854775807})"), "ok");
+  EXPECT_EQ(msg(R"({"max_tokens": null})"), "ok");
+}
+
 TEST(ApiTypes, ReasoningSplit) {
   auto s = split_reasoning("Okay, let me think.\n</think>\n\nThe answer.");
   EXPECT_EQ(*s.reasoning, "Okay, let me think.\n");
