@@ -157,6 +157,9 @@ struct PlatformServer::Impl {
     out += "# HELP platform_jobs Jobs by state.\n# TYPE platform_jobs gauge\n";
     for (const char* st : {"QUEUED", "RUNNING", "COMPLETED", "STOPPED"})
       out += fmt::format("platform_jobs{{state=\"{}\"}} {}\n", st, s["jobs"].value(st, 0));
+    out += "# HELP platform_nodes Nodes by status.\n# TYPE platform_nodes gauge\n";
+    for (const char* st : {"ONLINE", "DRAINING", "OFFLINE"})
+      out += fmt::format("platform_nodes{{status=\"{}\"}} {}\n", st, s.contains("nodes") ? s["nodes"].value(st, 0) : 0);
     return out;
   }
 
@@ -325,6 +328,14 @@ struct PlatformServer::Impl {
       auto m = cp.get_market(seg[1]);
       if (!m) return from(std::move(m));
       return Answer{200, json{{"market", (*m)["address"]}, {"resources", json::array()}}.dump()};
+    }
+    // The OpenAPI description of this API and a page that shows it (both built into the binary).
+    if (n == 1 && (seg[0] == "openapi.json" || seg[0] == "swagger")) {
+      const bool doc = seg[0] == "openapi.json";
+      for (const auto& [path, bytes] : embedded_web_files())
+        if (path == (doc ? "openapi.json" : "swagger.html"))
+          return Answer{200, std::string(bytes), doc ? "application/json" : "text/html; charset=utf-8"};
+      return Answer{404, error_body("Not built into this binary")};
     }
     if (n == 2 && seg[0] == "jobs" && seg[1] == "templates") return Answer{200, cp.list_templates().dump()};
     if (n == 3 && seg[0] == "jobs" && seg[1] == "templates" && seg[2] == "grouped")

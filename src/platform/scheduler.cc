@@ -765,6 +765,9 @@ json ControlPlane::stats() {
   while (s.step()) out["deployments"][s.text(0)] = s.i64(1);
   Stmt j = db_.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
   while (j.step()) out["jobs"][j.text(0)] = j.i64(1);
+  out["nodes"] = json::object();
+  Stmt n = db_.prepare("SELECT status, COUNT(*) FROM nodes GROUP BY status");
+  while (n.step()) out["nodes"][n.text(0)] = n.i64(1);
   return out;
 }
 

@@ -351,6 +351,27 @@ describe('1. tutorial walk via REST', () => {
     assert.deepEqual(grp.variants.map((v) => v.id), ['1-5b', '7b', '14b', '32b']);
   });
 
+  it('GET /api/openapi.json describes the API (§8.4); /api/swagger shows it', async () => {
+    const r = await ctx.p.get('/api/openapi.json', { key: null });
+    assert.equal(r.status, 200, r.text.slice(0, 200));
+    assert.equal(r.json.openapi, '3.1.0');
+    const ops = [];
+    for (const [p, item] of Object.entries(r.json.paths)) {
+      for (const m of Object.keys(item)) if (['get', 'post', 'patch', 'delete', 'put'].includes(m)) ops.push(`${m.toUpperCase()} ${p}`);
+    }
+    for (const want of ['POST /deployments/create', 'GET /deployments/{id}', 'POST /deployments/{id}/stop',
+      'GET /deployments/{id}/jobs/{job}', 'GET /deployments/{id}/logs', 'GET /credits/balance', 'GET /markets',
+      'GET /jobs/templates', 'POST /api-keys', 'GET /nodes']) {
+      assert.ok(ops.includes(want), `documented: ${want}`);
+    }
+    const ids = ops.length;
+    assert.ok(ids >= 50, `${ids} operations`);
+    const html = await ctx.p.get('/api/swagger', { key: null });
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-type'), /^text\/html/);
+    assert.match(html.text, /openapi\.json/);
+  });
+
   it('GET /api/markets has the §14 seeded catalogue plus local-cpu', async () => {
     const r = await ctx.p.get('/api/markets', { key: null });  // public
     assert.equal(r.status, 200, r.text);
