@@ -231,6 +231,12 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
     for (int32_t t : p.eos_ids) if (t >= 0 && t < V) logits[static_cast<size_t>(t)] = -INFINITY;
     for (int32_t t : p.stop_token_ids) if (t >= 0 && t < V) logits[static_cast<size_t>(t)] = -INFINITY;
   }
+  for (const std::vector<int32_t>& w : p.bad_words_ids) {
+    if (w.empty() || w.back() < 0 || w.back() >= V) continue;
+    const size_t k = w.size() - 1;  // the output must end with w[0, k)
+    if (output.size() >= k && std::equal(w.begin(), w.end() - 1, output.end() - static_cast<std::ptrdiff_t>(k)))
+      logits[static_cast<size_t>(w.back())] = -INFINITY;
+  }
   if (!p.allowed_token_ids.empty()) {
     std::vector<float> kept(logits.size(), -INFINITY);
     for (int32_t t : p.allowed_token_ids)

@@ -43,6 +43,9 @@ struct GenerationParams {
   std::vector<int32_t> eos_ids;         // stop unless ignore_eos
   std::vector<int32_t> stop_token_ids;  // always stop (stop_reason = the id)
   std::vector<int32_t> allowed_token_ids;  // non-empty: sample only among these
+  // Banned token sequences: a sequence's last token is masked whenever the output ends with the
+  // rest of it (a one-token sequence always), as vLLM's bad_words.
+  std::vector<std::vector<int32_t>> bad_words_ids;
   int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
   // -1: none; k >= 0: each prompt token's log-prob (from the position before it) and the top k
   // there. Such a request computes its whole prompt: it never reads the prefix cache (as vLLM).

@@ -437,6 +437,16 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_await fail(*e);
     co_return;
   }
+  // bad_words as vLLM tokenizes them: each word as written (leading spaces stripped) and, when that
+  // makes a different first token of the same length, with one leading space.
+  for (const std::string& w : p.bad_words) {
+    const std::string bare = w.substr(std::min(w.find_first_not_of(' '), w.size()));
+    const std::vector<int32_t> plain = tok_.encode(bare, {false, SpecialTokens::kAll});
+    const std::vector<int32_t> spaced = tok_.encode(" " + bare, {false, SpecialTokens::kAll});
+    if (!plain.empty()) p.gen.bad_words_ids.push_back(plain);
+    if (!spaced.empty() && !plain.empty() && spaced[0] != plain[0] && spaced.size() == plain.size())
+      p.gen.bad_words_ids.push_back(spaced);
+  }
   std::vector<PromptIn> prompts(1);
   if (p.echo && !cr.messages.empty() && cr.messages.back().value("role", "") == "assistant" &&
       cr.messages.back().contains("content") && cr.messages.back()["content"].is_string())

@@ -214,7 +214,14 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   // log-probs of the same count).
   if (!is_chat && p.echo && p.gen.logprobs >= 0 && !prompt_lp) p.gen.prompt_logprobs = p.gen.logprobs;
   // Fields whose effect infera does not implement yet: refused clearly rather than ignored.
-  for (const char* unsupported : {"use_beam_search", "response_format", "bad_words",
+  if (is_chat && b.contains("bad_words") && !b["bad_words"].is_null()) {
+    if (!b["bad_words"].is_array()) return schema("'bad_words' must be a list of strings");
+    for (const OJson& x : b["bad_words"]) {
+      if (!x.is_string()) return schema("'bad_words' must be a list of strings");
+      p.bad_words.push_back(x.get<std::string>());
+    }
+  }
+  for (const char* unsupported : {"use_beam_search", "response_format",
                                   "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
                                   "logits_processors", "guided_decoding_backend"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;

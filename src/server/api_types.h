@@ -52,6 +52,7 @@ struct CompletionParams {
   bool stream = false;
   bool include_usage = false, continuous_usage = false;
   std::vector<std::string> stop;
+  std::vector<std::string> bad_words;  // chat only: tokenized into GenerationParams::bad_words_ids
   bool include_stop_str = false;
   bool skip_special_tokens = true;
   bool echo = false;

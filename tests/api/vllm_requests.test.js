@@ -117,6 +117,17 @@ async function main() {
     check(last.finish_reason === 'stop' && last.stop_reason === tail && last.text === base.slice(0, -2),
           'stop string on the last token: finish_reason stop', [base, last]);
 
+    // bad_words (chat): a banned word's tokens never complete.
+    const free = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }],
+                                                             max_tokens: 4, return_token_ids: true })).json.choices[0];
+    const word = (await post(port, '/detokenize', { tokens: [free.token_ids[0]] })).json.prompt;
+    const banned = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }],
+                                                               max_tokens: 4, return_token_ids: true, bad_words: [word] })).json;
+    check(banned.choices && banned.choices[0].token_ids[0] !== free.token_ids[0] && !banned.choices[0].token_ids.includes(free.token_ids[0]),
+          'bad_words bans the word', [word, free.token_ids, banned.choices && banned.choices[0].token_ids]);
+    const badType = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }], bad_words: 'x' });
+    check(badType.status === 400, 'bad_words must be a list', badType.json);
+
     // Vocabulary checks (vLLM's messages).
     const allowed = await post(port, '/v1/completions', { prompt: 'x', allowed_token_ids: [99999] });
     check(allowed.status === 400 && allowed.json.error.message === 'allowed_token_ids contains out-of-vocab token id!',
