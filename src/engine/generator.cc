@@ -206,6 +206,7 @@ void Generator::admit(const std::shared_ptr<GenerationJob>& job) {
   SamplingParams sp = p.sampling;
   if (!p.has_seed) sp.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
   job->sampler_ = std::make_unique<Sampler>(sp);
+  if (p.constraint) job->constraint_ = p.constraint();
   job->temperature_ = sp.temperature;
   job->limit_ = std::min<int64_t>(p.max_tokens, opts_.max_model_len - n_prompt);
   job->seq_.tokens = job->prompt_;
@@ -243,8 +244,10 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
       if (t >= 0 && t < V) kept[static_cast<size_t>(t)] = logits[static_cast<size_t>(t)];
     std::copy(kept.begin(), kept.end(), logits.begin());
   }
+  if (job.constraint_) job.constraint_->mask(logits, p.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(p.eos_ids));
   apply_min_p(p.min_p, job.temperature_, logits);
   const int32_t next = job.sampler_->sample(logits);
+  if (job.constraint_) job.constraint_->accept(next);
   output.push_back(next);
   job.last_token_ = GenerationJob::Clock::now();
   if (output.size() == 1) job.first_token_ = job.last_token_;
@@ -289,6 +292,7 @@ void Generator::step() {
   std::vector<int32_t> tokens, positions, seq, rows;
   std::vector<std::span<const int32_t>> tables;
   std::vector<GenerationJob*> jobs;
+  int64_t iteration = 0;  // vLLM's iteration tokens (below)
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& c = out.chunks[i];
     GenerationJob* job = nullptr;
@@ -296,6 +300,8 @@ void Generator::step() {
       if (&j->seq_ == c.seq) job = j.get();
     CHECK(job);
     jobs.push_back(job);
+    const bool decode = c.start >= static_cast<int64_t>(job->prompt_.size()) && c.num_new == 1;
+    iteration += (decode ? 0 : c.num_new) + (c.completes ? 1 : 0);
     if (job->scheduled_ == GenerationJob::Clock::time_point{}) job->scheduled_ = GenerationJob::Clock::now();
     const int64_t n_prompt_lp = static_cast<int64_t>(job->prompt_lp_.size());  // 0 once sent
     for (int64_t k = 0; k < c.num_new; ++k) {
@@ -335,10 +341,12 @@ void Generator::step() {
   });
   stats_.steps.fetch_add(1);
   stats_.batched_tokens.fetch_add(static_cast<int64_t>(tokens.size()));
+  // vLLM's iteration tokens: prompt tokens computed plus tokens generated (a decode step's input
+  // token is the previous step's output, counted there).
   size_t bucket = 0;
-  while (bucket < GeneratorStats::kIterationBuckets.size() &&
-         static_cast<int64_t>(tokens.size()) > GeneratorStats::kIterationBuckets[bucket])
+  while (bucket < GeneratorStats::kIterationBuckets.size() && iteration > GeneratorStats::kIterationBuckets[bucket])
     ++bucket;
+  stats_.iteration_tokens.fetch_add(iteration);
   stats_.iteration_counts[bucket].fetch_add(1);
 }
 

@@ -25,6 +25,7 @@
 
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
+#include "engine/structured_output.h"
 #include "model/model.h"
 
 namespace infera {
@@ -46,6 +47,7 @@ struct GenerationParams {
   // Banned token sequences: a sequence's last token is masked whenever the output ends with the
   // rest of it (a one-token sequence always), as vLLM's bad_words.
   std::vector<std::vector<int32_t>> bad_words_ids;
+  OutputConstraintFactory constraint;  // structured output (json_object, choice); empty: free text
   int32_t logprobs = -1;  // -1: none; k >= 0: the sampled token's log-prob and the top k alternatives
   // -1: none; k >= 0: each prompt token's log-prob (from the position before it) and the top k
   // there. Such a request computes its whole prompt: it never reads the prefix cache (as vLLM).
@@ -97,6 +99,7 @@ class GenerationJob {
   std::vector<int32_t> output_;
   std::vector<TokenLogprob> prompt_lp_;  // by prompt position - 1, until sent with the first token
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<OutputConstraint> constraint_;
   float temperature_ = 0;
   int64_t limit_ = 0;  // most tokens to generate
   using Clock = std::chrono::steady_clock;
@@ -132,6 +135,7 @@ struct GeneratorStats {
   // Tokens per engine step (vLLM's iteration_tokens_total): counts per bucket of kIterationBuckets, +Inf last.
   static constexpr std::array<int64_t, 13> kIterationBuckets = {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
   std::array<std::atomic<int64_t>, 14> iteration_counts{};
+  std::atomic<int64_t> iteration_tokens{0};  // their sum
 };
 
 class Generator {

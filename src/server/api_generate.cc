@@ -81,6 +81,9 @@ struct Choice {
   std::vector<TokenLogprob> logprobs;         // per generated token (when asked)
   std::vector<TokenLogprob> prompt_logprobs;  // prompt tokens 1..n-1 (when asked)
   std::optional<RequestTiming> timing;        // from the engine's finishing event
+  std::optional<double> ttft;                 // seconds from the request's arrival
+  std::chrono::steady_clock::time_point last_token;
+  double e2e = 0;                             // seconds from arrival to its end
 };
 
 }  // namespace
@@ -103,7 +106,12 @@ OJson ApiServer::completion_logprobs(std::span<const int32_t> ids, std::span<con
     token_lp.push_back(lps[k]->logprob);
     OJson m = OJson::object();
     m[t] = lps[k]->logprob;
-    for (const auto& [id, v] : lps[k]->top) m[token_string(id, p)] = v;
+    // The token, then the top ones: at most logprobs + 1 entries (vLLM's filter), whatever
+    // prompt_logprobs computed for the echoed prompt.
+    for (const auto& [id, v] : lps[k]->top) {
+      if (static_cast<int64_t>(m.size()) > p.gen.logprobs) break;
+      m[token_string(id, p)] = v;
+    }
     top.push_back(m);
   }
   return {{"text_offset", offsets}, {"token_logprobs", token_lp}, {"tokens", tokens}, {"top_logprobs", top}};
@@ -182,8 +190,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
 
   bool client_gone = false, roles_sent = false;
   size_t unfinished = choices.size();
-  std::optional<double> ttft;
-  auto last_token = std::chrono::steady_clock::now(), last_check = last_token;
+  std::optional<double> ttft;  // the request's first token (the log line)
+  auto last_check = std::chrono::steady_clock::now();
   while (unfinished > 0 && !client_gone) {
     std::optional<Mailbox::Item> item = co_await mailbox->pop(std::chrono::milliseconds(100));
     // A non-streaming client only shows it left through its socket: look every 100 ms.
@@ -215,13 +223,15 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
     const PromptIn& pr = prompts[c.prompt];
     const int64_t n_prompt = static_cast<int64_t>(pr.ids.size());
     const auto now = std::chrono::steady_clock::now();
-    if (!ev.tokens.empty()) {
-      if (!ttft) {
-        ttft = std::chrono::duration<double>(now - t0).count();
+    if (!ev.tokens.empty()) {  // time to first token and inter-token latency per choice (vLLM's child requests)
+      if (!ttft) ttft = std::chrono::duration<double>(now - t0).count();
+      if (!c.ttft) {
+        c.ttft = std::chrono::duration<double>(now - t0).count();
+        metrics_.ttft.observe(*c.ttft);
       } else {
-        metrics_.itl.observe(std::chrono::duration<double>(now - last_token).count());
+        metrics_.itl.observe(std::chrono::duration<double>(now - c.last_token).count());
       }
-      last_token = now;
+      c.last_token = now;
     }
     if (!ev.prompt_logprobs.empty()) c.prompt_logprobs = ev.prompt_logprobs;
     // Chat streams open with one role chunk per choice (and the echoed message) when the first
@@ -279,6 +289,7 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
     c.out_text += delta;
     if (finished) {
       c.finished = true;
+      c.e2e = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       --unfinished;
     }
     if (!p.stream) continue;
@@ -391,15 +402,22 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
                                                                            : metrics_.success_stop;
     ++counter;
   }
-  metrics_.prompt_tokens += n_prompt_total;
+  // Per choice, as vLLM counts its child requests: prompt tokens and lengths, end-to-end latency;
+  // per prompt (a parent request): n, max_tokens, and the most tokens any of its choices generated.
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const PromptIn& pr : prompts) {
-    metrics_.prompt_len.observe(static_cast<double>(pr.ids.size()));
-    metrics_.params_n.observe(static_cast<double>(p.n));
-    metrics_.params_max_tokens.observe(static_cast<double>(pr.max_tokens));
+  for (const Choice& c : choices) {
+    const auto n_prompt = static_cast<int64_t>(prompts[c.prompt].ids.size());
+    metrics_.prompt_tokens += n_prompt;
+    metrics_.prompt_len.observe(static_cast<double>(n_prompt));
+    metrics_.e2e.observe(c.finished ? c.e2e : secs);
   }
-  metrics_.e2e.observe(secs);
-  if (ttft) metrics_.ttft.observe(*ttft);
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    metrics_.params_n.observe(static_cast<double>(p.n));
+    metrics_.params_max_tokens.observe(static_cast<double>(prompts[k].max_tokens));
+    int64_t most = 0;
+    for (int64_t j = 0; j < p.n; ++j) most = std::max(most, choices[k * static_cast<size_t>(p.n) + static_cast<size_t>(j)].completion_tokens);
+    metrics_.max_generation.observe(static_cast<double>(most));
+  }
   fmt::print(stderr, "infera: {} prompt_tokens={} completion_tokens={} ttft={:.3f}s time={:.3f}s status={}\n", id,
              n_prompt_total, total_completion, ttft.value_or(0.0), secs, client_gone ? "aborted" : "ok");
   if (client_gone) co_return;
@@ -428,7 +446,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       OJson content = pr.echo_text + c.out_text, reasoning_content = nullptr;
       if (reasoning) {
         const ReasoningSplit sp = split_reasoning(c.out_text);
-        content = sp.content ? OJson(pr.echo_text + *sp.content) : OJson(nullptr);
+        // vLLM: the echoed message, then the content (if any); null only with nothing to show.
+        content = sp.content ? OJson(pr.echo_text + *sp.content) : pr.echo_text.empty() ? OJson(nullptr) : OJson(pr.echo_text);
         if (p.include_reasoning && sp.reasoning) reasoning_content = *sp.reasoning;
       }
       OJson lp = nullptr;

@@ -76,6 +76,7 @@ ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, G
   metrics_.prompt_len = Histogram(lens);
   metrics_.gen_len = Histogram(lens);
   metrics_.params_max_tokens = Histogram(lens);
+  metrics_.max_generation = Histogram(lens);
   metrics_.params_n = Histogram({1, 2, 5, 10, 20});
   metrics_.queue = metrics_.inference = metrics_.prefill = metrics_.decode = metrics_.e2e;
   metrics_.request_tpot = metrics_.itl;
@@ -83,6 +84,22 @@ ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, G
     if (a.content == "<think>") think_start_ = a.id;
     if (a.content == "</think>") think_end_ = a.id;
   }
+  auto vocab = std::make_shared<TokenBytes>();
+  const auto n_vocab = static_cast<size_t>(model_.model->config().n_vocab);
+  vocab->bytes.resize(n_vocab);
+  vocab->special.assign(n_vocab, false);
+  for (size_t i = 0; i < n_vocab && i < tok_.vocab_size(); ++i) {
+    vocab->bytes[i] = tok_.token_bytes(static_cast<int32_t>(i));
+    vocab->special[i] = tok_.is_special(static_cast<int32_t>(i));
+  }
+  vocab->finalize();
+  vocab_ = std::move(vocab);
+}
+
+void ApiServer::apply_structured(CompletionParams& p, bool is_chat) const {
+  const int32_t after = is_chat && o_.reasoning_parser == "deepseek_r1" ? think_end_ : -1;
+  if (p.structured == CompletionParams::Structured::kJsonObject) p.gen.constraint = json_object_constraint(vocab_, after);
+  if (p.structured == CompletionParams::Structured::kChoice) p.gen.constraint = choice_constraint(vocab_, p.choices, after);
 }
 
 Status ApiServer::check() const {
@@ -447,6 +464,7 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     if (!spaced.empty() && !plain.empty() && spaced[0] != plain[0] && spaced.size() == plain.size())
       p.gen.bad_words_ids.push_back(spaced);
   }
+  apply_structured(p, true);
   std::vector<PromptIn> prompts(1);
   if (p.echo && !cr.messages.empty() && cr.messages.back().value("role", "") == "assistant" &&
       cr.messages.back().contains("content") && cr.messages.back()["content"].is_string())
@@ -532,6 +550,7 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
     co_return;
   }
   log_ignored_fields(body, false);
+  apply_structured(p, false);
   const std::string id = "cmpl-" + (!rid_header.empty() ? rid_header : !p.request_id.empty() ? p.request_id : random_hex32());
   co_await generate(false, std::move(prompts), std::move(p), id, out);
 }
@@ -587,7 +606,7 @@ std::string ApiServer::metrics_text() const {
   histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", metrics_.prompt_len);
   histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", metrics_.gen_len);
   histogram("vllm:request_max_num_generation_tokens", "Histogram of maximum number of requested generation tokens.",
-            metrics_.params_max_tokens);
+            metrics_.max_generation);
   histogram("vllm:request_params_n", "Histogram of the n request parameter.", metrics_.params_n);
   histogram("vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", metrics_.params_max_tokens);
   {  // tokens per engine step, counted by the engine thread
@@ -596,7 +615,7 @@ std::string ApiServer::metrics_text() const {
     it.counts.clear();
     for (const auto& c : st.iteration_counts) it.counts.push_back(c.load());
     it.count = st.steps.load();
-    it.sum = static_cast<double>(st.batched_tokens.load());
+    it.sum = static_cast<double>(st.iteration_tokens.load());
     histogram("vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", it);
   }
   const GeneratorOptions& go = gen_.options();

@@ -49,7 +49,7 @@ class ApiServer {
     std::atomic<int64_t> prompt_tokens{0}, generation_tokens{0}, success_stop{0}, success_length{0},
         success_abort{0}, requests{0};
     Histogram ttft, e2e, itl, prompt_len, gen_len, params_n, params_max_tokens, queue, inference, prefill, decode,
-        request_tpot;
+        request_tpot, max_generation;
   };
   const Metrics& metrics() const { return metrics_; }
 
@@ -91,6 +91,9 @@ class ApiServer {
   int64_t max_model_len_;
   Metrics metrics_;
   int32_t think_start_ = -1, think_end_ = -1;  // <think>, </think> ids for the reasoning parser
+  std::shared_ptr<const TokenBytes> vocab_;     // every id's bytes, for structured outputs
+  // Sets p.gen.constraint from p.structured (for a reasoning chat, from after </think> on).
+  void apply_structured(CompletionParams& p, bool is_chat) const;
 };
 
 // deepseek_r1 reasoning split of a whole output (non-streaming): {reasoning, content}; either may

@@ -19,21 +19,63 @@ namespace {
 ApiError bad(std::string message) { return ApiError{400, "BadRequestError", std::move(message)}; }
 ApiError schema(std::string message) { return ApiError{400, "Bad Request", std::move(message)}; }
 
+}  // namespace
+
+std::optional<int64_t> py_int(const std::string& t) {
+  size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
+  if (b == std::string::npos) return std::nullopt;
+  bool neg = false;
+  if (t[b] == '+' || t[b] == '-') neg = t[b++] == '-';
+  if (b > e) return std::nullopt;
+  int64_t v = 0;
+  for (size_t i = b; i <= e; ++i) {
+    if (t[i] == '_' && i > b && i < e && std::isdigit(static_cast<unsigned char>(t[i - 1])) &&
+        std::isdigit(static_cast<unsigned char>(t[i + 1])))
+      continue;
+    if (!std::isdigit(static_cast<unsigned char>(t[i]))) return std::nullopt;
+    if (v > (INT64_MAX - 9) / 10) return std::nullopt;
+    v = v * 10 + (t[i] - '0');
+  }
+  return neg ? -v : v;
+}
+
+namespace {
+
 // Optional typed fields: absent or null -> nullopt; wrong type -> schema error. Values convert as
 // pydantic's lax mode does for vLLM's request models: numbers from numeric strings, integers from
 // integral floats, booleans from 0/1 and from "true"/"false"/"yes"/"no"/"on"/"off"/"t"/"f"/"y"/"n"/"1"/"0".
+// Python's float(s) for the decimal forms: optional sign, digits with single underscores between
+// them, a fraction, an exponent; surrounding whitespace. (No hex; no inf/nan: no sampling field takes them.)
+std::optional<double> py_float_text(const std::string& t) {
+  size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
+  if (b == std::string::npos) return std::nullopt;
+  std::string x;
+  bool digits = false;
+  for (size_t i = b; i <= e; ++i) {
+    const char c = t[i];
+    if (c == '_') {  // only between two digits
+      if (i == b || i == e || !std::isdigit(static_cast<unsigned char>(t[i - 1])) ||
+          !std::isdigit(static_cast<unsigned char>(t[i + 1])))
+        return std::nullopt;
+      continue;
+    }
+    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-')
+      return std::nullopt;
+    digits = digits || std::isdigit(static_cast<unsigned char>(c));
+    x += c;
+  }
+  if (!digits) return std::nullopt;
+  char* end = nullptr;
+  const double d = std::strtod(x.c_str(), &end);
+  if (end != x.c_str() + x.size()) return std::nullopt;
+  return d;
+}
+
 std::optional<double> lax_number(const OJson& v) {
   if (v.is_number()) return v.get<double>();
   if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
   if (!v.is_string()) return std::nullopt;
-  const std::string t = v.get<std::string>();
-  size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
-  if (b == std::string::npos) return std::nullopt;
-  const std::string x = t.substr(b, e - b + 1);
-  char* end = nullptr;
-  const double d = std::strtod(x.c_str(), &end);
-  if (end != x.c_str() + x.size() || std::isnan(d)) return std::nullopt;
-  return d;
+  return py_float_text(v.get<std::string>());
 }
 
 std::optional<ApiError> get_number(const OJson& b, const char* key, std::optional<double>& out) {
@@ -52,7 +94,18 @@ std::optional<ApiError> get_int(const OJson& b, const char* key, std::optional<i
     out = v.get<int64_t>();
     return std::nullopt;
   }
-  const auto d = lax_number(v);
+  std::optional<double> d;
+  if (v.is_string()) {
+    // pydantic's int from a string: an integer literal ("3_000", " +3 ") or one with a zero fraction ("3.0").
+    const std::string t = v.get<std::string>();
+    if (const auto i = py_int(t)) {
+      out = *i;
+      return std::nullopt;
+    }
+    if (t.find_first_of("eE") == std::string::npos) d = py_float_text(t);
+  } else {
+    d = lax_number(v);
+  }
   if (!d || std::floor(*d) != *d || std::fabs(*d) >= 9.2e18) return schema(fmt::format("'{}' must be an integer", key));
   out = static_cast<int64_t>(*d);
   return std::nullopt;
@@ -129,6 +182,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     p.include_usage = true;
     INFERA_API_TRY(get_bool(so, "include_usage", p.include_usage));
     INFERA_API_TRY(get_bool(so, "continuous_usage_stats", p.continuous_usage));
+    p.continuous_usage = p.continuous_usage && p.include_usage;  // vLLM: both must be on
   }
   if (b.contains("stop") && !b["stop"].is_null()) {
     const OJson& s = b["stop"];
@@ -154,11 +208,10 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     if (!b["logit_bias"].is_object()) return schema("'logit_bias' must be an object");
     for (auto it = b["logit_bias"].begin(); it != b["logit_bias"].end(); ++it) {
       if (!it.value().is_number()) return schema("'logit_bias' values must be numbers");
-      try {
-        p.gen.logit_bias[std::stoi(it.key())] = std::clamp(it.value().get<float>(), -100.0f, 100.0f);
-      } catch (...) {
-        return schema(fmt::format("'logit_bias' key '{}' is not a token id", it.key()));
-      }
+      const std::optional<int64_t> id = py_int(it.key());
+      if (!id || *id < INT32_MIN || *id > INT32_MAX)
+        return bad(fmt::format("invalid literal for int() with base 10: '{}'", it.key()));
+      p.gen.logit_bias[static_cast<int32_t>(*id)] = std::clamp(it.value().get<float>(), -100.0f, 100.0f);
     }
   }
   if (b.contains("request_id") && b["request_id"].is_string()) p.request_id = b["request_id"].get<std::string>();
@@ -221,14 +274,59 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
       p.bad_words.push_back(x.get<std::string>());
     }
   }
-  for (const char* unsupported : {"use_beam_search", "response_format",
-                                  "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs",
-                                  "logits_processors", "guided_decoding_backend"}) {
+  // Structured outputs: a JSON object (response_format json_object, structured_outputs.json_object)
+  // or one of a list of strings (guided_choice, structured_outputs.choice).
+  auto choices_of = [&](const OJson& v, const char* what) -> std::optional<ApiError> {
+    if (!v.is_array() || v.empty()) return schema(fmt::format("'{}' must be a non-empty list of strings", what));
+    for (const OJson& x : v) {
+      if (!x.is_string() || x.get<std::string>().empty()) return schema(fmt::format("'{}' must be a non-empty list of strings", what));
+      p.choices.push_back(x.get<std::string>());
+    }
+    p.structured = CompletionParams::Structured::kChoice;
+    return std::nullopt;
+  };
+  int n_structured = 0;
+  if (b.contains("response_format") && !b["response_format"].is_null()) {
+    const OJson& rf = b["response_format"];
+    if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string())
+      return schema("'response_format' must be an object with a 'type'");
+    const std::string type = rf["type"].get<std::string>();
+    if (type == "json_object") {
+      p.structured = CompletionParams::Structured::kJsonObject;
+      ++n_structured;
+    } else if (type == "json_schema" || type == "structural_tag") {
+      return ApiError{501, "Not Implemented", fmt::format("response_format '{}' is not supported by this server yet", type)};
+    } else if (type != "text") {
+      return schema("'response_format.type' must be one of 'text', 'json_object', 'json_schema', 'structural_tag'");
+    }
+  }
+  if (b.contains("guided_choice") && !b["guided_choice"].is_null()) {
+    INFERA_API_TRY(choices_of(b["guided_choice"], "guided_choice"));
+    ++n_structured;
+  }
+  if (b.contains("structured_outputs") && !b["structured_outputs"].is_null()) {
+    const OJson& so = b["structured_outputs"];
+    if (!so.is_object()) return schema("'structured_outputs' must be an object");
+    for (auto it = so.begin(); it != so.end(); ++it) {
+      if (it.value().is_null() || (it.value().is_boolean() && !it.value().get<bool>())) continue;
+      if (it.key() == "choice") {
+        INFERA_API_TRY(choices_of(it.value(), "structured_outputs.choice"));
+        ++n_structured;
+      } else if (it.key() == "json_object") {
+        p.structured = CompletionParams::Structured::kJsonObject;
+        ++n_structured;
+      } else if (it.key() == "json" || it.key() == "regex" || it.key() == "grammar" || it.key() == "structural_tag") {
+        return ApiError{501, "Not Implemented", fmt::format("structured_outputs.{} is not supported by this server yet", it.key())};
+      }
+    }
+  }
+  if (n_structured > 1)
+    return bad("You can only use one kind of guided decoding ('guided_json', 'guided_regex' or 'guided_choice').");
+  for (const char* unsupported : {"use_beam_search", "guided_json", "guided_regex", "guided_grammar", "logits_processors"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
     const OJson& v = b[unsupported];
     const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_array() && v.empty());
-    if (!off && !(std::string(unsupported) == "response_format" && v.is_object() && v.value("type", "") == "text"))
-      return ApiError{501, "Not Implemented", fmt::format("'{}' is not supported by this server yet", unsupported)};
+    if (!off) return ApiError{501, "Not Implemented", fmt::format("'{}' is not supported by this server yet", unsupported)};
   }
 
   p.n = n.value_or(1);
@@ -290,7 +388,8 @@ int64_t py_len(std::string_view s) {
 }
 
 TextAssembler::TextAssembler(const Tokenizer& tok, const CompletionParams& p) : tok_(tok), p_(p) {
-  for (const std::string& s : p.stop) holdback_ = std::max(holdback_, static_cast<size_t>(std::max<int64_t>(py_len(s), 1) - 1));
+  for (const std::string& s : p.stop) lookback_ = std::max(lookback_, static_cast<size_t>(std::max<int64_t>(py_len(s), 1) - 1));
+  holdback_ = p.include_stop_str ? 0 : lookback_;  // vLLM holds text back only when a match is to be cut from it
 }
 
 namespace {
@@ -310,7 +409,7 @@ std::string TextAssembler::take(bool final) {
   // Stop strings: search the decoded region that could contain a new match.
   if (!p_.stop.empty()) {
     size_t from = emitted_;
-    for (size_t k = 0; k < holdback_ && from > 0;) {  // back over holdback_ characters
+    for (size_t k = 0; k < lookback_ && from > 0;) {  // a match may start up to lookback_ characters back
       --from;
       if ((static_cast<uint8_t>(bytes_[from]) & 0xC0) != 0x80) ++k;
     }

@@ -128,10 +128,51 @@ async function main() {
     const badType = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }], bad_words: 'x' });
     check(badType.status === 400, 'bad_words must be a list', badType.json);
 
+    // Structured outputs: response_format json_object gives a JSON object; guided_choice one of the choices.
+    for (const seed of [1, 2, 3]) {
+      const j = (await post(port, '/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 'Hi' }],
+                                                            max_tokens: 200, seed, response_format: { type: 'json_object' } })).json;
+      const text = j.choices[0].message.content;
+      let obj = null;
+      try { obj = JSON.parse(text); } catch (_) { /* checked below */ }
+      check(j.choices[0].finish_reason === 'length' || (obj && typeof obj === 'object' && !Array.isArray(obj)),
+            `json_object output is a JSON object (seed ${seed})`, text);
+    }
+    const picks = new Set();
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const r = (await post(port, '/v1/completions', { model: 'tiny', prompt: 'Is it', max_tokens: 20, seed, temperature: 3,
+                                                       guided_choice: ['yes', 'no', 'maybe later'] })).json.choices[0];
+      check(['yes', 'no', 'maybe later'].includes(r.text) && r.finish_reason === 'stop', `guided_choice (seed ${seed})`, r);
+      picks.add(r.text);
+    }
+    check(picks.size >= 2, 'guided_choice samples among the choices', [...picks]);
+    const so = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 10,
+                                                           structured_outputs: { choice: ['alpha', 'beta'] } })).json.choices[0];
+    check(['alpha', 'beta'].includes(so.message.content), 'structured_outputs.choice', so.message);
+    const schemaReq = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
+                                                                 response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } });
+    check(schemaReq.status === 501, 'json_schema: 501, not ignored', schemaReq.json);
+
+    // Stream options: continuous usage only with include_usage; with include_stop_str_in_output no hold-back.
+    const noUsage = await sse(port, '/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2,
+                                                              stream_options: { include_usage: false, continuous_usage_stats: true } });
+    check(noUsage.every((x) => x === '[DONE]' || !('usage' in x)), 'continuous_usage_stats needs include_usage', noUsage.slice(0, 2));
+    const plain = (await post(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 6 })).json.choices[0].text;
+    const st2 = plain.slice(-2);
+    const kept = await sse(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 6, stop: [st2], include_stop_str_in_output: true });
+    const pieces = kept.filter((x) => x !== '[DONE]' && x.choices.length).map((x) => x.choices[0].text);
+    const noStop = await sse(port, '/v1/completions', { ...greedy, prompt: 'Hello', max_tokens: 6 });
+    const free2 = noStop.filter((x) => x !== '[DONE]' && x.choices.length).map((x) => x.choices[0].text);
+    check(pieces.join('') === plain && JSON.stringify(pieces) === JSON.stringify(free2.slice(0, pieces.length)),
+          'include_stop_str_in_output streams without holding text back', [pieces, free2]);
+
     // Vocabulary checks (vLLM's messages).
     const allowed = await post(port, '/v1/completions', { prompt: 'x', allowed_token_ids: [99999] });
     check(allowed.status === 400 && allowed.json.error.message === 'allowed_token_ids contains out-of-vocab token id!',
           'allowed_token_ids out of vocabulary', allowed.json);
+    const badKey = await post(port, '/v1/completions', { prompt: 'x', logit_bias: { '5abc': 1 } });
+    check(badKey.status === 400 && badKey.json.error.message === "invalid literal for int() with base 10: '5abc'",
+          'logit_bias keys as int()', badKey.json);
     const bias = await post(port, '/v1/completions', { prompt: 'x', logit_bias: { 99999: 1 } });
     check(bias.status === 400 && /^token_id\(s\) \[99999\] in logit_bias contain out-of-vocab token ids\. Vocabulary size: \d+$/.test(bias.json.error.message),
           'logit_bias out of vocabulary', bias.json);

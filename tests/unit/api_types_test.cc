@@ -167,6 +167,14 @@ TEST(ApiTypes, LaxFieldTypesAsPydantic) {
   EXPECT_EQ(msg(R"({"seed": 9223372036854775808})"), "'seed': Input should be less than or equal to 9223372036854775807");
   EXPECT_EQ(msg(R"({"seed": 9223372036854775807})"), "ok");
   EXPECT_EQ(msg(R"({"max_tokens": null})"), "ok");
+  EXPECT_EQ(msg(R"({"max_tokens": "0x10"})"), "'max_tokens' must be an integer");
+  EXPECT_EQ(msg(R"({"max_tokens": "1e1"})"), "'max_tokens' must be an integer");
+  EXPECT_EQ(msg(R"({"temperature": "0x1p-1"})"), "'temperature' must be a number");
+  CompletionParams u;
+  ASSERT_FALSE(parse(R"({"max_tokens": " 3_000 ", "temperature": "1_0.5e-1", "seed": "-7"})", false, u));
+  EXPECT_EQ(*u.max_tokens, 3000);
+  EXPECT_FLOAT_EQ(u.gen.sampling.temperature, 1.05f);
+  EXPECT_EQ(u.gen.sampling.seed, static_cast<uint64_t>(-7));
 }
 
 TEST(ApiTypes, ReasoningSplit) {

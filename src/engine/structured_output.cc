@@ -1,0 +1,311 @@
+#include "engine/structured_output.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+
+namespace infera {
+
+void TokenBytes::finalize() {
+  by_bytes.resize(bytes.size());
+  std::iota(by_bytes.begin(), by_bytes.end(), 0);
+  std::sort(by_bytes.begin(), by_bytes.end(), [&](int32_t a, int32_t b) {
+    return bytes[static_cast<size_t>(a)] < bytes[static_cast<size_t>(b)];
+  });
+}
+
+namespace {
+
+constexpr int kMaxWhitespace = 64;
+constexpr size_t kMaxDepth = 64;
+
+// A byte-level recognizer of one JSON object: what may come next, and the open containers.
+struct JsonState {
+  enum Mode : uint8_t {
+    kStart, kObjFirst, kKey, kColon, kValue, kArrayFirst, kAfterValue, kString, kEscape, kUnicode, kNumber,
+    kLiteral, kDone
+  };
+  // Number phases: after '-', after a leading 0, in integer digits, after '.', in fraction digits,
+  // after 'e', after the exponent's sign, in exponent digits.
+  enum Num : uint8_t { kMinus, kZero, kInt, kDot, kFrac, kExp, kExpSign, kExpDigits };
+  std::string stack;  // 'o' object, 'a' array
+  Mode mode = kStart;
+  uint8_t sub = 0;         // number phase, literal index, \u digits left
+  uint8_t utf8_left = 0;   // continuation bytes still due inside a string
+  uint8_t ws = 0;          // whitespace bytes in a row
+  bool key = false;        // the string being read is an object key
+  const char* literal = nullptr;
+
+  bool whitespace(uint8_t c) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+    return ++ws <= kMaxWhitespace;
+  }
+  bool open(char kind) {
+    if (stack.size() >= kMaxDepth) return false;
+    stack.push_back(kind);
+    mode = kind == 'o' ? kObjFirst : kArrayFirst;
+    return true;
+  }
+  bool close(char kind) {
+    if (stack.empty() || stack.back() != kind) return false;
+    stack.pop_back();
+    mode = stack.empty() ? kDone : kAfterValue;
+    return true;
+  }
+  bool value(uint8_t c) {
+    switch (c) {
+      case '{': return open('o');
+      case '[': return open('a');
+      case '"': mode = kString, key = false; return true;
+      case '-': mode = kNumber, sub = kMinus; return true;
+      case '0': mode = kNumber, sub = kZero; return true;
+      case 't': mode = kLiteral, literal = "true", sub = 1; return true;
+      case 'f': mode = kLiteral, literal = "false", sub = 1; return true;
+      case 'n': mode = kLiteral, literal = "null", sub = 1; return true;
+      default:
+        if (c >= '1' && c <= '9') return mode = kNumber, sub = kInt, true;
+        return false;
+    }
+  }
+  bool feed(uint8_t c) {
+    const bool is_ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    if (!is_ws && mode != kString && mode != kEscape && mode != kUnicode) ws = 0;
+    switch (mode) {
+      case kStart:
+        if (whitespace(c)) return true;
+        return c == '{' && open('o');
+      case kObjFirst:
+        if (whitespace(c)) return true;
+        if (c == '}') return close('o');
+        if (c == '"') return mode = kString, key = true, true;
+        return false;
+      case kKey:
+        if (whitespace(c)) return true;
+        if (c == '"') return mode = kString, key = true, true;
+        return false;
+      case kColon:
+        if (whitespace(c)) return true;
+        if (c == ':') return mode = kValue, true;
+        return false;
+      case kValue:
+        if (whitespace(c)) return true;
+        return value(c);
+      case kArrayFirst:
+        if (whitespace(c)) return true;
+        if (c == ']') return close('a');
+        return value(c);
+      case kAfterValue:
+        if (whitespace(c)) return true;
+        if (c == ',') return mode = stack.back() == 'o' ? kKey : kValue, true;
+        if (c == '}') return close('o');
+        if (c == ']') return close('a');
+        return false;
+      case kString:
+        if (utf8_left > 0) {
+          if (c < 0x80 || c > 0xBF) return false;
+          --utf8_left;
+          return true;
+        }
+        if (c == '"') return mode = key ? kColon : kAfterValue, true;
+        if (c == '\\') return mode = kEscape, true;
+        if (c < 0x20) return false;
+        if (c < 0x80) return true;
+        if (c >= 0xC2 && c <= 0xDF) return utf8_left = 1, true;
+        if (c >= 0xE0 && c <= 0xEF) return utf8_left = 2, true;
+        if (c >= 0xF0 && c <= 0xF4) return utf8_left = 3, true;
+        return false;
+      case kEscape:
+        if (c == 'u') return mode = kUnicode, sub = 4, true;
+        if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't')
+          return mode = kString, true;
+        return false;
+      case kUnicode:
+        if (!std::isxdigit(c)) return false;
+        if (--sub == 0) mode = kString;
+        return true;
+      case kNumber: {
+        const bool digit = c >= '0' && c <= '9';
+        switch (sub) {
+          case kMinus:
+            if (c == '0') return sub = kZero, true;
+            return digit && (sub = kInt, true);
+          case kZero:
+          case kInt:
+            if (digit && sub == kInt) return true;
+            if (c == '.') return sub = kDot, true;
+            if (c == 'e' || c == 'E') return sub = kExp, true;
+            break;
+          case kDot:
+            return digit && (sub = kFrac, true);
+          case kFrac:
+            if (digit) return true;
+            if (c == 'e' || c == 'E') return sub = kExp, true;
+            break;
+          case kExp:
+            if (c == '+' || c == '-') return sub = kExpSign, true;
+            return digit && (sub = kExpDigits, true);
+          case kExpSign:
+            return digit && (sub = kExpDigits, true);
+          case kExpDigits:
+            if (digit) return true;
+            break;
+        }
+        // A complete number ends at the first byte that cannot continue it.
+        if (sub == kMinus || sub == kDot || sub == kExp || sub == kExpSign) return false;
+        mode = kAfterValue;
+        return feed(c);
+      }
+      case kLiteral:
+        if (c != static_cast<uint8_t>(literal[sub])) return false;
+        if (literal[++sub] == '\0') mode = kAfterValue;
+        return true;
+      case kDone:
+        return false;
+    }
+    return false;
+  }
+};
+
+// Common to both constraints: activation after a token, EOS and dead ends.
+class ConstraintBase : public OutputConstraint {
+ public:
+  ConstraintBase(std::shared_ptr<const TokenBytes> vocab, int32_t activate_after)
+      : vocab_(std::move(vocab)), active_(activate_after < 0), activate_after_(activate_after) {}
+
+  void mask(std::span<float> logits, std::span<const int32_t> eos_ids) override {
+    if (!active_) return;
+    allowed_.assign(logits.size(), false);
+    const bool any = fill_allowed();
+    bool some = any;
+    if (can_end() || !any)  // EOS where the output may end (special ids are never text: fill_allowed left them out)
+      for (int32_t e : eos_ids)
+        if (e >= 0 && static_cast<size_t>(e) < logits.size()) allowed_[static_cast<size_t>(e)] = some = true;
+    if (!some) return;  // nothing at all could follow (no EOS either): leave the step unconstrained
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (!allowed_[i]) logits[i] = -INFINITY;
+  }
+  void accept(int32_t token) override {
+    if (!active_) {
+      active_ = token == activate_after_;
+      return;
+    }
+    if (token >= 0 && static_cast<size_t>(token) < vocab_->bytes.size() && !vocab_->special[static_cast<size_t>(token)])
+      advance(vocab_->bytes[static_cast<size_t>(token)]);
+  }
+
+ protected:
+  virtual bool fill_allowed() = 0;  // sets allowed_ for text ids; false when none is
+  virtual bool can_end() const = 0;
+  virtual void advance(const std::string& bytes) = 0;
+  bool text_id(size_t id) const { return id < vocab_->bytes.size() && !vocab_->special[id] && !vocab_->bytes[id].empty(); }
+
+  std::shared_ptr<const TokenBytes> vocab_;
+  std::vector<bool> allowed_;
+
+ private:
+  bool active_;
+  int32_t activate_after_;
+};
+
+class JsonConstraint final : public ConstraintBase {
+ public:
+  using ConstraintBase::ConstraintBase;
+
+ protected:
+  bool fill_allowed() override {
+    const TokenBytes& v = *vocab_;
+    states_.resize(2);
+    states_[0] = state_;
+    const std::string* prev = nullptr;
+    size_t valid = 0;                    // states_[0..valid] hold the states after prev's first bytes
+    size_t failed_at = std::string::npos;  // prev was refused at this byte
+    bool any = false;
+    for (int32_t id : v.by_bytes) {
+      const auto i = static_cast<size_t>(id);
+      if (!text_id(i)) continue;
+      const std::string& b = v.bytes[i];
+      size_t lcp = 0;
+      if (prev) {
+        const size_t n = std::min(prev->size(), b.size());
+        while (lcp < n && (*prev)[lcp] == b[lcp]) ++lcp;
+      }
+      prev = &b;
+      if (failed_at != std::string::npos && lcp > failed_at) continue;  // the same refused prefix
+      if (states_.size() < b.size() + 1) states_.resize(b.size() + 1);
+      size_t k = std::min(lcp, valid);
+      failed_at = std::string::npos;
+      for (; k < b.size(); ++k) {
+        states_[k + 1] = states_[k];
+        if (!states_[k + 1].feed(static_cast<uint8_t>(b[k]))) {
+          failed_at = k;
+          break;
+        }
+      }
+      valid = failed_at == std::string::npos ? b.size() : failed_at;
+      if (failed_at == std::string::npos) allowed_[i] = any = true;
+    }
+    return any;
+  }
+  bool can_end() const override { return state_.mode == JsonState::kDone; }
+  void advance(const std::string& bytes) override {
+    for (char c : bytes)
+      if (!state_.feed(static_cast<uint8_t>(c))) break;
+  }
+
+ private:
+  JsonState state_;
+  std::vector<JsonState> states_;
+};
+
+class ChoiceConstraint final : public ConstraintBase {
+ public:
+  ChoiceConstraint(std::shared_ptr<const TokenBytes> vocab, std::shared_ptr<const std::vector<std::string>> choices,
+                   int32_t activate_after)
+      : ConstraintBase(std::move(vocab), activate_after), choices_(std::move(choices)) {}
+
+ protected:
+  bool fill_allowed() override {
+    bool any = false;
+    for (size_t i = 0; i < vocab_->bytes.size() && i < allowed_.size(); ++i) {
+      if (!text_id(i)) continue;
+      const std::string& b = vocab_->bytes[i];
+      for (const std::string& c : *choices_) {
+        if (c.size() >= out_.size() + b.size() && c.compare(0, out_.size(), out_) == 0 &&
+            c.compare(out_.size(), b.size(), b) == 0) {
+          allowed_[i] = any = true;
+          break;
+        }
+      }
+    }
+    return any;
+  }
+  bool can_end() const override { return std::find(choices_->begin(), choices_->end(), out_) != choices_->end(); }
+  void advance(const std::string& bytes) override { out_ += bytes; }
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> choices_;
+  std::string out_;
+};
+
+}  // namespace
+
+OutputConstraintFactory json_object_constraint(std::shared_ptr<const TokenBytes> vocab, int32_t activate_after) {
+  return [vocab, activate_after] { return std::make_unique<JsonConstraint>(vocab, activate_after); };
+}
+
+OutputConstraintFactory choice_constraint(std::shared_ptr<const TokenBytes> vocab, std::vector<std::string> choices,
+                                          int32_t activate_after) {
+  auto c = std::make_shared<const std::vector<std::string>>(std::move(choices));
+  return [vocab, c, activate_after] { return std::make_unique<ChoiceConstraint>(vocab, c, activate_after); };
+}
+
+bool json_object_prefix(std::string_view text, bool* complete) {
+  JsonState s;
+  for (char c : text)
+    if (!s.feed(static_cast<uint8_t>(c))) return false;
+  if (complete) *complete = s.mode == JsonState::kDone;
+  return true;
+}
+
+}  // namespace infera
