@@ -3,16 +3,30 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <numeric>
 
 namespace infera {
 
 void TokenBytes::finalize() {
-  by_bytes.resize(bytes.size());
-  std::iota(by_bytes.begin(), by_bytes.end(), 0);
-  std::sort(by_bytes.begin(), by_bytes.end(), [&](int32_t a, int32_t b) {
+  sorted.clear();
+  for (size_t i = 0; i < bytes.size(); ++i)
+    if (!bytes[i].empty() && !(i < special.size() && special[i])) sorted.push_back(static_cast<int32_t>(i));
+  std::sort(sorted.begin(), sorted.end(), [&](int32_t a, int32_t b) {
     return bytes[static_cast<size_t>(a)] < bytes[static_cast<size_t>(b)];
   });
+  flat.clear();
+  offset.assign(1, 0);
+  lcp.clear();
+  const std::string* prev = nullptr;
+  for (int32_t id : sorted) {
+    const std::string& b = bytes[static_cast<size_t>(id)];
+    uint32_t l = 0;
+    if (prev)
+      while (l < prev->size() && l < b.size() && (*prev)[l] == b[l]) ++l;
+    lcp.push_back(l);
+    flat += b;
+    offset.push_back(static_cast<uint32_t>(flat.size()));
+    prev = &b;
+  }
 }
 
 namespace {
@@ -29,7 +43,10 @@ struct JsonState {
   // Number phases: after '-', after a leading 0, in integer digits, after '.', in fraction digits,
   // after 'e', after the exponent's sign, in exponent digits.
   enum Num : uint8_t { kMinus, kZero, kInt, kDot, kFrac, kExp, kExpSign, kExpDigits };
-  std::string stack;  // 'o' object, 'a' array
+  // Open containers as bits (1: array, 0: object), innermost at depth - 1: a plain value, so the
+  // vocabulary walk copies states cheaply.
+  uint64_t arrays = 0;
+  uint8_t depth = 0;
   Mode mode = kStart;
   uint8_t sub = 0;         // number phase, literal index, \u digits left
   uint8_t utf8_left = 0;   // continuation bytes still due inside a string
@@ -41,16 +58,19 @@ struct JsonState {
     if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
     return ++ws <= kMaxWhitespace;
   }
+  char top() const { return depth == 0 ? '\0' : ((arrays >> (depth - 1)) & 1) ? 'a' : 'o'; }
   bool open(char kind) {
-    if (stack.size() >= kMaxDepth) return false;
-    stack.push_back(kind);
+    if (depth >= kMaxDepth) return false;
+    if (kind == 'a') arrays |= uint64_t{1} << depth;
+    else arrays &= ~(uint64_t{1} << depth);
+    ++depth;
     mode = kind == 'o' ? kObjFirst : kArrayFirst;
     return true;
   }
   bool close(char kind) {
-    if (stack.empty() || stack.back() != kind) return false;
-    stack.pop_back();
-    mode = stack.empty() ? kDone : kAfterValue;
+    if (top() != kind) return false;
+    --depth;
+    mode = depth == 0 ? kDone : kAfterValue;
     return true;
   }
   bool value(uint8_t c) {
@@ -97,7 +117,7 @@ struct JsonState {
         return value(c);
       case kAfterValue:
         if (whitespace(c)) return true;
-        if (c == ',') return mode = stack.back() == 'o' ? kKey : kValue, true;
+        if (c == ',') return mode = top() == 'o' ? kKey : kValue, true;
         if (c == '}') return close('o');
         if (c == ']') return close('a');
         return false;
@@ -217,33 +237,25 @@ class JsonConstraint final : public ConstraintBase {
     const TokenBytes& v = *vocab_;
     states_.resize(2);
     states_[0] = state_;
-    const std::string* prev = nullptr;
-    size_t valid = 0;                    // states_[0..valid] hold the states after prev's first bytes
-    size_t failed_at = std::string::npos;  // prev was refused at this byte
+    size_t valid = 0;                      // states_[0..valid] hold the states after the previous id's first bytes
+    size_t failed_at = std::string::npos;  // the previous id was refused at this byte
     bool any = false;
-    for (int32_t id : v.by_bytes) {
-      const auto i = static_cast<size_t>(id);
-      if (!text_id(i)) continue;
-      const std::string& b = v.bytes[i];
-      size_t lcp = 0;
-      if (prev) {
-        const size_t n = std::min(prev->size(), b.size());
-        while (lcp < n && (*prev)[lcp] == b[lcp]) ++lcp;
-      }
-      prev = &b;
+    for (size_t k = 0; k < v.sorted.size(); ++k) {
+      const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
+      const char* b = v.flat.data() + v.offset[k];
       if (failed_at != std::string::npos && lcp > failed_at) continue;  // the same refused prefix
-      if (states_.size() < b.size() + 1) states_.resize(b.size() + 1);
-      size_t k = std::min(lcp, valid);
+      if (states_.size() < n + 1) states_.resize(n + 1);
+      size_t i = std::min(lcp, valid);
       failed_at = std::string::npos;
-      for (; k < b.size(); ++k) {
-        states_[k + 1] = states_[k];
-        if (!states_[k + 1].feed(static_cast<uint8_t>(b[k]))) {
-          failed_at = k;
+      for (; i < n; ++i) {
+        states_[i + 1] = states_[i];
+        if (!states_[i + 1].feed(static_cast<uint8_t>(b[i]))) {
+          failed_at = i;
           break;
         }
       }
-      valid = failed_at == std::string::npos ? b.size() : failed_at;
-      if (failed_at == std::string::npos) allowed_[i] = any = true;
+      valid = failed_at == std::string::npos ? n : failed_at;
+      if (failed_at == std::string::npos) allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
     }
     return any;
   }

@@ -26,7 +26,11 @@ namespace infera {
 struct TokenBytes {
   std::vector<std::string> bytes;
   std::vector<bool> special;
-  std::vector<int32_t> by_bytes;  // ids sorted by their bytes (filled by finalize())
+  // Filled by finalize(): the text ids sorted by their bytes, laid out for one sequential walk:
+  // sorted[k]'s bytes are flat[offset[k], offset[k + 1]), sharing lcp[k] leading bytes with sorted[k - 1].
+  std::vector<int32_t> sorted;
+  std::vector<uint32_t> offset, lcp;
+  std::string flat;
   void finalize();
 };
 
