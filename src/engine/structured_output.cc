@@ -16,6 +16,7 @@ void TokenBytes::finalize() {
   flat.clear();
   offset.assign(1, 0);
   lcp.clear();
+  plain.clear();
   const std::string* prev = nullptr;
   for (int32_t id : sorted) {
     const std::string& b = bytes[static_cast<size_t>(id)];
@@ -23,6 +24,15 @@ void TokenBytes::finalize() {
     if (prev)
       while (l < prev->size() && l < b.size() && (*prev)[l] == b[l]) ++l;
     lcp.push_back(l);
+    bool ok = true;
+    for (size_t i = 0; i < b.size() && ok;) {
+      const auto c = static_cast<uint8_t>(b[i]);
+      const size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+      ok = len > 0 && i + len <= b.size() && c >= 0x20 && c != '"' && c != '\\';
+      for (size_t j = 1; ok && j < len; ++j) ok = (static_cast<uint8_t>(b[i + j]) & 0xC0) == 0x80;
+      i += len == 0 ? 1 : len;
+    }
+    plain.push_back(ok);
     flat += b;
     offset.push_back(static_cast<uint32_t>(flat.size()));
     prev = &b;
@@ -240,10 +250,18 @@ class JsonConstraint final : public ConstraintBase {
     size_t valid = 0;                      // states_[0..valid] hold the states after the previous id's first bytes
     size_t failed_at = std::string::npos;  // the previous id was refused at this byte
     bool any = false;
+    // Inside a string (no escape or character pending) plain text fits without being fed.
+    const bool in_text = state_.mode == JsonState::kString && state_.utf8_left == 0;
     for (size_t k = 0; k < v.sorted.size(); ++k) {
       const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
       const char* b = v.flat.data() + v.offset[k];
       if (failed_at != std::string::npos && lcp > failed_at) continue;  // the same refused prefix
+      if (in_text && v.plain[k]) {
+        allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
+        valid = std::min(valid, lcp);  // states_ past the shared prefix were not computed for it
+        failed_at = std::string::npos;
+        continue;
+      }
       if (states_.size() < n + 1) states_.resize(n + 1);
       size_t i = std::min(lcp, valid);
       failed_at = std::string::npos;

@@ -31,6 +31,8 @@ struct TokenBytes {
   std::vector<int32_t> sorted;
   std::vector<uint32_t> offset, lcp;
   std::string flat;
+  // sorted[k] is whole UTF-8 text with no '"', '\\' or control byte: inside a JSON string it always fits.
+  std::vector<bool> plain;
   void finalize();
 };
 

@@ -230,7 +230,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
       if (!x.is_number_integer()) return schema("'allowed_token_ids' must be a list of integers");
       p.gen.allowed_token_ids.push_back(x.get<int32_t>());
     }
-    if (p.gen.allowed_token_ids.empty()) return bad("allowed_token_ids is not allowed to be empty.");
+    if (p.gen.allowed_token_ids.empty()) return bad("allowed_token_ids is not None and empty!");  // vLLM v1 processor
   }
   // Log-probs: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int). Both
   // have prompt_logprobs (int). -1 means the whole vocabulary (refused later against its size).

@@ -94,6 +94,7 @@ TEST(ApiTypes, PythonFloatsAndValidationMessages) {
   EXPECT_EQ(msg(R"({"n": 2, "temperature": 0})"), "n must be 1 when using greedy sampling, got 2.");
   EXPECT_EQ(msg(R"({"stop": ["a", ""]})"), "stop cannot contain an empty string.");
   EXPECT_EQ(msg(R"({"stream_options": {}})"), "Stream options can only be defined when `stream=True`.");
+  EXPECT_EQ(msg(R"({"allowed_token_ids": []})"), "allowed_token_ids is not None and empty!");
   // Defaults from generation_config; temperature in (0, 0.01) is clamped to 0.01.
   CompletionParams p;
   ASSERT_FALSE(parse_common(OJson::parse("{}"), d, true, p));
