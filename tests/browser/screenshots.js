@@ -151,7 +151,7 @@ async function capture(browser, p, label, viewport, dep) {
   await byId('chat-max-tokens').fill('48');
   await byId('chat-input').fill('Give me a short fun fact about the roman empire');
   await byId('chat-send').click();
-  await page.locator('[data-testid=chat-answer]:not([aria-busy])').waitFor({ timeout: 60_000 });
+  await page.locator('[data-testid=chat-answer]:not([aria-busy])').waitFor({ state: 'attached', timeout: 60_000 });
   await shot('job-chat', { full: true });
 
   // The list, markets, nodes, account.
