@@ -24,12 +24,20 @@ void TokenBytes::finalize() {
     if (prev)
       while (l < prev->size() && l < b.size() && (*prev)[l] == b[l]) ++l;
     lcp.push_back(l);
-    bool ok = true;
+    bool ok = true;  // strictly valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
     for (size_t i = 0; i < b.size() && ok;) {
       const auto c = static_cast<uint8_t>(b[i]);
       const size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
       ok = len > 0 && i + len <= b.size() && c >= 0x20 && c != '"' && c != '\\';
-      for (size_t j = 1; ok && j < len; ++j) ok = (static_cast<uint8_t>(b[i + j]) & 0xC0) == 0x80;
+      for (size_t j = 1; ok && j < len; ++j) {
+        const auto d = static_cast<uint8_t>(b[i + j]);
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (j == 1 && c == 0xE0) lo = 0xA0;
+        if (j == 1 && c == 0xED) hi = 0x9F;
+        if (j == 1 && c == 0xF0) lo = 0x90;
+        if (j == 1 && c == 0xF4) hi = 0x8F;
+        ok = d >= lo && d <= hi;
+      }
       i += len == 0 ? 1 : len;
     }
     plain.push_back(ok);
@@ -318,7 +326,70 @@ class ChoiceConstraint final : public ConstraintBase {
   std::string out_;
 };
 
+// A regular expression (guided_regex, JSON schemas) as a byte automaton: the state after each
+// shared prefix is one integer, so the vocabulary walk is a table lookup per new byte.
+class RegexConstraint final : public ConstraintBase {
+ public:
+  RegexConstraint(std::shared_ptr<const TokenBytes> vocab, std::shared_ptr<const ByteDfa> dfa, int32_t activate_after)
+      : ConstraintBase(std::move(vocab), activate_after), dfa_(std::move(dfa)), state_(dfa_->start) {}
+
+ protected:
+  bool fill_allowed() override {
+    if (state_ < 0 || !dfa_->live[static_cast<size_t>(state_)]) return false;
+    const TokenBytes& v = *vocab_;
+    const ByteDfa& d = *dfa_;
+    states_.resize(2);
+    states_[0] = state_;
+    size_t valid = 0;
+    size_t failed_at = std::string::npos;
+    bool any = false;
+    const bool in_text = d.loops_on_text[static_cast<size_t>(state_)] != 0;  // inside an unbounded JSON string
+    for (size_t k = 0; k < v.sorted.size(); ++k) {
+      const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
+      if (failed_at != std::string::npos && lcp > failed_at) continue;
+      if (in_text && v.plain[k]) {
+        allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
+        valid = std::min(valid, lcp);
+        failed_at = std::string::npos;
+        continue;
+      }
+      const auto* b = reinterpret_cast<const uint8_t*>(v.flat.data() + v.offset[k]);
+      if (states_.size() < n + 1) states_.resize(n + 1);
+      size_t i = std::min(lcp, valid);
+      failed_at = std::string::npos;
+      for (; i < n; ++i) {
+        const int32_t t = d.step(states_[i], b[i]);
+        if (t < 0) {
+          failed_at = i;
+          break;
+        }
+        states_[i + 1] = t;
+      }
+      valid = failed_at == std::string::npos ? n : failed_at;
+      if (failed_at == std::string::npos) allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
+    }
+    return any;
+  }
+  bool can_end() const override { return state_ >= 0 && dfa_->accept[static_cast<size_t>(state_)]; }
+  void advance(const std::string& bytes) override {
+    for (char c : bytes) {
+      if (state_ < 0) return;
+      state_ = dfa_->step(state_, static_cast<uint8_t>(c));
+    }
+  }
+
+ private:
+  std::shared_ptr<const ByteDfa> dfa_;
+  int32_t state_;
+  std::vector<int32_t> states_;
+};
+
 }  // namespace
+
+OutputConstraintFactory regex_constraint(std::shared_ptr<const TokenBytes> vocab, std::shared_ptr<const ByteDfa> dfa,
+                                         int32_t activate_after) {
+  return [vocab, dfa, activate_after] { return std::make_unique<RegexConstraint>(vocab, dfa, activate_after); };
+}
 
 OutputConstraintFactory json_object_constraint(std::shared_ptr<const TokenBytes> vocab, int32_t activate_after) {
   return [vocab, activate_after] { return std::make_unique<JsonConstraint>(vocab, activate_after); };

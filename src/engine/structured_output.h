@@ -7,9 +7,11 @@
 //   c->mask(logits, eos_ids);  c->accept(sampled);             // each step
 //
 // A JSON object (RFC 8259, whitespace between tokens, at most 64 whitespace bytes in a row, nesting
-// up to 64, strings of valid UTF-8 without raw control characters) or exactly one of a list of
-// choices. Checking the whole vocabulary each step walks the ids in byte order and reuses the state
-// of each shared prefix, so a token whose prefix was refused is skipped without feeding it.
+// up to 64, strings of valid UTF-8 without raw control characters), exactly one of a list of
+// choices, or a whole match of a regular expression (guided_regex; a JSON schema is compiled to
+// one in server/json_schema.h). Checking the whole vocabulary each step walks the ids in byte
+// order and reuses the state of each shared prefix, so a token whose prefix was refused is skipped
+// without feeding it.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "engine/regex_dfa.h"
 
 namespace infera {
 
@@ -50,6 +54,9 @@ using OutputConstraintFactory = std::function<std::unique_ptr<OutputConstraint>(
 // `activate_after`: a token id after which the constraint starts (e.g. </think> of a reasoning
 // model, whose reasoning is free text), or -1 to constrain from the first token.
 OutputConstraintFactory json_object_constraint(std::shared_ptr<const TokenBytes> vocab, int32_t activate_after = -1);
+// The whole output matches the automaton (guided_regex, JSON schemas: engine/regex_dfa.h).
+OutputConstraintFactory regex_constraint(std::shared_ptr<const TokenBytes> vocab, std::shared_ptr<const ByteDfa> dfa,
+                                         int32_t activate_after = -1);
 OutputConstraintFactory choice_constraint(std::shared_ptr<const TokenBytes> vocab, std::vector<std::string> choices,
                                           int32_t activate_after = -1);
 

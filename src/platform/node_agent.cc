@@ -551,7 +551,11 @@ struct NodeAgent::JobRun {
           o->next_check = SteadyClock::now() + opt.continuous_interval;
         }
       }
-      if (all_ready() && phase != "READY" && phase != "UNHEALTHY") set_state("READY", endpoint_status());
+      if (all_ready() && phase != "READY" && phase != "UNHEALTHY") {
+        flush_logs();  // the health-check lines reach the logs before anyone sees READY
+        last_flush = SteadyClock::now();
+        set_state("READY", endpoint_status());
+      }
       if (SteadyClock::now() - last_flush >= std::chrono::milliseconds(200)) {
         flush_logs();
         last_flush = SteadyClock::now();

@@ -100,6 +100,7 @@ void ApiServer::apply_structured(CompletionParams& p, bool is_chat) const {
   const int32_t after = is_chat && o_.reasoning_parser == "deepseek_r1" ? think_end_ : -1;
   if (p.structured == CompletionParams::Structured::kJsonObject) p.gen.constraint = json_object_constraint(vocab_, after);
   if (p.structured == CompletionParams::Structured::kChoice) p.gen.constraint = choice_constraint(vocab_, p.choices, after);
+  if (p.structured == CompletionParams::Structured::kRegex) p.gen.constraint = regex_constraint(vocab_, p.dfa, after);
 }
 
 Status ApiServer::check() const {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "server/json_schema.h"
 #include "tokenizer/unicode.h"
 
 namespace infera::server {
@@ -285,6 +286,36 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     p.structured = CompletionParams::Structured::kChoice;
     return std::nullopt;
   };
+  // A JSON schema or a regular expression: compiled here to the automaton every choice walks.
+  std::string whitespace = "[ ]?";
+  for (const OJson* holder : {&b, b.contains("structured_outputs") && b["structured_outputs"].is_object() ? &b["structured_outputs"] : nullptr}) {
+    const char* key = holder == &b ? "guided_whitespace_pattern" : "whitespace_pattern";
+    if (!holder || !holder->contains(key) || (*holder)[key].is_null()) continue;
+    if (!(*holder)[key].is_string()) return schema(fmt::format("'{}' must be a string", key));
+    whitespace = (*holder)[key].get<std::string>();
+  }
+  auto use_regex = [&](const std::string& pattern, const std::string& what) -> std::optional<ApiError> {
+    Result<std::shared_ptr<const ByteDfa>> dfa = compile_regex(pattern);
+    if (!dfa) return bad(fmt::format("{}: {}", what, dfa.error()));
+    p.dfa = std::move(*dfa);
+    p.structured = CompletionParams::Structured::kRegex;
+    return std::nullopt;
+  };
+  auto use_schema = [&](const OJson& v, const std::string& what) -> std::optional<ApiError> {
+    OJson parsed;
+    const OJson* schema_doc = &v;
+    if (v.is_string()) {  // a schema sent as JSON text
+      parsed = OJson::parse(v.get<std::string>(), nullptr, false);
+      if (parsed.is_discarded()) return bad(fmt::format("'{}' is not valid JSON", what));
+      schema_doc = &parsed;
+    }
+    if (!schema_doc->is_object() && !schema_doc->is_boolean()) return schema(fmt::format("'{}' must be a JSON schema object", what));
+    JsonSchemaOptions opt;
+    opt.whitespace = whitespace;
+    Result<std::string> re = json_schema_regex(*schema_doc, opt);
+    if (!re) return bad(fmt::format("'{}': {}", what, re.error()));
+    return use_regex(*re, fmt::format("'{}'", what));
+  };
   int n_structured = 0;
   if (b.contains("response_format") && !b["response_format"].is_null()) {
     const OJson& rf = b["response_format"];
@@ -294,7 +325,17 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     if (type == "json_object") {
       p.structured = CompletionParams::Structured::kJsonObject;
       ++n_structured;
-    } else if (type == "json_schema" || type == "structural_tag") {
+    } else if (type == "json_schema") {
+      if (!rf.contains("json_schema") || !rf["json_schema"].is_object())
+        return schema("'response_format.json_schema' must be an object with a 'schema'");
+      const OJson& js = rf["json_schema"];
+      if (js.contains("schema") && !js["schema"].is_null()) {
+        INFERA_API_TRY(use_schema(js["schema"], "response_format.json_schema.schema"));
+      } else {
+        p.structured = CompletionParams::Structured::kJsonObject;  // no schema: any JSON object
+      }
+      ++n_structured;
+    } else if (type == "structural_tag") {
       return ApiError{501, "Not Implemented", fmt::format("response_format '{}' is not supported by this server yet", type)};
     } else if (type != "text") {
       return schema("'response_format.type' must be one of 'text', 'json_object', 'json_schema', 'structural_tag'");
@@ -302,6 +343,15 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   }
   if (b.contains("guided_choice") && !b["guided_choice"].is_null()) {
     INFERA_API_TRY(choices_of(b["guided_choice"], "guided_choice"));
+    ++n_structured;
+  }
+  if (b.contains("guided_json") && !b["guided_json"].is_null()) {
+    INFERA_API_TRY(use_schema(b["guided_json"], "guided_json"));
+    ++n_structured;
+  }
+  if (b.contains("guided_regex") && !b["guided_regex"].is_null()) {
+    if (!b["guided_regex"].is_string()) return schema("'guided_regex' must be a string");
+    INFERA_API_TRY(use_regex(b["guided_regex"].get<std::string>(), "'guided_regex'"));
     ++n_structured;
   }
   if (b.contains("structured_outputs") && !b["structured_outputs"].is_null()) {
@@ -315,14 +365,21 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
       } else if (it.key() == "json_object") {
         p.structured = CompletionParams::Structured::kJsonObject;
         ++n_structured;
-      } else if (it.key() == "json" || it.key() == "regex" || it.key() == "grammar" || it.key() == "structural_tag") {
+      } else if (it.key() == "json") {
+        INFERA_API_TRY(use_schema(it.value(), "structured_outputs.json"));
+        ++n_structured;
+      } else if (it.key() == "regex") {
+        if (!it.value().is_string()) return schema("'structured_outputs.regex' must be a string");
+        INFERA_API_TRY(use_regex(it.value().get<std::string>(), "'structured_outputs.regex'"));
+        ++n_structured;
+      } else if (it.key() == "grammar" || it.key() == "structural_tag") {
         return ApiError{501, "Not Implemented", fmt::format("structured_outputs.{} is not supported by this server yet", it.key())};
       }
     }
   }
   if (n_structured > 1)
     return bad("You can only use one kind of guided decoding ('guided_json', 'guided_regex' or 'guided_choice').");
-  for (const char* unsupported : {"use_beam_search", "guided_json", "guided_regex", "guided_grammar", "logits_processors"}) {
+  for (const char* unsupported : {"use_beam_search", "guided_grammar", "logits_processors"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
     const OJson& v = b[unsupported];
     const bool off = (v.is_boolean() && !v.get<bool>()) || (v.is_array() && v.empty());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/generator.h"
+#include "engine/regex_dfa.h"
 #include "tokenizer/tokenizer.h"
 
 namespace infera::server {
@@ -53,8 +55,9 @@ struct CompletionParams {
   bool include_usage = false, continuous_usage = false;
   std::vector<std::string> stop;
   std::vector<std::string> bad_words;  // chat only: tokenized into GenerationParams::bad_words_ids
-  enum class Structured { kNone, kJsonObject, kChoice } structured = Structured::kNone;
+  enum class Structured { kNone, kJsonObject, kChoice, kRegex } structured = Structured::kNone;
   std::vector<std::string> choices;  // kChoice
+  std::shared_ptr<const ByteDfa> dfa;  // kRegex: guided_regex, or a JSON schema compiled to one
   bool include_stop_str = false;
   bool skip_special_tokens = true;
   bool echo = false;

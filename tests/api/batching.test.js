@@ -364,8 +364,8 @@ async function prefixCaching(srv) {
 async function cacheSaltValidation(srv) {
   const port = srv.port;
   const bodies = {
-    '/v1/completions': { model: 'tiny', prompt: 'hello', max_tokens: 2 },
-    '/v1/chat/completions': { model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 2 },
+    '/v1/completions': { model: 'tiny', prompt: 'hello', max_tokens: 2, ignore_eos: true },
+    '/v1/chat/completions': { model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 2, ignore_eos: true },
   };
   for (const [url, body] of Object.entries(bodies)) {
     const num = await raw(port, 'POST', url, { ...body, cache_salt: 5 });

@@ -17,6 +17,15 @@ const TUTORIAL = {
              { role: 'user', content: 'Give me a short fun fact about the roman empire' }],
   max_tokens: 40, temperature: 0.7 };
 
+// Waits up to 10 s for the server log to show `re` (a log line follows the event it reports).
+async function logShows(srv, re) {
+  for (const end = Date.now() + 10_000; Date.now() < end;) {
+    if (re.test(srv.log())) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return re.test(srv.log());
+}
+
 async function main() {
   const srv = await startServer();
   const port = srv.port;
@@ -188,7 +197,7 @@ async function main() {
     });
     const after = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 3, temperature: 0 });
     check(after.choices[0].finish_reason === 'length', 'served after a client disconnected mid-stream');
-    check(/status=aborted/.test(srv.log()), 'the disconnected request was cancelled (logged as aborted)');
+    check(await logShows(srv, /status=aborted/), 'the disconnected request was cancelled (logged as aborted)');
 
     // A slow client holding a half-sent request does not block others, and is dropped after the
     // request timeout (--request-timeout 2 here).
@@ -245,7 +254,7 @@ async function main() {
     const trunc = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'word '.repeat(100), max_tokens: 2,
       truncate_prompt_tokens: 10 }));
     check(trunc.status === 200 && trunc.json.usage.prompt_tokens === 10, 'truncate_prompt_tokens', trunc.text);
-    const unsupported = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', guided_regex: 'a+' }));
+    const unsupported = await raw(port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', guided_grammar: 'root ::= "a"' }));
     check(unsupported.status === 501 && unsupported.json.error, 'unsupported field refused (501)', unsupported.text);
 
     // n > 1: n choices with their own index; usage sums the completions.
@@ -266,7 +275,7 @@ async function main() {
         setTimeout(() => { sock.destroy(); setTimeout(resolve, 500); }, 20);
       });
     });
-    check(/cmpl-gone-nonstream .*status=aborted/.test(srv.log()), 'non-streaming request cancelled on disconnect',
+    check(await logShows(srv, /cmpl-gone-nonstream .*status=aborted/), 'non-streaming request cancelled on disconnect',
           srv.log().split('\n').filter((l) => l.includes('gone-nonstream')));
 
     // Other endpoints.
@@ -346,7 +355,14 @@ async function main() {
   // SIGTERM: no new connections, the in-flight request finishes, exit 0.
   const g = await startServer();
   const inflight = raw(g.port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 150, ignore_eos: true }));
-  await new Promise((r) => setTimeout(r, 30));
+  // SIGTERM once the request is in the engine (or already done): before that the server has
+  // nothing in flight and may stop at once, as it should.
+  for (let t = 0; t < 400; ++t) {
+    const m = await raw(g.port, 'GET', '/metrics');
+    if (/^vllm:num_requests_(running|waiting)\{[^}]*\} [1-9]/m.test(m.text) ||
+        /^vllm:request_success_total\{[^}]*\} [1-9]/m.test(m.text)) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
   const exited = new Promise((r) => g.on('exit', (code) => r(code)));
   g.kill('SIGTERM');
   const done = await inflight;

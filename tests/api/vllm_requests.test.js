@@ -7,6 +7,8 @@
 'use strict';
 const harness = require('./serve_harness');
 const { check, raw, sse } = harness;
+const path = require('path');
+const Ajv = require(path.join(__dirname, '..', 'oracles', 'node_modules', 'ajv'));
 
 const [bin, model] = process.argv.slice(2);
 const post = (port, p, body) => raw(port, 'POST', p, JSON.stringify(body));
@@ -152,9 +154,73 @@ async function main() {
     const so = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 10,
                                                            structured_outputs: { choice: ['alpha', 'beta'] } })).json.choices[0];
     check(['alpha', 'beta'].includes(so.message.content), 'structured_outputs.choice', so.message);
-    const schemaReq = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
-                                                                 response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } });
-    check(schemaReq.status === 501, 'json_schema: 501, not ignored', schemaReq.json);
+
+    // JSON schemas (response_format json_schema, guided_json, structured_outputs.json as an object or
+    // as JSON text): every output that finished validates against its schema with ajv, the
+    // reference validator; guided_regex / structured_outputs.regex outputs match the pattern
+    // (JavaScript's RegExp, anchored). Random weights and temperature 1: the constraint alone
+    // makes these hold.
+    const ajv = new Ajv({ strict: false });
+    const person = { type: 'object', additionalProperties: false, required: ['name', 'age', 'ok'],
+                     properties: { name: { type: 'string', maxLength: 6 }, age: { type: 'integer', minimum: 0, maximum: 120 },
+                                   tags: { type: 'array', items: { enum: ['a', 'b', 'c'] }, maxItems: 2 }, ok: { type: 'boolean' } } };
+    const shapes = { $defs: { pt: { type: 'object', properties: { x: { type: 'integer', minimum: -9, maximum: 9 },
+                                                                  y: { type: 'integer', minimum: -9, maximum: 9 } }, required: ['x', 'y'] } },
+                     anyOf: [{ type: 'object', properties: { kind: { const: 'point' }, at: { $ref: '#/$defs/pt' } }, required: ['kind', 'at'] },
+                             { type: 'object', properties: { kind: { const: 'none' } }, required: ['kind'] }] };
+    const schemaCases = [
+      ['/v1/chat/completions', person, (sc) => ({ messages: [{ role: 'user', content: 'Who?' }],
+                                                 response_format: { type: 'json_schema', json_schema: { name: 'person', schema: sc, strict: true } } })],
+      ['/v1/completions', shapes, (sc) => ({ prompt: 'Shape:', guided_json: sc })],
+      ['/v1/completions', person, (sc) => ({ prompt: 'Person:', structured_outputs: { json: JSON.stringify(sc) } })],
+    ];
+    let finished = 0;
+    for (const [url, schema, body] of schemaCases) {
+      const validate = ajv.compile(schema);
+      for (const seed of [1, 2, 3, 4]) {
+        const r = await post(port, url, { model: 'tiny', max_tokens: 150, temperature: 1, seed, ...body(schema) });
+        const c = r.json && r.json.choices && r.json.choices[0];
+        const text = c && (c.message ? c.message.content : c.text);
+        if (!c || c.finish_reason !== 'stop') {
+          check(c && c.finish_reason === 'length', `${url} schema output ends (seed ${seed})`, [r.status, r.text]);
+          continue;
+        }
+        let doc;
+        try { doc = JSON.parse(text); } catch (e) { doc = e; }
+        check(!(doc instanceof Error) && validate(doc), `${url} schema output validates (seed ${seed})`, [text, validate.errors]);
+        finished += 1;
+      }
+    }
+    check(finished >= 8, 'json_schema: most outputs finished (the validation above is not vacuous)', finished);
+    const pattern = '[A-Z]{2}-\\d{3}(?:x|yz)?';
+    for (const seed of [1, 2, 3]) {
+      const r = (await post(port, '/v1/completions', { model: 'tiny', prompt: 'Code:', max_tokens: 20, seed, temperature: 1,
+                                                       guided_regex: pattern })).json.choices[0];
+      check(new RegExp(`^(?:${pattern})$`, 'u').test(r.text) && r.finish_reason === 'stop', `guided_regex (seed ${seed})`, r);
+    }
+    const soRegex = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 20,
+                                                                structured_outputs: { regex: '(?:yes|no), \\d' } })).json.choices[0];
+    check(/^(?:yes|no), \d$/.test(soRegex.message.content), 'structured_outputs.regex', soRegex.message);
+    // Streamed, the same text as whole (same seed).
+    const streamBody = { model: 'tiny', prompt: 'Person:', max_tokens: 150, seed: 2, temperature: 1, guided_json: person };
+    const wholeJson = (await post(port, '/v1/completions', streamBody)).json.choices[0].text;
+    const streamedJson = (await sse(port, '/v1/completions', { ...streamBody, stream: true }))
+      .filter((x) => x !== '[DONE]' && x.choices.length).map((x) => x.choices[0].text).join('');
+    check(streamedJson === wholeJson, 'guided_json streams the same text', [streamedJson, wholeJson]);
+    // Bad schemas and patterns: 400 with what is wrong; grammars are still not supported.
+    const badRegex = await post(port, '/v1/completions', { prompt: 'x', guided_regex: '(a' });
+    check(badRegex.status === 400 && /guided_regex.*missing '\)'/.test(badRegex.json.error.message), 'guided_regex syntax error: 400', badRegex.json);
+    const backref = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { regex: '(a)\\1' } });
+    check(backref.status === 400 && /backreferences/.test(backref.json.error.message), 'backreference: 400', backref.json);
+    const multipleOf = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'integer', multipleOf: 3 } } } });
+    check(multipleOf.status === 400 && /'multipleOf' is not supported/.test(multipleOf.json.error.message), 'unsupported keyword: 400', multipleOf.json);
+    const notJson = await post(port, '/v1/completions', { prompt: 'x', guided_json: '{"type": ' });
+    check(notJson.status === 400 && /not valid JSON/.test(notJson.json.error.message), 'guided_json text that is not JSON: 400', notJson.json);
+    const grammar = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { grammar: 'root ::= "a"' } });
+    check(grammar.status === 501, 'structured_outputs.grammar: 501, not ignored', grammar.json);
+    const two = await post(port, '/v1/completions', { prompt: 'x', guided_regex: 'a', guided_choice: ['a'] });
+    check(two.status === 400, 'two kinds of guided decoding: 400', two.json);
 
     // Stream options: continuous usage only with include_usage; with include_stop_str_in_output no hold-back.
     const noUsage = await sse(port, '/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2,

@@ -232,6 +232,7 @@ describe('2. the tutorial in the browser', () => {
       const modelSel = testid(page, 'chat-model');
       await modelSel.locator(`option[value="${SERVED_NAME}"]`).waitFor({ state: 'attached' });
       await testid(page, 'chat-max-tokens').fill('16');
+      await testid(page, 'chat-temperature').fill('0');  // greedy: the same text every run
       const input = testid(page, 'chat-input');
       await input.fill('Give me a short fun fact about the roman empire');
       const [res] = await Promise.all([
@@ -242,6 +243,7 @@ describe('2. the tutorial in the browser', () => {
       assert.equal(sent.stream, true, 'the chat streams');
       assert.equal(sent.model, SERVED_NAME);
       assert.equal(sent.max_tokens, 16);
+      assert.equal(sent.temperature, 0);
       assert.deepEqual(sent.messages, [{ role: 'user', content: 'Give me a short fun fact about the roman empire' }]);
       assert.equal(res.status(), 200);
       assert.match(res.headers()['content-type'], /^text\/event-stream/);

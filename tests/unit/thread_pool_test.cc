@@ -19,7 +19,8 @@ TEST(ThreadPool, EveryIndexRunsOnceAcrossJobsOfChangingSizes) {
     std::vector<std::atomic<int>> hits(4096);
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     int64_t jobs = 0;
-    for (uint32_t k = 1; std::chrono::steady_clock::now() < until; ++k) {
+    // At least 300 jobs however slowly the machine runs them (a descheduled worker stalls a job).
+    for (uint32_t k = 1; k <= 300 || std::chrono::steady_clock::now() < until; ++k) {
       // Sizes alternate between few and many chunks: 2, 3, ..., up to 4096 elements.
       const int64_t n = (k % 2) ? 2 + k % 7 : 64 + (k * 37) % 4000;
       for (int64_t i = 0; i < n; ++i) hits[static_cast<size_t>(i)].store(0, std::memory_order_relaxed);

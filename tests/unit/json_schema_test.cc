@@ -1,0 +1,281 @@
+// JSON schemas compiled to automata: every text a random walk through the automaton produces is
+// JSON that a small validator (below) accepts against the schema; hand-written valid documents
+// match; integer and number bounds exactly; refused keywords name themselves.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+
+#include "engine/regex_dfa.h"
+#include "server/json_schema.h"
+
+namespace infera {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+std::shared_ptr<const ByteDfa> compile_schema(const OJson& schema, JsonSchemaOptions opt = {}) {
+  Result<std::string> re = json_schema_regex(schema, opt);
+  EXPECT_TRUE(re.ok()) << schema.dump() << ": " << re.error();
+  if (!re) return nullptr;
+  Result<std::shared_ptr<const ByteDfa>> d = compile_regex(*re);
+  EXPECT_TRUE(d.ok()) << schema.dump() << ": " << d.error();
+  return d.ok() ? *d : nullptr;
+}
+
+size_t code_points(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// A validator for the keywords these tests use (the oracle; independent of the compiler).
+bool valid(const OJson& v, const OJson& s, const OJson& root, std::string* why) {
+  auto no = [&](const std::string& m) {
+    *why = m + " at " + v.dump();
+    return false;
+  };
+  if (s.is_boolean()) return s.get<bool>() || no("false schema");
+  if (s.contains("$ref")) {
+    const std::string ref = s["$ref"].get<std::string>();
+    return valid(v, ref == "#" ? root : root[OJson::json_pointer(ref.substr(1))], root, why);
+  }
+  if (s.contains("const") && v != s["const"]) return no("const");
+  if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end()) return no("enum");
+  if (s.contains("anyOf")) {
+    for (const OJson& sub : s["anyOf"])
+      if (std::string w; valid(v, sub, root, &w)) return true;
+    return no("anyOf");
+  }
+  if (s.contains("type")) {
+    std::vector<std::string> types;
+    if (s["type"].is_string()) types.push_back(s["type"]);
+    else for (const OJson& t : s["type"]) types.push_back(t);
+    auto is = [&](const std::string& t) {
+      if (t == "integer") return v.is_number_integer() || (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()));
+      if (t == "number") return v.is_number();
+      if (t == "string") return v.is_string();
+      if (t == "boolean") return v.is_boolean();
+      if (t == "null") return v.is_null();
+      if (t == "array") return v.is_array();
+      return v.is_object();
+    };
+    if (std::none_of(types.begin(), types.end(), is)) return no("type");
+  }
+  if (v.is_number()) {
+    const double x = v.get<double>();
+    if (s.contains("minimum") && x < s["minimum"].get<double>()) return no("minimum");
+    if (s.contains("maximum") && x > s["maximum"].get<double>()) return no("maximum");
+    if (s.contains("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return no("exclusiveMinimum");
+    if (s.contains("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return no("exclusiveMaximum");
+  }
+  if (v.is_string()) {
+    const std::string str = v.get<std::string>();
+    if (s.contains("minLength") && code_points(str) < s["minLength"].get<size_t>()) return no("minLength");
+    if (s.contains("maxLength") && code_points(str) > s["maxLength"].get<size_t>()) return no("maxLength");
+    if (s.contains("pattern") && !std::regex_search(str, std::regex(s["pattern"].get<std::string>()))) return no("pattern");
+  }
+  if (v.is_array()) {
+    if (s.contains("minItems") && v.size() < s["minItems"].get<size_t>()) return no("minItems");
+    if (s.contains("maxItems") && v.size() > s["maxItems"].get<size_t>()) return no("maxItems");
+    size_t k = 0;
+    if (s.contains("prefixItems"))
+      for (; k < s["prefixItems"].size() && k < v.size(); ++k)
+        if (!valid(v[k], s["prefixItems"][k], root, why)) return false;
+    if (s.contains("items"))
+      for (; k < v.size(); ++k)
+        if (!valid(v[k], s["items"], root, why)) return false;
+  }
+  if (v.is_object()) {
+    if (s.contains("required"))
+      for (const OJson& r : s["required"])
+        if (!v.contains(r.get<std::string>())) return no("required " + r.get<std::string>());
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (s.contains("properties") && s["properties"].contains(it.key())) {
+        if (!valid(it.value(), s["properties"][it.key()], root, why)) return false;
+      } else if (s.contains("additionalProperties")) {
+        if (!valid(it.value(), s["additionalProperties"], root, why)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Random texts the automaton accepts: at each byte, often one that brings a match closer.
+std::vector<std::string> random_matches(const ByteDfa& d, int count, uint32_t seed) {
+  const size_t n = d.states();
+  std::vector<int> dist(n, 1 << 30);  // bytes to the nearest match
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t s = 0; s < n; ++s) {
+      int best = d.accept[s] ? 0 : dist[s];
+      for (int b = 0; b < 256; ++b)
+        if (const int32_t t = d.step(static_cast<int32_t>(s), static_cast<uint8_t>(b)); t >= 0) best = std::min(best, dist[static_cast<size_t>(t)] + 1);
+      if (best < dist[s]) dist[s] = best, changed = true;
+    }
+  }
+  std::mt19937 g(seed);
+  std::vector<std::string> out;
+  while (static_cast<int>(out.size()) < count) {
+    int32_t s = d.start;
+    std::string text;
+    while (!(d.accept[static_cast<size_t>(s)] && (g() % 3 == 0 || !d.live[static_cast<size_t>(s)]))) {
+      std::vector<int> any, closer;
+      for (int b = 0; b < 256; ++b)
+        if (const int32_t t = d.step(s, static_cast<uint8_t>(b)); t >= 0) {
+          any.push_back(b);
+          if (dist[static_cast<size_t>(t)] < dist[static_cast<size_t>(s)]) closer.push_back(b);
+        }
+      const std::vector<int>& pick = (g() % 10 < 6 && !closer.empty()) ? closer : any;
+      const int b = pick[g() % pick.size()];
+      text.push_back(static_cast<char>(b));
+      s = d.step(s, static_cast<uint8_t>(b));
+    }
+    out.push_back(text);
+  }
+  return out;
+}
+
+void expect_outputs_validate(const OJson& schema, int count = 150) {
+  auto d = compile_schema(schema);
+  ASSERT_TRUE(d) << schema.dump();
+  for (const std::string& text : random_matches(*d, count, 17)) {
+    OJson v;
+    try {
+      v = OJson::parse(text);
+    } catch (const nlohmann::json::out_of_range& e) {
+      ASSERT_EQ(e.id, 406) << text;  // a number beyond a double (9e473): valid JSON, nothing to validate
+      continue;
+    } catch (const nlohmann::json::exception& e) {
+      FAIL() << schema.dump() << " produced invalid JSON: " << text << " (" << e.what() << ")";
+    }
+    std::string why;
+    EXPECT_TRUE(valid(v, schema, schema, &why)) << schema.dump() << " produced " << text << ": " << why;
+  }
+}
+
+TEST(JsonSchema, RandomOutputsValidateAgainstTheirSchema) {
+  const char* schemas[] = {
+      R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0,"maximum":150},
+          "email":{"type":"string","format":"email"},"tags":{"type":"array","items":{"type":"string","maxLength":5},"maxItems":3}},
+          "required":["name","age"],"additionalProperties":false})",
+      R"({"type":"object","properties":{"a":{"type":"boolean"},"b":{"type":"null"},"c":{"enum":["x",1,true,null,{"k":[1]}]}}})",
+      R"({"anyOf":[{"type":"integer","exclusiveMinimum":-3,"exclusiveMaximum":12},{"type":"string","pattern":"^[A-Z]{2}\\d{2}$"}]})",
+      R"({"type":["number","null"],"minimum":-2,"maximum":3})",
+      R"({"type":"array","prefixItems":[{"const":"head"},{"type":"integer"}],"items":{"type":"boolean"},"minItems":1,"maxItems":4})",
+      R"({"$defs":{"pt":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"}},"required":["x","y"]}},
+          "type":"object","properties":{"from":{"$ref":"#/$defs/pt"},"to":{"$ref":"#/$defs/pt"}},"required":["from","to"]})",
+      R"({"type":"object","additionalProperties":{"type":"integer","minimum":10}})",
+      R"({"type":"string","minLength":2,"maxLength":4})",
+      R"({"type":"object","properties":{"when":{"type":"string","format":"date-time"},"id":{"type":"string","format":"uuid"}},"required":["when","id"]})",
+      R"({})",
+      R"({"type":"object","properties":{"o1":{"type":"integer"},"o2":{"type":"integer"},"r":{"type":"string"},"o3":{"type":"integer"}},"required":["r"]})",
+  };
+  for (const char* s : schemas) expect_outputs_validate(OJson::parse(s));
+}
+
+TEST(JsonSchema, HandWrittenDocumentsMatch) {
+  const OJson schema = OJson::parse(R"({"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer"},
+      "xs":{"type":"array","items":{"type":"number"}},"opt":{"type":"boolean"}},"required":["name","n","xs"]})");
+  auto d = compile_schema(schema);
+  ASSERT_TRUE(d);
+  for (const char* ok : {R"({"name":"Ada","n":-3,"xs":[]})", R"({ "name": "A\"da\u00e9", "n": 0, "xs": [1.5, -2e10, 3], "opt": true })",
+                         R"({"name":"日本","n":12,"xs":[0]})"})
+    EXPECT_TRUE(regex_full_match(*d, ok)) << ok;
+  for (const char* bad : {R"({"n":1,"name":"A","xs":[]})",  // out of the schema's order
+                          R"({"name":"A","n":1})", R"({"name":"A","n":1.5,"xs":[]})", R"({"name":"A","n":01,"xs":[]})",
+                          R"({"name":"A","n":1,"xs":[],"extra":1})", R"({"name":"A","n":1,"xs":[],})",
+                          R"({"name":"A	","n":1,"xs":[]})"})
+    EXPECT_FALSE(regex_full_match(*d, bad)) << bad;
+}
+
+TEST(JsonSchema, IntegerBoundsAreExact) {
+  struct Bounds {
+    const char* schema;
+    int64_t lo, hi;  // inclusive
+  };
+  const Bounds cases[] = {
+      {R"({"type":"integer","minimum":-123,"maximum":4567})", -123, 4567},
+      {R"({"type":"integer","minimum":7})", 7, INT64_MAX},
+      {R"({"type":"integer","maximum":-5})", INT64_MIN, -5},
+      {R"({"type":"integer","exclusiveMinimum":-1,"exclusiveMaximum":100})", 0, 99},
+      {R"({"type":"integer","minimum":5,"exclusiveMinimum":true,"maximum":10})", 6, 10},
+      {R"({"type":"integer","minimum":0.5,"maximum":9.5})", 1, 9},
+      {R"({"type":"integer","minimum":-1000,"maximum":-990})", -1000, -990},
+      {R"({"type":"integer","minimum":0,"maximum":0})", 0, 0},
+  };
+  for (const Bounds& c : cases) {
+    auto d = compile_schema(OJson::parse(c.schema));
+    ASSERT_TRUE(d) << c.schema;
+    for (int64_t x = -12000; x <= 12000; ++x)
+      ASSERT_EQ(regex_full_match(*d, std::to_string(x)), x >= c.lo && x <= c.hi) << c.schema << " " << x;
+    EXPECT_EQ(regex_full_match(*d, "123456789012"), c.hi == INT64_MAX) << c.schema;
+    EXPECT_FALSE(regex_full_match(*d, "-0")) << c.schema;
+    EXPECT_FALSE(regex_full_match(*d, "007")) << c.schema;
+  }
+  Result<std::string> none = json_schema_regex(OJson::parse(R"({"type":"integer","minimum":3,"maximum":2})"));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("no integer"), std::string::npos) << none.error();
+}
+
+TEST(JsonSchema, NumberBoundsHoldForEveryDecimal) {
+  const char* schemas[] = {R"({"type":"number","minimum":-2,"exclusiveMaximum":3})", R"({"type":"number","exclusiveMinimum":0})",
+                           R"({"type":"number","minimum":0})", R"({"type":"number","maximum":-1})"};
+  for (const char* text : schemas) {
+    const OJson s = OJson::parse(text);
+    auto d = compile_schema(s);
+    ASSERT_TRUE(d) << text;
+    for (int k = -500; k <= 500; ++k)
+      for (const std::string& x : {fmt::format("{}", k / 100), fmt::format("{:.2f}", k / 100.0), fmt::format("{:.1f}", k / 10.0)}) {
+        const double v = std::stod(x);
+        std::string why;
+        const bool want = valid(OJson(v), s, s, &why) && x != "-0.00" && x != "-0.0";
+        EXPECT_EQ(regex_full_match(*d, x), want) << text << " " << x;
+      }
+  }
+  Result<std::string> frac = json_schema_regex(OJson::parse(R"({"type":"number","minimum":0.5})"));
+  ASSERT_FALSE(frac.ok());
+  EXPECT_NE(frac.error().find("whole numbers"), std::string::npos) << frac.error();
+}
+
+TEST(JsonSchema, RefusesWhatItCannotGuaranteeByName) {
+  const std::vector<std::pair<const char*, const char*>> bad = {
+      {R"({"type":"integer","multipleOf":3})", "'multipleOf'"},
+      {R"({"type":"array","items":{"type":"integer"},"uniqueItems":true})", "'uniqueItems'"},
+      {R"({"not":{"type":"string"}})", "'not'"},
+      {R"({"type":"object","patternProperties":{"^a":{"type":"integer"}}})", "'patternProperties'"},
+      {R"({"$ref":"#/$defs/missing"})", "points to nothing"},
+      {R"({"$ref":"https://example.com/s.json"})", "not a reference into this schema"},
+      {R"({"$defs":{"n":{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}},"required":["next"]}},"$ref":"#/$defs/n"})", "recursive"},
+      {R"({"type":"string","pattern":"(a)\\1"})", "backreferences"},
+      {R"({"type":"bogus"})", "unknown type 'bogus'"},
+      {R"({"allOf":[{"type":"string"},{"maxLength":3}]})", "'allOf'"},
+      {R"(false)", "allows no value"},
+  };
+  for (const auto& [text, message] : bad) {
+    Result<std::string> r = json_schema_regex(OJson::parse(text));
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().find(message), std::string::npos) << text << ": " << r.error();
+  }
+  // uniqueItems false and annotations are fine.
+  EXPECT_TRUE(json_schema_regex(OJson::parse(R"({"title":"T","description":"d","$schema":"x","type":"array","uniqueItems":false,
+      "items":{"type":"string","default":"a","examples":["b"]}})")).ok());
+}
+
+TEST(JsonSchema, WhitespacePatternIsUsedBetweenTokens) {
+  JsonSchemaOptions opt;
+  opt.whitespace = R"([\n ]{0,4})";
+  auto d = compile_schema(OJson::parse(R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]})"), opt);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(regex_full_match(*d, "{\n  \"a\": 1\n}"));
+  EXPECT_FALSE(regex_full_match(*d, "{\t\"a\":1}"));
+  auto compact = compile_schema(OJson::parse(R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]})"));
+  EXPECT_FALSE(regex_full_match(*compact, "{\n\"a\":1}"));
+}
+
+}  // namespace
+}  // namespace infera
