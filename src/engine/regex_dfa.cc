@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <list>
+#include <mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -411,10 +413,19 @@ class NfaBuilder {
           states[static_cast<size_t>(c.end)].eps.push_back(e);
           return join(f, {s, e});
         }
-        // x{0,k} as (x(x(x)?)?)?: nested, so each optional copy follows the one before.
-        Frag tail = empty();
-        for (int k = n.min; k < n.max && !too_big(); ++k) tail = optional(join(build(n.kids[0]), tail));
-        return join(f, tail);
+        // The optional copies in a chain, each end with a way out to one shared end (a closure
+        // from any copy is then a step or two, not a walk out through every copy after it).
+        if (n.max == n.min) return f;
+        const int32_t end = add();
+        int32_t cur = f.end;
+        for (int k = n.min; k < n.max && !too_big(); ++k) {
+          const Frag c = build(n.kids[0]);
+          states[static_cast<size_t>(cur)].eps.push_back(end);
+          states[static_cast<size_t>(cur)].eps.push_back(c.start);
+          cur = c.end;
+        }
+        states[static_cast<size_t>(cur)].eps.push_back(end);
+        return {f.start, end};
       }
     }
     return empty();
@@ -436,12 +447,6 @@ class NfaBuilder {
     states[static_cast<size_t>(a.end)].eps.push_back(b.start);
     return {a.start, b.end};
   }
-  Frag optional(Frag f) {
-    const int32_t s = add(), e = add();
-    states[static_cast<size_t>(s)].eps = {f.start, e};
-    states[static_cast<size_t>(f.end)].eps.push_back(e);
-    return {s, e};
-  }
   void edge(int32_t from, uint8_t lo, uint8_t hi, int32_t to) { states[static_cast<size_t>(from)].edges.push_back({lo, hi, to}); }
 
   // A code point range as byte sequences: split so each piece is one range per byte.
@@ -456,12 +461,25 @@ class NfaBuilder {
     std::array<uint8_t, 4> a{}, b{};
     encode(lo, len, a.data());
     encode(hi, len, b.data());
+    // Trailing bytes that may be any continuation byte go through states shared by the whole
+    // class (tail_[k]: k more of them to the end), so a class's automaton stays small.
+    int free_from = len;
+    while (free_from > 1 && a[static_cast<size_t>(free_from - 1)] == 0x80 && b[static_cast<size_t>(free_from - 1)] == 0xBF) --free_from;
     int32_t cur = s;
-    for (int k = 0; k < len; ++k) {
-      const int32_t to = k == len - 1 ? e : add();
+    for (int k = 0; k < free_from; ++k) {
+      const int32_t to = k == free_from - 1 ? tail(len - free_from, e) : add();
       edge(cur, a[static_cast<size_t>(k)], b[static_cast<size_t>(k)], to);
       cur = to;
     }
+  }
+  int32_t tail(int k, int32_t e) {
+    if (k == 0) return e;
+    int32_t& t = tail_[static_cast<size_t>(k)];
+    if (t < 0) {
+      t = add();
+      edge(t, 0x80, 0xBF, tail(k - 1, e));
+    }
+    return t;
   }
   static void encode(uint32_t cp, int len, uint8_t* out) {
     if (len == 1) {
@@ -474,6 +492,7 @@ class NfaBuilder {
   }
   Frag klass(const Ranges& ranges) {
     const int32_t s = add(), e = add();
+    tail_.fill(-1);
     static constexpr uint32_t kEnds[4] = {0x7F, 0x7FF, 0xFFFF, kMaxCodePoint};
     for (auto [lo, hi] : ranges) {
       uint32_t from = 0;
@@ -495,12 +514,14 @@ class NfaBuilder {
 
   const std::vector<Node>& pool_;
   size_t limit_;
+  std::array<int32_t, 4> tail_{};  // the class being built: states k continuation bytes before its end
 };
 
 // ---- subset construction ----
 
 Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& nfa, int32_t start, int32_t accept,
-                                                    size_t max_states) {
+                                                    const RegexLimits& limits) {
+  size_t work = 0;
   auto dfa = std::make_shared<ByteDfa>();
   std::array<bool, 257> cut{};
   cut[0] = true;
@@ -546,19 +567,24 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
   dfa->start = intern(init);
   std::vector<int32_t> moved;
   for (size_t d = 0; d < sets.size(); ++d) {
-    if (sets.size() > max_states)
-      return error("the pattern needs more than {} automaton states; simplify it", max_states);
+    if (sets.size() > limits.max_dfa_states)
+      return error("the pattern needs more than {} automaton states; simplify it", limits.max_dfa_states);
+    if (work > limits.max_work) return error("the pattern is too complex to compile (its automaton grows too fast); simplify it");
     for (int32_t c = 0; c < dfa->n_classes; ++c) {
       const uint8_t b = rep[static_cast<size_t>(c)];
       moved.clear();
-      for (int32_t s : sets[d])
+      for (int32_t s : sets[d]) {
+        work += 1 + nfa[static_cast<size_t>(s)].edges.size();
         for (const NfaEdge& e : nfa[static_cast<size_t>(s)].edges)
           if (e.lo <= b && b <= e.hi) moved.push_back(e.to);
+      }
       if (moved.empty()) {
         dfa->next.push_back(-1);
         continue;
       }
+      work += moved.size();
       closure(moved);
+      work += moved.size();
       dfa->next.push_back(intern(moved));
     }
     dfa->accept.push_back(std::binary_search(sets[d].begin(), sets[d].end(), accept) ? 1 : 0);
@@ -683,7 +709,65 @@ Result<std::shared_ptr<const ByteDfa>> compile_regex(std::string_view pattern, c
   NfaBuilder b(pool, limits.max_nfa_states);
   const NfaBuilder::Frag f = b.build(root);
   if (b.too_big()) return error("the pattern is too large (more than {} automaton states)", limits.max_nfa_states);
-  return determinize(b.states, f.start, f.end, limits.max_dfa_states);
+  return determinize(b.states, f.start, f.end, limits);
+}
+
+struct RegexCache::Entry {
+  std::string pattern;
+  std::shared_ptr<const ByteDfa> dfa;  // or
+  std::string error;
+  size_t bytes = 0;
+};
+struct RegexCache::State {
+  mutable std::mutex mu;
+  std::list<Entry> lru;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index;
+  size_t bytes = 0, max_bytes = 0;
+  RegexLimits limits;
+};
+
+RegexCache::RegexCache(size_t max_bytes, RegexLimits limits) : state_(std::make_shared<State>()) {
+  state_->max_bytes = max_bytes;
+  state_->limits = limits;
+}
+
+std::optional<Result<std::shared_ptr<const ByteDfa>>> RegexCache::find(const std::string& pattern) {
+  State& st = *state_;
+  std::lock_guard<std::mutex> lock(st.mu);
+  auto it = st.index.find(pattern);
+  if (it == st.index.end()) return std::nullopt;
+  st.lru.splice(st.lru.begin(), st.lru, it->second);
+  const Entry& e = *it->second;
+  if (e.dfa) return Result<std::shared_ptr<const ByteDfa>>(e.dfa);
+  return Result<std::shared_ptr<const ByteDfa>>(Status::error(e.error));
+}
+
+Result<std::shared_ptr<const ByteDfa>> RegexCache::get(const std::string& pattern) {
+  if (auto hit = find(pattern)) return std::move(*hit);
+  Result<std::shared_ptr<const ByteDfa>> r = compile_regex(pattern, state_->limits);
+  Entry e;
+  e.pattern = pattern;
+  if (r) e.dfa = *r;
+  else e.error = r.error();
+  e.bytes = pattern.size() + (e.dfa ? e.dfa->next.size() * sizeof(int32_t) + e.dfa->states() * 3 : e.error.size());
+  State& st = *state_;
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.index.count(pattern) == 0 && e.bytes <= st.max_bytes) {
+    st.bytes += e.bytes;
+    st.lru.push_front(std::move(e));
+    st.index[pattern] = st.lru.begin();
+    while (st.bytes > st.max_bytes) {
+      st.bytes -= st.lru.back().bytes;
+      st.index.erase(st.lru.back().pattern);
+      st.lru.pop_back();
+    }
+  }
+  return r;
+}
+
+size_t RegexCache::size() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->lru.size();
 }
 
 bool regex_full_match(const ByteDfa& dfa, std::string_view text) {

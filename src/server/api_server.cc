@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <boost/asio/experimental/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -94,6 +95,21 @@ ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, G
   }
   vocab->finalize();
   vocab_ = std::move(vocab);
+}
+
+net::awaitable<std::optional<ApiError>> ApiServer::compile_structured(CompletionParams& p) {
+  if (p.structured != CompletionParams::Structured::kRegex || p.dfa) co_return std::nullopt;
+  std::optional<Result<std::shared_ptr<const ByteDfa>>> r = regex_cache_.find(p.regex);
+  if (!r) {  // new: compile on the pool, then come back to this thread
+    auto home = co_await net::this_coro::executor;
+    auto pool = compile_pool_.get_executor();
+    co_await net::post(pool, net::use_awaitable);
+    r = regex_cache_.get(p.regex);
+    co_await net::post(home, net::use_awaitable);
+  }
+  if (!r->ok()) co_return ApiError{400, "BadRequestError", fmt::format("{}: {}", p.regex_source, r->error())};
+  p.dfa = **r;
+  co_return std::nullopt;
 }
 
 void ApiServer::apply_structured(CompletionParams& p, bool is_chat) const {
@@ -431,6 +447,11 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_await fail(*e);
     co_return;
   }
+  std::optional<ApiError> compiled = co_await compile_structured(p);
+  if (compiled) {
+    co_await fail(*compiled);
+    co_return;
+  }
   auto text = render_chat_prompt(tok_, cr, o_.chat_template);
   if (!text) {
     co_await fail(ApiError{400, "BadRequestError", text.error()});
@@ -531,6 +552,11 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
   CompletionParams p;
   if (auto e = parse_common(body, defaults_, false, p)) {
     co_await fail(*e);
+    co_return;
+  }
+  std::optional<ApiError> compiled = co_await compile_structured(p);
+  if (compiled) {
+    co_await fail(*compiled);
     co_return;
   }
   for (size_t k = 0; k < prompts.size(); ++k) {

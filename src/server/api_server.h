@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "engine/generator.h"
+#include "engine/regex_dfa.h"
 #include "model/loader.h"
 #include "server/api_types.h"
 #include "http/http_server.h"
@@ -66,6 +69,9 @@ class ApiServer {
   };
   http::net::awaitable<void> generate(bool is_chat, std::vector<PromptIn> prompts, CompletionParams p,
                                       std::string id, http::HttpResponder& out);
+  // A regex or JSON-schema constraint's automaton: from the cache, or compiled on compile_pool_
+  // (not the HTTP thread) when new; a 400 when the pattern cannot be compiled.
+  http::net::awaitable<std::optional<ApiError>> compile_structured(CompletionParams& p);
   std::optional<ApiError> check_model(const OJson& body) const;
   void truncate_prompt(std::vector<int32_t>& ids, const CompletionParams& p) const;
   std::optional<ApiError> fit_context(int64_t n_prompt, CompletionParams& p, bool chat) const;
@@ -94,6 +100,8 @@ class ApiServer {
   std::shared_ptr<const TokenBytes> vocab_;     // every id's bytes, for structured outputs
   // Sets p.gen.constraint from p.structured (for a reasoning chat, from after </think> on).
   void apply_structured(CompletionParams& p, bool is_chat) const;
+  RegexCache regex_cache_;
+  http::net::thread_pool compile_pool_{1};  // last: joined first, while the rest is alive
 };
 
 // deepseek_r1 reasoning split of a whole output (non-streaming): {reasoning, content}; either may

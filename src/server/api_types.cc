@@ -295,9 +295,8 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     whitespace = (*holder)[key].get<std::string>();
   }
   auto use_regex = [&](const std::string& pattern, const std::string& what) -> std::optional<ApiError> {
-    Result<std::shared_ptr<const ByteDfa>> dfa = compile_regex(pattern);
-    if (!dfa) return bad(fmt::format("{}: {}", what, dfa.error()));
-    p.dfa = std::move(*dfa);
+    p.regex = pattern;
+    p.regex_source = what;
     p.structured = CompletionParams::Structured::kRegex;
     return std::nullopt;
   };
@@ -314,7 +313,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     opt.whitespace = whitespace;
     Result<std::string> re = json_schema_regex(*schema_doc, opt);
     if (!re) return bad(fmt::format("'{}': {}", what, re.error()));
-    return use_regex(*re, fmt::format("'{}'", what));
+    return use_regex(*re, fmt::format("'{}' (as a regular expression)", what));
   };
   int n_structured = 0;
   if (b.contains("response_format") && !b["response_format"].is_null()) {

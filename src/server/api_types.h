@@ -57,7 +57,10 @@ struct CompletionParams {
   std::vector<std::string> bad_words;  // chat only: tokenized into GenerationParams::bad_words_ids
   enum class Structured { kNone, kJsonObject, kChoice, kRegex } structured = Structured::kNone;
   std::vector<std::string> choices;  // kChoice
-  std::shared_ptr<const ByteDfa> dfa;  // kRegex: guided_regex, or a JSON schema compiled to one
+  // kRegex: guided_regex, or a JSON schema turned into one (`regex_source` names the field, for
+  // errors); ApiServer compiles it to `dfa` off the HTTP thread.
+  std::string regex, regex_source;
+  std::shared_ptr<const ByteDfa> dfa;
   bool include_stop_str = false;
   bool skip_special_tokens = true;
   bool echo = false;

@@ -18,6 +18,9 @@ using OJson = nlohmann::ordered_json;
 // the surrogates (each escape one character; characters past U+FFFF are written as UTF-8).
 constexpr const char* kStringChar =
     R"((?:[^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2})))";
+// In a string of bounded length each position costs automaton states, so there a character is
+// text or a short escape (any character can be written as UTF-8 text).
+constexpr const char* kBoundedStringChar = R"((?:[^"\\\x00-\x1F]|\\["\\/bfnrt]))";
 constexpr const char* kInteger = "-?(?:0|[1-9][0-9]*)";
 constexpr const char* kFraction = R"((?:\.[0-9]+)?)";
 constexpr const char* kExponent = "(?:[eE][+-]?[0-9]+)?";
@@ -252,7 +255,7 @@ class SchemaCompiler {
     if (!lo && !hi) return string_re();
     if (lo.value_or(0) > 1000 || hi.value_or(0) > 1000) return fail(path, "string lengths above 1000 are not supported");
     if (hi && *hi < lo.value_or(0)) return fail(path, "'maxLength' is below 'minLength'");
-    return fmt::format("\"{}{{{},{}}}\"", kStringChar, lo.value_or(0), hi ? std::to_string(*hi) : "");
+    return fmt::format("\"{}{{{},{}}}\"", kBoundedStringChar, lo.value_or(0), hi ? std::to_string(*hi) : "");
   }
 
   std::string number_value(const OJson& s, bool integer, const std::string& path) {

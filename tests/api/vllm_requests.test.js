@@ -215,6 +215,12 @@ async function main() {
     const multipleOf = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
       response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'integer', multipleOf: 3 } } } });
     check(multipleOf.status === 400 && /'multipleOf' is not supported/.test(multipleOf.json.error.message), 'unsupported keyword: 400', multipleOf.json);
+    // A pattern whose automaton would be too big: compiled off the HTTP thread, refused, and the
+    // refusal kept (the second answer is the same).
+    for (let k = 0; k < 2; ++k) {
+      const huge = await post(port, '/v1/completions', { prompt: 'x', guided_regex: '(a|b)*a(a|b){20}' });
+      check(huge.status === 400 && /guided_regex.*automaton states/.test(huge.json.error.message), 'a pattern too big to compile: 400', huge.json);
+    }
     const notJson = await post(port, '/v1/completions', { prompt: 'x', guided_json: '{"type": ' });
     check(notJson.status === 400 && /not valid JSON/.test(notJson.json.error.message), 'guided_json text that is not JSON: 400', notJson.json);
     const grammar = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { grammar: 'root ::= "a"' } });

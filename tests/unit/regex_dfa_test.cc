@@ -237,3 +237,32 @@ TEST(RegexDfa, LoopsOnTextOnlyInsideUnboundedStrings) {
 
 }  // namespace
 }  // namespace infera
+
+namespace infera {
+namespace {
+
+TEST(RegexCache, CompilesOnceKeepsFailuresAndDropsTheLeastRecentlyUsed) {
+  RegexCache cache(1000);  // bytes: room for a few small automata
+  Result<std::shared_ptr<const ByteDfa>> a = cache.get("[a-z]+");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(cache.get("[a-z]+").value().get(), a.value().get());  // the same automaton, not compiled again
+  ASSERT_TRUE(cache.find("[a-z]+").has_value());
+  EXPECT_FALSE(cache.find("[0-9]+").has_value());
+  Result<std::shared_ptr<const ByteDfa>> bad = cache.get("(a");
+  ASSERT_FALSE(bad.ok());
+  std::optional<Result<std::shared_ptr<const ByteDfa>>> again = cache.find("(a");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->ok());
+  EXPECT_EQ(again->error(), bad.error());
+  // Fill past the budget: the least recently used goes first; "[a-z]+", used last, stays.
+  for (int k = 0; k < 40; ++k) {
+    ASSERT_TRUE(cache.get(fmt::format("x{}y", k)).ok());
+    ASSERT_TRUE(cache.find("[a-z]+").has_value());
+  }
+  EXPECT_FALSE(cache.find("x0y").has_value());
+  EXPECT_TRUE(cache.find("x39y").has_value());
+  EXPECT_LT(cache.size(), 42u);
+}
+
+}  // namespace
+}  // namespace infera
