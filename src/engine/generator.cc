@@ -244,7 +244,19 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
       if (t >= 0 && t < V) kept[static_cast<size_t>(t)] = logits[static_cast<size_t>(t)];
     std::copy(kept.begin(), kept.end(), logits.begin());
   }
-  if (job.constraint_) job.constraint_->mask(logits, p.ignore_eos ? std::span<const int32_t>() : std::span<const int32_t>(p.eos_ids));
+  // A structured output allows only EOS once it is whole; with ignore_eos the EOS then sampled does
+  // not stop the request and adds no text (as vLLM), so the output stays whole.
+  if (job.constraint_) job.constraint_->mask(logits, p.eos_ids);
+  if (std::none_of(logits.begin(), logits.end(), [](float x) { return x > -INFINITY; })) {
+    // Every id is ruled out (a structured output that is whole, or that no token can continue, while
+    // min_tokens or allowed_token_ids forbid EOS): the request ends here.
+    GenEvent e;
+    e.finished = true;
+    e.finish_reason = "stop";
+    if (p.prompt_logprobs >= 0 && output.empty()) e.prompt_logprobs = std::move(job.prompt_lp_);
+    finish(job, e);
+    return false;
+  }
   apply_min_p(p.min_p, job.temperature_, logits);
   const int32_t next = job.sampler_->sample(logits);
   if (job.constraint_) job.constraint_->accept(next);

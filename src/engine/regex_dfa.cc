@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include <utf8proc.h>
+
 namespace infera {
 namespace {
 
@@ -43,6 +45,35 @@ Ranges subtract(const Ranges& a, const Ranges& b) {
     for (const auto& [klo, khi] : keep)
       if (std::max(lo, klo) <= std::min(hi, khi)) out.emplace_back(std::max(lo, klo), std::min(hi, khi));
   return normalize(out);
+}
+
+// The Unicode digit, word and space sets (Python's \d \w \s on text; \s also JavaScript's).
+struct UnicodeSets {
+  Ranges digit, word, space;
+};
+
+const UnicodeSets& unicode_sets() {
+  static const UnicodeSets sets = [] {
+    UnicodeSets u;
+    auto add = [](Ranges& r, uint32_t cp) {
+      if (!r.empty() && r.back().second + 1 == cp) r.back().second = cp;
+      else r.emplace_back(cp, cp);
+    };
+    for (uint32_t cp = 0; cp <= kMaxCodePoint; ++cp) {
+      const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+      const bool digit = cat == UTF8PROC_CATEGORY_ND;
+      const bool letter = cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT ||
+                          cat == UTF8PROC_CATEGORY_LM || cat == UTF8PROC_CATEGORY_LO;
+      const bool number = digit || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
+      const bool space = cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP ||
+                         (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F) || cp == 0x85 || cp == 0xFEFF;
+      if (digit) add(u.digit, cp);
+      if (letter || number || cp == '_') add(u.word, cp);
+      if (space) add(u.space, cp);
+    }
+    return u;
+  }();
+  return sets;
 }
 
 // The regex as a tree: a node pool, children by index.
@@ -257,7 +288,7 @@ class Parser {
   }
 
   // An escape at i_ ('\\'): its characters in *out; false on an error (set).
-  bool escape(bool in_class, Ranges* out) {
+  bool escape(bool in_class, Ranges* out, bool negated_class = false) {
     const size_t at = i_;
     ++i_;
     if (at_end()) return fail("bad escape (end of pattern)"), false;
@@ -275,15 +306,19 @@ class Parser {
       out->emplace_back(v, v);
       return true;
     };
-    const Ranges digit{{'0', '9'}}, word{{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}},
-        space{{'\t', '\r'}, {' ', ' '}};
+    // \d \w \s differ between Python (Unicode), JavaScript (ASCII \d \w, Unicode \s) and others:
+    // a class keeps to what every dialect agrees on, so an output matches in each of them. Where
+    // the class counts positively that is the ASCII set; where it counts negatively (\D, or \d
+    // inside [^...]) the complement of the Unicode set.
+    const bool positive = !negated_class;
+    const UnicodeSets& u = unicode_sets();
     switch (e) {
-      case 'd': *out = digit; return true;
-      case 'D': *out = complement(digit); return true;
-      case 'w': *out = word; return true;
-      case 'W': *out = complement(normalize(word)); return true;
-      case 's': *out = space; return true;
-      case 'S': *out = complement(space); return true;
+      case 'd': *out = positive ? Ranges{{'0', '9'}} : u.digit; return true;
+      case 'D': *out = complement(positive ? u.digit : Ranges{{'0', '9'}}); return true;
+      case 'w': *out = positive ? normalize({{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}) : u.word; return true;
+      case 'W': *out = complement(positive ? u.word : normalize({{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}})); return true;
+      case 's': *out = positive ? Ranges{{'\t', '\r'}, {' ', ' '}} : u.space; return true;
+      case 'S': *out = complement(positive ? u.space : Ranges{{'\t', '\r'}, {' ', ' '}}); return true;
       case 'n': out->emplace_back('\n', '\n'); return true;
       case 't': out->emplace_back('\t', '\t'); return true;
       case 'r': out->emplace_back('\r', '\r'); return true;
@@ -332,7 +367,7 @@ class Parser {
       // One item: a character (possibly the start of a range) or a class escape.
       Ranges item;
       if (s_[i_] == '\\') {
-        if (!escape(true, &item)) return add(Node{});
+        if (!escape(true, &item, negate)) return add(Node{});
       } else {
         const uint32_t cp = code_point();
         item.emplace_back(cp, cp);
@@ -341,7 +376,7 @@ class Parser {
         ++i_;
         Ranges end;
         if (s_[i_] == '\\') {
-          if (!escape(true, &end)) return add(Node{});
+          if (!escape(true, &end, negate)) return add(Node{});
         } else {
           const uint32_t cp = code_point();
           end.emplace_back(cp, cp);

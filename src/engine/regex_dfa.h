@@ -47,7 +47,7 @@ struct ByteDfa {
 
 struct RegexLimits {
   size_t max_nfa_states = 200000;
-  size_t max_dfa_states = 20000;
+  size_t max_dfa_states = 50000;
   size_t max_work = 50000000;  // NFA states visited while building the DFA (~0.2 s): then a 400, not a stall
 };
 

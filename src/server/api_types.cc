@@ -278,9 +278,10 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   // Structured outputs: a JSON object (response_format json_object, structured_outputs.json_object)
   // or one of a list of strings (guided_choice, structured_outputs.choice).
   auto choices_of = [&](const OJson& v, const char* what) -> std::optional<ApiError> {
-    if (!v.is_array() || v.empty()) return schema(fmt::format("'{}' must be a non-empty list of strings", what));
+    if (!v.is_array() || v.empty()) return schema(fmt::format("'{}' must be a non-empty list of non-empty strings", what));
     for (const OJson& x : v) {
-      if (!x.is_string() || x.get<std::string>().empty()) return schema(fmt::format("'{}' must be a non-empty list of strings", what));
+      if (!x.is_string() || x.get<std::string>().empty())
+        return schema(fmt::format("'{}' must be a non-empty list of non-empty strings", what));
       p.choices.push_back(x.get<std::string>());
     }
     p.structured = CompletionParams::Structured::kChoice;
@@ -293,6 +294,10 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     if (!holder || !holder->contains(key) || (*holder)[key].is_null()) continue;
     if (!(*holder)[key].is_string()) return schema(fmt::format("'{}' must be a string", key));
     whitespace = (*holder)[key].get<std::string>();
+    RegexLimits small;  // a pattern for the space between two tokens: small by nature
+    small.max_dfa_states = 256;
+    if (Result<std::shared_ptr<const ByteDfa>> ws = compile_regex(whitespace, small); !ws)
+      return bad(fmt::format("'{}': {}", key, ws.error()));
   }
   auto use_regex = [&](const std::string& pattern, const std::string& what) -> std::optional<ApiError> {
     p.regex = pattern;

@@ -23,10 +23,15 @@ constexpr const char* kStringChar =
 constexpr const char* kBoundedStringChar = R"((?:[^"\\\x00-\x1F]|\\["\\/bfnrt]))";
 constexpr const char* kInteger = "-?(?:0|[1-9][0-9]*)";
 constexpr const char* kFraction = R"((?:\.[0-9]+)?)";
-constexpr const char* kExponent = "(?:[eE][+-]?[0-9]+)?";
+constexpr const char* kExponent = "(?:[eE][+-]?[0-9]{1,2})?";  // up to e99: every number a finite double
 constexpr const char* kDate = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])";
 constexpr const char* kTime = R"((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?)";
 constexpr const char* kOffset = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+// Formats as patterns whose every match is valid under the format's RFC (labels and lengths kept
+// well inside the limits, so the automata stay small).
+constexpr const char* kLabel = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,14}[a-zA-Z0-9])?";
+constexpr const char* kOctet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+constexpr size_t kMaxPattern = size_t{256} << 10;
 constexpr int64_t kMaxBound = 1000000000000000000;  // 1e18: integer bounds past it are refused
 
 std::string alt(const std::vector<std::string>& parts) {
@@ -165,7 +170,20 @@ class SchemaCompiler {
     return s[key].get<double>();
   }
 
+  // The pattern of a value; past kMaxPattern bytes an error (a pattern doubles with each level of
+  // nested arrays and grows with the square of leading optional properties: refuse it early).
   std::string value(const OJson& s, const std::string& path, int refs) {
+    std::string re = value_pattern(s, path, refs);
+    return too_long(re, path) ? "" : re;
+  }
+  bool too_long(const std::string& re, const std::string& path) {
+    if (re.size() <= kMaxPattern) return false;
+    fail(path, fmt::format("the schema expands to a pattern of more than {} KB (deeply nested arrays, many optional "
+                           "properties before the first required one); simplify it", kMaxPattern / 1024));
+    return true;
+  }
+
+  std::string value_pattern(const OJson& s, const std::string& path, int refs) {
     if (!err_.empty()) return "";
     if (s.is_boolean()) return s.get<bool>() ? any(opt_.any_depth) : fail(path, "the schema 'false' allows no value");
     if (!s.is_object()) return fail(path, "a schema must be an object or a boolean");
@@ -250,6 +268,18 @@ class SchemaCompiler {
     if (format == "date") return fmt::format("\"{}\"", kDate);
     if (format == "time") return fmt::format("\"{}{}?\"", kTime, kOffset);
     if (format == "uuid") return R"("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")";
+    const std::string host = fmt::format(R"({0}(?:\.{0}){{0,3}})", kLabel);
+    if (format == "hostname") return "\"" + host + "\"";
+    if (format == "ipv4") return fmt::format(R"("(?:{0}\.){{3}}{0}")", kOctet);
+    if (format == "email")
+      return fmt::format(R"("[a-zA-Z0-9_+-]{{1,16}}(?:\.[a-zA-Z0-9_+-]{{1,16}}){{0,2}}@(?:{}\.){{1,3}}[a-zA-Z]{{2,12}}")", kLabel);
+    if (format == "uri")
+      return fmt::format(R"("[a-zA-Z][a-zA-Z0-9+.-]{{0,15}}://{}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]{{0,24}}){{0,6}})"
+                         R"((?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]{{0,48}})?")", host);
+    static const std::set<std::string> kUnenforced = {"ipv6", "duration", "uri-reference", "iri", "iri-reference",
+                                                      "idn-email", "idn-hostname", "json-pointer", "relative-json-pointer",
+                                                      "regex", "uri-template"};
+    if (kUnenforced.count(format)) return fail(path, fmt::format("'format' '{}' is not supported", format));
     const std::optional<int64_t> lo = count_of(s, "minLength", path), hi = count_of(s, "maxLength", path);
     if (!err_.empty()) return "";
     if (!lo && !hi) return string_re();
@@ -337,7 +367,7 @@ class SchemaCompiler {
       if (lo > 1000 || hi.value_or(0) > 1000) return fail(path, "array lengths above 1000 are not supported");
       const std::string more = hi ? fmt::format("{{{},{}}}", std::max<int64_t>(lo - 1, 0), *hi - 1)
                                   : fmt::format("{{{},}}", std::max<int64_t>(lo - 1, 0));
-      const std::string items = *item + "(?:" + comma + *item + ")" + more;
+      const std::string items = hi && *hi == 1 ? *item : *item + "(?:" + comma + *item + ")" + more;
       return open + (lo == 0 ? "(?:" + items + ")?" : items) + close;
     }
     // Tuples: the prefix items in order (an array may stop after any of them once minItems is
@@ -405,6 +435,7 @@ class SchemaCompiler {
       const std::string& p = props[i].re;
       after[i] = (props[i].required ? comma + p : "(?:" + comma + p + ")?") + after[i + 1];
       first[i] = props[i].required ? p + after[i + 1] : alt({p + after[i + 1], first[i + 1]});
+      if (too_long(first[i], path)) return "";
     }
     return open + first[0] + close;
   }

@@ -9,6 +9,7 @@ const harness = require('./serve_harness');
 const { check, raw, sse } = harness;
 const path = require('path');
 const Ajv = require(path.join(__dirname, '..', 'oracles', 'node_modules', 'ajv'));
+const addFormats = require(path.join(__dirname, '..', 'oracles', 'node_modules', 'ajv-formats'));
 
 const [bin, model] = process.argv.slice(2);
 const post = (port, p, body) => raw(port, 'POST', p, JSON.stringify(body));
@@ -161,6 +162,7 @@ async function main() {
     // (JavaScript's RegExp, anchored). Random weights and temperature 1: the constraint alone
     // makes these hold.
     const ajv = new Ajv({ strict: false });
+    addFormats(ajv);
     const person = { type: 'object', additionalProperties: false, required: ['name', 'age', 'ok'],
                      properties: { name: { type: 'string', maxLength: 6 }, age: { type: 'integer', minimum: 0, maximum: 120 },
                                    tags: { type: 'array', items: { enum: ['a', 'b', 'c'] }, maxItems: 2 }, ok: { type: 'boolean' } } };
@@ -174,11 +176,16 @@ async function main() {
       ['/v1/completions', shapes, (sc) => ({ prompt: 'Shape:', guided_json: sc })],
       ['/v1/completions', person, (sc) => ({ prompt: 'Person:', structured_outputs: { json: JSON.stringify(sc) } })],
     ];
+    // String formats, validated by ajv-formats.
+    for (const format of ['email', 'ipv4', 'hostname', 'uri', 'date-time', 'date', 'time', 'uuid']) {
+      schemaCases.push(['/v1/completions', { type: 'string', format }, (sc) => ({ prompt: 'Value:', guided_json: sc, max_tokens: 200 })]);
+    }
     let finished = 0;
+    const finishedFormats = new Set();
     for (const [url, schema, body] of schemaCases) {
       const validate = ajv.compile(schema);
-      for (const seed of [1, 2, 3, 4]) {
-        const r = await post(port, url, { model: 'tiny', max_tokens: 150, temperature: 1, seed, ...body(schema) });
+      for (const seed of schema.format ? [1, 2] : [1, 2, 3, 4]) {
+        const r = await post(port, url, { model: 'tiny', max_tokens: 150, temperature: 1, seed, ...body(schema) });  // body may raise max_tokens
         const c = r.json && r.json.choices && r.json.choices[0];
         const text = c && (c.message ? c.message.content : c.text);
         if (!c || c.finish_reason !== 'stop') {
@@ -189,9 +196,11 @@ async function main() {
         try { doc = JSON.parse(text); } catch (e) { doc = e; }
         check(!(doc instanceof Error) && validate(doc), `${url} schema output validates (seed ${seed})`, [text, validate.errors]);
         finished += 1;
+        if (schema.format) finishedFormats.add(schema.format);
       }
     }
-    check(finished >= 8, 'json_schema: most outputs finished (the validation above is not vacuous)', finished);
+    check(finished >= 20 && finishedFormats.size === 8, 'json_schema: most outputs finished, every format (the validation above is not vacuous)',
+          [finished, [...finishedFormats]]);
     const pattern = '[A-Z]{2}-\\d{3}(?:x|yz)?';
     for (const seed of [1, 2, 3]) {
       const r = (await post(port, '/v1/completions', { model: 'tiny', prompt: 'Code:', max_tokens: 20, seed, temperature: 1,
@@ -221,6 +230,19 @@ async function main() {
       const huge = await post(port, '/v1/completions', { prompt: 'x', guided_regex: '(a|b)*a(a|b){20}' });
       check(huge.status === 400 && /guided_regex.*automaton states/.test(huge.json.error.message), 'a pattern too big to compile: 400', huge.json);
     }
+    // When nothing may follow: min_tokens or allowed_token_ids forbid the EOS a whole output needs,
+    // so the request ends there ('stop'); with ignore_eos only EOS (no text) follows a whole output.
+    const minTok = (await post(port, '/v1/completions', { prompt: 'x', max_tokens: 10, min_tokens: 5, guided_regex: 'ab' })).json.choices[0];
+    check(minTok.text === 'ab' && minTok.finish_reason === 'stop', 'min_tokens past a whole regex output: ends there', minTok);
+    const noneFits = (await post(port, '/v1/completions', { prompt: 'x', max_tokens: 10, allowed_token_ids: [5, 6, 7], guided_regex: 'abc' })).json;
+    check(noneFits.choices[0].text === '' && noneFits.choices[0].finish_reason === 'stop' && noneFits.usage.completion_tokens === 0,
+          'allowed_token_ids that cannot make the pattern: an empty stop', noneFits);
+    const ign = (await post(port, '/v1/completions', { prompt: 'x', max_tokens: 12, ignore_eos: true, seed: 1,
+                                                      guided_json: { type: 'string', maxLength: 3 } })).json.choices[0];
+    check(typeof JSON.parse(ign.text) === 'string' && ign.finish_reason === 'length', 'ignore_eos after a whole JSON output adds no text', ign);
+    const badWs = await post(port, '/v1/completions', { prompt: 'x', guided_json: { type: 'object' }, guided_whitespace_pattern: '(' });
+    check(badWs.status === 400 && /^'guided_whitespace_pattern': invalid regex: missing '\)'.* position 0$/.test(badWs.json.error.message),
+          'a bad whitespace pattern: 400 naming it', badWs.json);
     const notJson = await post(port, '/v1/completions', { prompt: 'x', guided_json: '{"type": ' });
     check(notJson.status === 400 && /not valid JSON/.test(notJson.json.error.message), 'guided_json text that is not JSON: 400', notJson.json);
     const grammar = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { grammar: 'root ::= "a"' } });

@@ -255,6 +255,7 @@ TEST(JsonSchema, RefusesWhatItCannotGuaranteeByName) {
       {R"({"type":"bogus"})", "unknown type 'bogus'"},
       {R"({"allOf":[{"type":"string"},{"maxLength":3}]})", "'allOf'"},
       {R"(false)", "allows no value"},
+      {R"({"type":"string","format":"ipv6"})", "'format' 'ipv6' is not supported"},
   };
   for (const auto& [text, message] : bad) {
     Result<std::string> r = json_schema_regex(OJson::parse(text));
@@ -264,6 +265,40 @@ TEST(JsonSchema, RefusesWhatItCannotGuaranteeByName) {
   // uniqueItems false and annotations are fine.
   EXPECT_TRUE(json_schema_regex(OJson::parse(R"({"title":"T","description":"d","$schema":"x","type":"array","uniqueItems":false,
       "items":{"type":"string","default":"a","examples":["b"]}})")).ok());
+}
+
+// A pattern doubles with each level of nested arrays: refused once it passes the size limit, fast
+// and in little memory, not after building it.
+TEST(JsonSchema, ExplosiveSchemasAreRefusedEarly) {
+  OJson s = OJson::parse(R"({"type":"integer"})");
+  for (int depth = 0; depth < 50; ++depth) s = OJson{{"type", "array"}, {"items", s}, {"minItems", 1}, {"maxItems", 2}};
+  Result<std::string> r = json_schema_regex(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("expands to a pattern of more than"), std::string::npos) << r.error();
+  OJson many = OJson::parse(R"({"type":"object","properties":{}})");
+  for (int k = 0; k < 1000; ++k) many["properties"][fmt::format("p{}", k)] = OJson::parse(R"({"type":"integer"})");
+  Result<std::string> m = json_schema_regex(many);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().find("optional properties"), std::string::npos) << m.error();
+  // All of them required: linear, and fine.
+  for (int k = 0; k < 1000; ++k) many["required"].push_back(fmt::format("p{}", k));
+  EXPECT_TRUE(json_schema_regex(many).ok());
+}
+
+TEST(JsonSchema, StringFormatsMatchTheirRfcShapes) {
+  const std::vector<std::tuple<const char*, std::vector<std::string>, std::vector<std::string>>> cases = {
+      {"email", {"\"a.b+c@example.com\"", "\"x@mail.co.uk\""}, {"\"a@b\"", "\"@example.com\"", "\"a b@example.com\""}},
+      {"ipv4", {"\"0.0.0.0\"", "\"255.255.255.255\"", "\"10.1.20.199\""}, {"\"256.1.1.1\"", "\"01.2.3.4\"", "\"1.2.3\""}},
+      {"hostname", {"\"localhost\"", "\"api-2.example.com\""}, {"\"-a.com\"", "\"a..b\"", "\"a_b.com\""}},
+      {"uri", {"\"https://example.com\"", "\"http://a.b:8080/x/y?q=1&r=2\""}, {"\"example.com\"", "\"https://\"", "\"http://a b\""}},
+      {"date-time", {"\"2024-02-29T23:59:59Z\"", "\"1999-12-31T00:00:00.123+05:30\""}, {"\"2024-13-01T00:00:00Z\"", "\"2024-01-01 00:00:00Z\""}},
+      {"uuid", {"\"123e4567-e89b-12d3-a456-426614174000\""}, {"\"123e4567e89b12d3a456426614174000\""}}};
+  for (const auto& [format, yes, no] : cases) {
+    auto d = compile_schema(OJson{{"type", "string"}, {"format", format}});
+    ASSERT_TRUE(d) << format;
+    for (const std::string& t : yes) EXPECT_TRUE(regex_full_match(*d, t)) << format << " " << t;
+    for (const std::string& t : no) EXPECT_FALSE(regex_full_match(*d, t)) << format << " " << t;
+  }
 }
 
 TEST(JsonSchema, WhitespacePatternIsUsedBetweenTokens) {

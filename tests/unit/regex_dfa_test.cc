@@ -44,6 +44,11 @@ TEST(RegexDfa, WholeMatchesOfHandPickedPatterns) {
       {R"(a|b|)", {"a", "b", ""}, {"ab"}},
       {R"(\.\*\+\?\(\)\[\]\{\}\|\\\^\$)", {".*+?()[]{}|\\^$"}, {""}},
       {"a+?b*?c??", {"a", "aab", "abc", "ac"}, {"b", ""}},
+      // \d \w \s count ASCII; their negations leave out every Unicode digit, letter and space (so
+      // an output matches under Python's Unicode classes and JavaScript's alike).
+      {R"(\D\W\S)", {"a!b", "-.x"}, {"\xD9\xA3!b", "a\xC3\xA9" "b", "a!\xE2\x80\x83", "a!\xC2\xA0", "a!\xEF\xBB\xBF", "a!\xE3\x80\x80"}},
+      {R"([^\d][^\w][^\s])", {"a!b"}, {"\xD9\xA3!b", "a\xC3\xA9" "b", "a!\xE3\x80\x80"}},
+      {R"(\d\w\s)", {"5a ", "0_\t"}, {"\xD9\xA3" "a ", "5\xC3\xA9 ", "5a\xE3\x80\x80"}},
   };
   for (const Case& c : cases) {
     auto d = dfa_of(c.pattern);
