@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -243,6 +244,11 @@ class Parser {
           } else if (s_.substr(i_, 3) == "?P<" || (s_.substr(i_, 2) == "?<" && s_.substr(i_, 3) != "?<=" && s_.substr(i_, 3) != "?<!")) {
             const size_t close = s_.find('>', i_);
             if (close == std::string_view::npos) return fail(fmt::format("missing '>' in a group name at position {}", at));
+            const size_t name = s_[i_ + 1] == 'P' ? i_ + 3 : i_ + 2;
+            const std::string_view id = s_.substr(name, close - name);
+            const bool ok = !id.empty() && !std::isdigit(static_cast<unsigned char>(id[0])) &&
+                            std::all_of(id.begin(), id.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
+            if (!ok) return fail(fmt::format("bad character in group name '{}' at position {}", id, at));
             i_ = close + 1;
           } else if (s_.substr(i_, 2) == "?=" || s_.substr(i_, 2) == "?!" || s_.substr(i_, 3) == "?<=" || s_.substr(i_, 3) == "?<!") {
             return fail(fmt::format("lookaround assertions are not supported (position {})", at));

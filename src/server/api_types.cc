@@ -333,6 +333,10 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
       if (!rf.contains("json_schema") || !rf["json_schema"].is_object())
         return schema("'response_format.json_schema' must be an object with a 'schema'");
       const OJson& js = rf["json_schema"];
+      if (!js.contains("name") || !js["name"].is_string())
+        return schema("'response_format.json_schema.name' is required (a string)");
+      if (js.contains("schema") && !js["schema"].is_null() && !js["schema"].is_object())
+        return schema("'response_format.json_schema.schema' must be an object");
       if (js.contains("schema") && !js["schema"].is_null()) {
         INFERA_API_TRY(use_schema(js["schema"], "response_format.json_schema.schema"));
       } else {

@@ -243,6 +243,12 @@ async function main() {
     const badWs = await post(port, '/v1/completions', { prompt: 'x', guided_json: { type: 'object' }, guided_whitespace_pattern: '(' });
     check(badWs.status === 400 && /^'guided_whitespace_pattern': invalid regex: missing '\)'.* position 0$/.test(badWs.json.error.message),
           'a bad whitespace pattern: 400 naming it', badWs.json);
+    const noName = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
+      response_format: { type: 'json_schema', json_schema: { schema: { type: 'integer' } } } });
+    check(noName.status === 400 && /json_schema\.name/.test(noName.json.error.message), 'json_schema without a name: 400', noName.json);
+    const textSchema = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: '{"type": "integer"}' } } });
+    check(textSchema.status === 400 && /must be an object/.test(textSchema.json.error.message), 'json_schema.schema as text: 400', textSchema.json);
     const notJson = await post(port, '/v1/completions', { prompt: 'x', guided_json: '{"type": ' });
     check(notJson.status === 400 && /not valid JSON/.test(notJson.json.error.message), 'guided_json text that is not JSON: 400', notJson.json);
     const grammar = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { grammar: 'root ::= "a"' } });

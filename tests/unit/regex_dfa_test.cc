@@ -64,7 +64,7 @@ TEST(RegexDfa, RefusesWhatNoAutomatonDoesWithAMessage) {
       {R"(\bword)", "word boundaries"}, {"(ab", "missing ')'"}, {"ab)", "unbalanced"}, {"[z-a]", "bad character range"},
       {"*a", "nothing to repeat"}, {"a**", "multiple repeat"}, {"a{3,2}", "min repeat greater"}, {"[abc", "unterminated"},
       {"a{1001}", "above 1000"}, {"a^b", "'^'"}, {"a$b", "'$'"}, {R"(\q)", "bad escape"}, {"a*+", "possessive"},
-      {"[^\\x00-\\U0010FFFF]", "matches no text"}, {"\xC3", "UTF-8"}};
+      {"[^\\x00-\\U0010FFFF]", "matches no text"}, {"\xC3", "UTF-8"}, {"(?P<1>a)", "group name"}, {"(?<>a)", "group name"}};
   for (const auto& [pattern, message] : bad) {
     Result<std::shared_ptr<const ByteDfa>> d = compile_regex(pattern);
     ASSERT_FALSE(d.ok()) << pattern;
