@@ -247,7 +247,8 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
   // A structured output allows only EOS once it is whole; with ignore_eos the EOS then sampled does
   // not stop the request and adds no text (as vLLM), so the output stays whole.
   if (job.constraint_) job.constraint_->mask(logits, p.eos_ids);
-  if (std::none_of(logits.begin(), logits.end(), [](float x) { return x > -INFINITY; })) {
+  const bool can_rule_out_all = job.constraint_ || !p.allowed_token_ids.empty();  // (else EOS at least stays)
+  if (can_rule_out_all && std::none_of(logits.begin(), logits.end(), [](float x) { return x > -INFINITY; })) {
     // Every id is ruled out (a structured output that is whole, or that no token can continue, while
     // min_tokens or allowed_token_ids forbid EOS): the request ends here.
     GenEvent e;

@@ -16,6 +16,8 @@ namespace {
 constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 constexpr int kMaxRepeat = 1000;
 constexpr int kMaxNesting = 200;
+constexpr size_t kMaxPatternBytes = size_t{512} << 10;
+constexpr size_t kMaxClassRanges = 500000;  // over all the classes of a pattern (\W alone is ~700)
 
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;  // sorted, disjoint, inclusive
 
@@ -48,7 +50,8 @@ Ranges subtract(const Ranges& a, const Ranges& b) {
   return normalize(out);
 }
 
-// The Unicode digit, word and space sets (Python's \d \w \s on text; \s also JavaScript's).
+// The Unicode digit, word and space sets (Python's \d \w \s on text; \s also JavaScript's),
+// taken broadly: they are only ever complemented (\D, or \d in [^...]).
 struct UnicodeSets {
   Ranges digit, word, space;
 };
@@ -68,9 +71,11 @@ const UnicodeSets& unicode_sets() {
       const bool number = digit || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
       const bool space = cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP ||
                          (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F) || cp == 0x85 || cp == 0xFEFF;
-      if (digit) add(u.digit, cp);
-      if (letter || number || cp == '_') add(u.word, cp);
-      if (space) add(u.space, cp);
+      // Unassigned code points count in every set: a newer Unicode than utf8proc's may assign them.
+      const bool unassigned = cat == UTF8PROC_CATEGORY_CN;
+      if (digit || unassigned) add(u.digit, cp);
+      if (letter || number || cp == '_' || unassigned) add(u.word, cp);
+      if (space || unassigned) add(u.space, cp);
     }
     return u;
   }();
@@ -123,6 +128,7 @@ class Parser {
     Node n;
     n.kind = Node::kClass;
     n.ranges = normalize(std::move(r));
+    if ((ranges_ += n.ranges.size()) > kMaxClassRanges) return fail("the pattern's character classes are too large");
     return add(std::move(n));
   }
   bool at_end() const { return i_ >= s_.size(); }
@@ -331,7 +337,12 @@ class Parser {
       case 'f': out->emplace_back('\f', '\f'); return true;
       case 'v': out->emplace_back('\v', '\v'); return true;
       case 'a': out->emplace_back('\a', '\a'); return true;
-      case '0': out->emplace_back(0, 0); return true;
+      case '0': {  // \0, \0o, \0oo: an octal character code (Python)
+        uint32_t v = 0;
+        for (int k = 0; k < 2 && !at_end() && s_[i_] >= '0' && s_[i_] <= '7'; ++k) v = v * 8 + static_cast<uint32_t>(s_[i_++] - '0');
+        out->emplace_back(v, v);
+        return true;
+      }
       case 'x': if (hex(2)) return true; break;
       case 'u': if (hex(4)) return true; break;
       case 'U': if (hex(8)) return true; break;
@@ -403,6 +414,7 @@ class Parser {
   size_t i_ = 0;
   std::vector<Node>& pool_;
   std::string err_;
+  size_t ranges_ = 0;
 };
 
 // ---- Thompson NFA over bytes ----
@@ -587,6 +599,7 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
     while (!stack.empty()) {
       const int32_t s = stack.back();
       stack.pop_back();
+      ++work;  // every state walked, kept or not
       set.push_back(s);
       for (int32_t t : nfa[static_cast<size_t>(s)].eps)
         if (mark[static_cast<size_t>(t)] != generation) mark[static_cast<size_t>(t)] = generation, stack.push_back(t);
@@ -600,7 +613,10 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
   auto intern = [&](const std::vector<int32_t>& set) -> int32_t {
     std::string key(reinterpret_cast<const char*>(set.data()), set.size() * sizeof(int32_t));
     auto [it, fresh] = ids.emplace(std::move(key), static_cast<int32_t>(sets.size()));
-    if (fresh) sets.push_back(set);
+    if (fresh) {
+      sets.push_back(set);
+      work += 3 * set.size();  // kept twice (the set and its key): memory counts as work
+    }
     return it->second;
   };
   std::vector<int32_t> init{start};
@@ -612,6 +628,7 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
       return error("the pattern needs more than {} automaton states; simplify it", limits.max_dfa_states);
     if (work > limits.max_work) return error("the pattern is too complex to compile (its automaton grows too fast); simplify it");
     for (int32_t c = 0; c < dfa->n_classes; ++c) {
+      if (work > limits.max_work) return error("the pattern is too complex to compile (its automaton grows too fast); simplify it");
       const uint8_t b = rep[static_cast<size_t>(c)];
       moved.clear();
       for (int32_t s : sets[d]) {
@@ -623,9 +640,7 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
         dfa->next.push_back(-1);
         continue;
       }
-      work += moved.size();
       closure(moved);
-      work += moved.size();
       dfa->next.push_back(intern(moved));
     }
     dfa->accept.push_back(std::binary_search(sets[d].begin(), sets[d].end(), accept) ? 1 : 0);
@@ -694,6 +709,7 @@ Result<std::shared_ptr<const ByteDfa>> determinize(const std::vector<NfaState>& 
 }
 
 Result<std::pair<std::vector<Node>, int32_t>> parse_pattern(std::string_view pattern) {
+  if (pattern.size() > kMaxPatternBytes) return error("the pattern is longer than {} KB", kMaxPatternBytes / 1024);
   std::vector<Node> pool;
   Parser p(pattern, pool);
   Result<int32_t> root = p.parse();
@@ -822,7 +838,8 @@ Result<std::string> regex_for_json_string(std::string_view pattern) {
   auto parsed = parse_pattern(pattern);
   if (!parsed) return parsed.status();
   auto& [pool, root] = *parsed;
-  const Ranges unsafe{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}};
+  // (U+2028 and U+2029 too: JavaScript's '.' leaves them out, and a schema's pattern is ECMA-262.)
+  const Ranges unsafe{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0x2028, 0x2029}};
   for (Node& n : pool)
     if (n.kind == Node::kClass) n.ranges = subtract(n.ranges, unsafe);
   std::string out;

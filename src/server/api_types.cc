@@ -296,8 +296,13 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     whitespace = (*holder)[key].get<std::string>();
     RegexLimits small;  // a pattern for the space between two tokens: small by nature
     small.max_dfa_states = 256;
-    if (Result<std::shared_ptr<const ByteDfa>> ws = compile_regex(whitespace, small); !ws)
-      return bad(fmt::format("'{}': {}", key, ws.error()));
+    small.max_work = 100000;
+    Result<std::shared_ptr<const ByteDfa>> ws = compile_regex(whitespace, small);
+    if (!ws) return bad(fmt::format("'{}': {}", key, ws.error()));
+    for (size_t st = 0; st < (*ws)->states(); ++st)  // whitespace only: it goes between JSON tokens
+      for (int byte = 0; byte < 256; ++byte)
+        if (byte != ' ' && byte != '\t' && byte != '\n' && byte != '\r' && (*ws)->step(static_cast<int32_t>(st), static_cast<uint8_t>(byte)) >= 0)
+          return bad(fmt::format("'{}' must match only spaces, tabs and line breaks", key));
   }
   auto use_regex = [&](const std::string& pattern, const std::string& what) -> std::optional<ApiError> {
     p.regex = pattern;

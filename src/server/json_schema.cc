@@ -24,7 +24,9 @@ constexpr const char* kBoundedStringChar = R"((?:[^"\\\x00-\x1F]|\\["\\/bfnrt]))
 constexpr const char* kInteger = "-?(?:0|[1-9][0-9]*)";
 constexpr const char* kFraction = R"((?:\.[0-9]+)?)";
 constexpr const char* kExponent = "(?:[eE][+-]?[0-9]{1,2})?";  // up to e99: every number a finite double
-constexpr const char* kDate = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])";
+// Days that every year has in each month (no February 29th: a subset of valid dates).
+constexpr const char* kDate =
+    "[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))";
 constexpr const char* kTime = R"((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?)";
 constexpr const char* kOffset = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
 // Formats as patterns whose every match is valid under the format's RFC (labels and lengths kept
@@ -32,6 +34,7 @@ constexpr const char* kOffset = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
 constexpr const char* kLabel = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,14}[a-zA-Z0-9])?";
 constexpr const char* kOctet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 constexpr size_t kMaxPattern = size_t{256} << 10;
+constexpr int kMaxDepth = 64;  // nested schemas (objects in arrays in objects ...)
 constexpr int64_t kMaxBound = 1000000000000000000;  // 1e18: integer bounds past it are refused
 
 std::string alt(const std::vector<std::string>& parts) {
@@ -141,7 +144,8 @@ class SchemaCompiler {
         else key.push_back(ref[k]);
       }
       if (at->is_object() && at->contains(key)) at = &(*at)[key];
-      else if (at->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos && std::stoul(key) < at->size())
+      else if (at->is_array() && !key.empty() && key.size() <= 9 && key.find_first_not_of("0123456789") == std::string::npos &&
+               std::stoul(key) < at->size())
         at = &(*at)[std::stoul(key)];
       else {
         fail(path, fmt::format("'$ref' {} points to nothing", ref));
@@ -170,10 +174,75 @@ class SchemaCompiler {
     return s[key].get<double>();
   }
 
+  static bool has_type(const OJson& v, const OJson& type) {
+    auto one = [&](const std::string& t) {
+      if (t == "integer") return v.is_number_integer();
+      if (t == "number") return v.is_number();
+      if (t == "string") return v.is_string();
+      if (t == "boolean") return v.is_boolean();
+      if (t == "null") return v.is_null();
+      if (t == "array") return v.is_array();
+      if (t == "object") return v.is_object();
+      return false;
+    };
+    if (type.is_string()) return one(type.get<std::string>());
+    if (type.is_array())
+      for (const OJson& t : type)
+        if (t.is_string() && one(t.get<std::string>())) return true;
+    return false;
+  }
+  // oneOf branches that no value can match twice: each a single 'type' (no two the same, integer
+  // and number overlap), or objects with a required property whose 'const' differs.
+  bool disjoint(const OJson& refs_or_branches) {
+    OJson branches = OJson::array();  // $refs followed (pydantic's discriminated unions)
+    for (const OJson& b : refs_or_branches) {
+      const OJson* at = &b;
+      for (int k = 0; k < 8 && at->is_object() && at->contains("$ref") && (*at)["$ref"].is_string(); ++k) {
+        const OJson* next = resolve((*at)["$ref"].get<std::string>(), "");
+        if (!next) return false;
+        at = next;
+      }
+      branches.push_back(*at);
+    }
+    std::set<std::string> types;
+    bool by_type = true;
+    for (const OJson& b : branches) {
+      const OJson* t = b.is_object() && b.contains("type") && b["type"].is_string() ? &b["type"] : nullptr;
+      std::string name = t ? t->get<std::string>() : "";
+      if (name == "integer") name = "number";
+      if (!t || !types.insert(name).second) by_type = false;
+    }
+    if (by_type) return true;
+    // A discriminator: one property name, required in every branch, with a different const in each.
+    if (!branches[0].is_object() || !branches[0].contains("properties") || !branches[0]["properties"].is_object()) return false;
+    for (auto it = branches[0]["properties"].begin(); it != branches[0]["properties"].end(); ++it) {
+      std::set<std::string> seen;
+      bool ok = true;
+      for (const OJson& b : branches) {
+        const bool required = b.contains("required") && b["required"].is_array() &&
+                              std::find(b["required"].begin(), b["required"].end(), it.key()) != b["required"].end();
+        const OJson* p = b.contains("properties") && b["properties"].is_object() && b["properties"].contains(it.key())
+                             ? &b["properties"][it.key()] : nullptr;
+        if (!required || !p || !p->is_object() || !p->contains("const") || !seen.insert((*p)["const"].dump()).second) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return true;
+    }
+    return false;
+  }
+
   // The pattern of a value; past kMaxPattern bytes an error (a pattern doubles with each level of
   // nested arrays and grows with the square of leading optional properties: refuse it early).
   std::string value(const OJson& s, const std::string& path, int refs) {
+    if (depth_ >= kMaxDepth) return fail(path, fmt::format("the schema nests more than {} levels", kMaxDepth));
+    ++depth_;
     std::string re = value_pattern(s, path, refs);
+    --depth_;
+    total_ += re.size();  // every part built, all levels: bounds the work of any schema
+    if (total_ > 4 * kMaxPattern && err_.empty())
+      return fail(path, fmt::format("the schema expands to patterns of more than {} KB in all; simplify it", 4 * kMaxPattern / 1024));
     return too_long(re, path) ? "" : re;
   }
   bool too_long(const std::string& re, const std::string& path) {
@@ -196,6 +265,20 @@ class SchemaCompiler {
       if (it.key() == "uniqueItems" && it.value() == false) continue;
       return fail(path, fmt::format("'{}' is not supported", it.key()));
     }
+    // const, enum, anyOf, oneOf, allOf and $ref decide the value alone here: other checks beside
+    // them are refused, not dropped (a "type" beside const / enum filters their values).
+    static const std::set<std::string> kChecks = {
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems",
+        "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "const", "enum", "anyOf", "oneOf", "allOf", "$ref", "nullable"};
+    for (const char* alone : {"$ref", "anyOf", "oneOf", "allOf", "const", "enum"}) {
+      if (!s.contains(alone)) continue;
+      for (auto it = s.begin(); it != s.end(); ++it) {
+        const bool typed_literal = (std::string_view(alone) == "const" || std::string_view(alone) == "enum") && it.key() == "type";
+        if (it.key() != alone && kChecks.count(it.key()) && !typed_literal)
+          return fail(path, fmt::format("'{}' together with '{}' is not supported", alone, it.key()));
+      }
+    }
     if (s.contains("$ref")) {
       if (!s["$ref"].is_string()) return fail(path, "'$ref' must be a string");
       if (refs >= opt_.max_ref_depth)
@@ -204,16 +287,22 @@ class SchemaCompiler {
       if (!target) return "";
       return value(*target, s["$ref"].get<std::string>(), refs + 1);
     }
-    if (s.contains("const")) return literal(s["const"]);
-    if (s.contains("enum")) {
-      if (!s["enum"].is_array() || s["enum"].empty()) return fail(path, "'enum' must be a non-empty array");
+    if (s.contains("const") || s.contains("enum")) {
+      const bool is_const = s.contains("const");
+      if (!is_const && (!s["enum"].is_array() || s["enum"].empty())) return fail(path, "'enum' must be a non-empty array");
+      const OJson values = is_const ? OJson::array({s["const"]}) : s["enum"];
       std::vector<std::string> parts;
-      for (const OJson& v : s["enum"]) parts.push_back(literal(v));
+      for (const OJson& v : values)
+        if (!s.contains("type") || has_type(v, s["type"])) parts.push_back(literal(v));
+      if (parts.empty()) return fail(path, fmt::format("no value of '{}' has the 'type'", is_const ? "const" : "enum"));
       return alt(parts);
     }
     for (const char* key : {"anyOf", "oneOf"}) {
       if (!s.contains(key)) continue;
       if (!s[key].is_array() || s[key].empty()) return fail(path, fmt::format("'{}' must be a non-empty array", key));
+      if (std::string_view(key) == "oneOf" && !disjoint(s[key]))
+        return fail(path, "'oneOf' is supported where no value can match two of its schemas (different types, or "
+                          "objects told apart by a required 'const' property); use 'anyOf'");
       std::vector<std::string> parts;
       for (size_t i = 0; i < s[key].size(); ++i) parts.push_back(value(s[key][i], fmt::format("{}/{}/{}", path, key, i), refs));
       return alt(parts);
@@ -259,6 +348,8 @@ class SchemaCompiler {
   std::string string_value(const OJson& s, const std::string& path) {
     if (s.contains("pattern")) {
       if (!s["pattern"].is_string()) return fail(path, "'pattern' must be a string");
+      for (const char* other : {"format", "minLength", "maxLength"})
+        if (s.contains(other)) return fail(path, fmt::format("'pattern' together with '{}' is not supported", other));
       Result<std::string> inner = regex_for_json_string(s["pattern"].get<std::string>());
       if (!inner) return fail(path, fmt::format("'pattern': {}", inner.error()));
       return "\"" + *inner + "\"";
@@ -266,7 +357,7 @@ class SchemaCompiler {
     const std::string format = s.contains("format") && s["format"].is_string() ? s["format"].get<std::string>() : "";
     if (format == "date-time") return fmt::format("\"{}T{}{}\"", kDate, kTime, kOffset);
     if (format == "date") return fmt::format("\"{}\"", kDate);
-    if (format == "time") return fmt::format("\"{}{}?\"", kTime, kOffset);
+    if (format == "time") return fmt::format("\"{}{}\"", kTime, kOffset);  // RFC 3339 full-time: with its offset
     if (format == "uuid") return R"("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")";
     const std::string host = fmt::format(R"({0}(?:\.{0}){{0,3}})", kLabel);
     if (format == "hostname") return "\"" + host + "\"";
@@ -387,6 +478,7 @@ class SchemaCompiler {
     for (int64_t k = static_cast<int64_t>(fixed.size()) - 1; k >= 1; --k) {
       const std::string next = comma + fixed[static_cast<size_t>(k)] + rest;
       rest = k >= lo ? "(?:" + next + ")?" : next;
+      if (too_long(rest, path)) return "";
     }
     if (fixed.empty()) return open + close;
     const std::string body = fixed[0] + rest;
@@ -417,33 +509,38 @@ class SchemaCompiler {
         named.insert(it.key());
       }
     }
-    for (const std::string& r : required)  // required but not described: any value
-      if (!named.count(r)) props.push_back({literal(r) + colon + any(opt_.any_depth), true});
+    static const OJson kTrue(true);
+    const OJson& ap = s.contains("additionalProperties") ? s["additionalProperties"] : kTrue;
+    for (const std::string& r : required) {  // required but not in 'properties': as additionalProperties says
+      if (named.count(r)) continue;
+      if (ap == false) return fail(path, fmt::format("'{}' is required, but not in 'properties' and additionalProperties is false", r));
+      props.push_back({literal(r) + colon + value(ap, path + "/additionalProperties", refs), true});
+    }
     if (!err_.empty()) return "";
     if (props.empty()) {
-      const OJson ap = s.contains("additionalProperties") ? s["additionalProperties"] : OJson(true);
       if (ap == false) return open + close;
-      const std::string v = ap == true ? any(opt_.any_depth) : value(ap, path + "/additionalProperties", refs);
+      const std::string v = value(ap, path + "/additionalProperties", refs);
       const std::string kv = string_re() + colon + v;
       return open + "(?:" + kv + "(?:" + comma + kv + ")*)?" + close;
     }
     // Properties in the schema's order; optional ones may be left out. after(i): the properties
     // from i on once one has been written (each preceded by a comma); first(i): none written yet.
-    const size_t n = props.size();
-    std::vector<std::string> after(n + 1), first(n + 1);
-    for (size_t i = n; i-- > 0;) {
+    std::string after, first;  // after(i + 1), first(i + 1) while i counts down
+    for (size_t i = props.size(); i-- > 0;) {
       const std::string& p = props[i].re;
-      after[i] = (props[i].required ? comma + p : "(?:" + comma + p + ")?") + after[i + 1];
-      first[i] = props[i].required ? p + after[i + 1] : alt({p + after[i + 1], first[i + 1]});
-      if (too_long(first[i], path)) return "";
+      first = props[i].required ? p + after : alt({p + after, first});
+      after = (props[i].required ? comma + p : "(?:" + comma + p + ")?") + after;
+      if (too_long(first, path) || too_long(after, path)) return "";
     }
-    return open + first[0] + close;
+    return open + first + close;
   }
 
   const OJson& root_;
   const JsonSchemaOptions& opt_;
   std::string ws_;
   std::string err_;
+  int depth_ = 0;
+  size_t total_ = 0;
 };
 
 }  // namespace

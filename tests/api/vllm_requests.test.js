@@ -249,6 +249,8 @@ async function main() {
     const textSchema = await post(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }],
       response_format: { type: 'json_schema', json_schema: { name: 'x', schema: '{"type": "integer"}' } } });
     check(textSchema.status === 400 && /must be an object/.test(textSchema.json.error.message), 'json_schema.schema as text: 400', textSchema.json);
+    const notWs = await post(port, '/v1/completions', { prompt: 'x', guided_json: { type: 'object' }, guided_whitespace_pattern: 'x?' });
+    check(notWs.status === 400 && /only spaces, tabs and line breaks/.test(notWs.json.error.message), 'a whitespace pattern that is not whitespace: 400', notWs.json);
     const notJson = await post(port, '/v1/completions', { prompt: 'x', guided_json: '{"type": ' });
     check(notJson.status === 400 && /not valid JSON/.test(notJson.json.error.message), 'guided_json text that is not JSON: 400', notJson.json);
     const grammar = await post(port, '/v1/completions', { prompt: 'x', structured_outputs: { grammar: 'root ::= "a"' } });

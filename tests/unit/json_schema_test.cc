@@ -256,6 +256,17 @@ TEST(JsonSchema, RefusesWhatItCannotGuaranteeByName) {
       {R"({"allOf":[{"type":"string"},{"maxLength":3}]})", "'allOf'"},
       {R"(false)", "allows no value"},
       {R"({"type":"string","format":"ipv6"})", "'format' 'ipv6' is not supported"},
+      // Checks beside const / enum / anyOf / oneOf / allOf / $ref are refused, not dropped.
+      {R"({"type":"integer","anyOf":[{"minimum":0}]})", "'anyOf' together with 'type'"},
+      {R"({"enum":["a","b"],"maxLength":1})", "'enum' together with 'maxLength'"},
+      {R"({"$defs":{"a":{"type":"string"}},"$ref":"#/$defs/a","maxLength":3})", "'$ref' together with 'maxLength'"},
+      {R"({"type":"string","enum":[1,2]})", "no value of 'enum' has the 'type'"},
+      {R"({"oneOf":[{"type":"number"},{"type":"integer"}]})", "'oneOf' is supported where no value can match two"},
+      {R"({"oneOf":[{"type":"object"},{"type":"object","required":["a"]}]})", "'oneOf' is supported where"},
+      {R"({"type":"string","pattern":"^a+$","maxLength":2})", "'pattern' together with 'maxLength'"},
+      {R"({"type":"object","required":["id"],"additionalProperties":false})", "'id' is required, but not in 'properties'"},
+      {R"({"prefixItems":[],"$ref":"#/prefixItems/99999999999999999999"})", "'$ref' together with 'prefixItems'"},
+      {R"({"$ref":"#/$defs/99999999999999999999","$defs":[]})", "points to nothing"},
   };
   for (const auto& [text, message] : bad) {
     Result<std::string> r = json_schema_regex(OJson::parse(text));
@@ -285,13 +296,51 @@ TEST(JsonSchema, ExplosiveSchemasAreRefusedEarly) {
   EXPECT_TRUE(json_schema_regex(many).ok());
 }
 
+TEST(JsonSchema, AcceptedCombinationsKeepTheirMeaning) {
+  // A "type" beside enum filters its values; oneOf over different types or a discriminator; a
+  // required key outside 'properties' takes additionalProperties' schema.
+  expect_outputs_validate(OJson::parse(R"({"type":"string","enum":["a",1,"b",null]})"), 40);
+  auto filtered = compile_schema(OJson::parse(R"({"type":"string","enum":["a",1]})"));
+  EXPECT_TRUE(regex_full_match(*filtered, "\"a\""));
+  EXPECT_FALSE(regex_full_match(*filtered, "1"));
+  expect_outputs_validate(OJson::parse(R"({"oneOf":[{"type":"string","maxLength":3},{"type":"integer"},{"type":"null"}]})"), 40);
+  const OJson tagged = OJson::parse(R"({"$defs":{"cat":{"type":"object","properties":{"kind":{"const":"cat"},"lives":{"type":"integer"}},"required":["kind"]},
+      "dog":{"type":"object","properties":{"kind":{"const":"dog"},"good":{"type":"boolean"}},"required":["kind","good"]}},
+      "oneOf":[{"$ref":"#/$defs/cat"},{"$ref":"#/$defs/dog"}],"discriminator":{"propertyName":"kind"}})");
+  EXPECT_TRUE(json_schema_regex(tagged).ok()) << json_schema_regex(tagged).error();
+  auto ids = compile_schema(OJson::parse(R"({"type":"object","required":["id"],"additionalProperties":{"type":"integer"}})"));
+  EXPECT_TRUE(regex_full_match(*ids, R"({"id":7})"));
+  EXPECT_FALSE(regex_full_match(*ids, R"({"id":"x"})"));
+}
+
+TEST(JsonSchema, NestingAndSizeAreBounded) {
+  OJson deep = OJson::parse(R"({"type":"integer"})");
+  for (int k = 0; k < 100; ++k) deep = OJson{{"type", "object"}, {"properties", {{"a", deep}}}, {"required", {"a"}}};
+  Result<std::string> d = json_schema_regex(deep);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().find("nests more than 64 levels"), std::string::npos) << d.error();
+  OJson tuple = OJson::parse(R"({"type":"array","prefixItems":[]})");
+  for (int k = 0; k < 100000; ++k) tuple["prefixItems"].push_back(OJson::parse(R"({"type":"null"})"));
+  Result<std::string> t = json_schema_regex(tuple);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().find("KB"), std::string::npos) << t.error();
+  OJson wide = OJson::parse(R"({"anyOf":[]})");
+  for (int k = 0; k < 100000; ++k) wide["anyOf"].push_back(true);
+  Result<std::string> w = json_schema_regex(wide);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.error().find("KB in all"), std::string::npos) << w.error();
+}
+
 TEST(JsonSchema, StringFormatsMatchTheirRfcShapes) {
   const std::vector<std::tuple<const char*, std::vector<std::string>, std::vector<std::string>>> cases = {
       {"email", {"\"a.b+c@example.com\"", "\"x@mail.co.uk\""}, {"\"a@b\"", "\"@example.com\"", "\"a b@example.com\""}},
       {"ipv4", {"\"0.0.0.0\"", "\"255.255.255.255\"", "\"10.1.20.199\""}, {"\"256.1.1.1\"", "\"01.2.3.4\"", "\"1.2.3\""}},
       {"hostname", {"\"localhost\"", "\"api-2.example.com\""}, {"\"-a.com\"", "\"a..b\"", "\"a_b.com\""}},
       {"uri", {"\"https://example.com\"", "\"http://a.b:8080/x/y?q=1&r=2\""}, {"\"example.com\"", "\"https://\"", "\"http://a b\""}},
-      {"date-time", {"\"2024-02-29T23:59:59Z\"", "\"1999-12-31T00:00:00.123+05:30\""}, {"\"2024-13-01T00:00:00Z\"", "\"2024-01-01 00:00:00Z\""}},
+      {"date-time", {"\"2024-02-28T23:59:59Z\"", "\"1999-12-31T00:00:00.123+05:30\""},
+       {"\"2024-13-01T00:00:00Z\"", "\"2024-01-01 00:00:00Z\"", "\"2023-02-31T00:00:00Z\"", "\"2024-04-31T00:00:00Z\""}},
+      {"date", {"\"2024-01-31\"", "\"2024-04-30\""}, {"\"2024-02-30\"", "\"2024-06-31\"", "\"2024-00-10\""}},
+      {"time", {"\"12:00:00Z\"", "\"23:59:59.5-08:00\""}, {"\"12:00:00\"", "\"24:00:00Z\""}},
       {"uuid", {"\"123e4567-e89b-12d3-a456-426614174000\""}, {"\"123e4567e89b12d3a456426614174000\""}}};
   for (const auto& [format, yes, no] : cases) {
     auto d = compile_schema(OJson{{"type", "string"}, {"format", format}});

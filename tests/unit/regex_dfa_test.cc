@@ -44,6 +44,7 @@ TEST(RegexDfa, WholeMatchesOfHandPickedPatterns) {
       {R"(a|b|)", {"a", "b", ""}, {"ab"}},
       {R"(\.\*\+\?\(\)\[\]\{\}\|\\\^\$)", {".*+?()[]{}|\\^$"}, {""}},
       {"a+?b*?c??", {"a", "aab", "abc", "ac"}, {"b", ""}},
+      {R"(\012[\01]\0)", {std::string("\n\x01") + '\0'}, {std::string("\x00") + "12" + '1' + '\0'}},  // octal codes, as Python
       // \d \w \s count ASCII; their negations leave out every Unicode digit, letter and space (so
       // an output matches under Python's Unicode classes and JavaScript's alike).
       {R"(\D\W\S)", {"a!b", "-.x"}, {"\xD9\xA3!b", "a\xC3\xA9" "b", "a!\xE2\x80\x83", "a!\xC2\xA0", "a!\xEF\xBB\xBF", "a!\xE3\x80\x80"}},
@@ -56,6 +57,21 @@ TEST(RegexDfa, WholeMatchesOfHandPickedPatterns) {
     for (const std::string& s : c.yes) EXPECT_TRUE(regex_full_match(*d, s)) << c.pattern << " should match '" << s << "'";
     for (const std::string& s : c.no) EXPECT_FALSE(regex_full_match(*d, s)) << c.pattern << " should not match '" << s << "'";
   }
+}
+
+TEST(RegexDfa, LongPatternsAndHugeClassesAreRefused) {
+  std::string w;
+  for (int k = 0; k < 5000; ++k) w += "\\W";
+  Result<std::shared_ptr<const ByteDfa>> classes = compile_regex(w);
+  ASSERT_FALSE(classes.ok());
+  EXPECT_NE(classes.error().find("character classes are too large"), std::string::npos) << classes.error();
+  Result<std::shared_ptr<const ByteDfa>> longer = compile_regex(std::string(600 * 1024, 'a'));
+  ASSERT_FALSE(longer.ok());
+  EXPECT_NE(longer.error().find("longer than 512 KB"), std::string::npos) << longer.error();
+  // Closures that walk long chains of empty steps count as work: refused, not a stall.
+  Result<std::shared_ptr<const ByteDfa>> chains = compile_regex("(?:[ab](?:(?:){150}){1000})*a[ab]{12}");
+  ASSERT_FALSE(chains.ok());
+  EXPECT_NE(chains.error().find("too"), std::string::npos) << chains.error();
 }
 
 TEST(RegexDfa, RefusesWhatNoAutomatonDoesWithAMessage) {
