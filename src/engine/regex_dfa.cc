@@ -351,6 +351,13 @@ class Parser {
         fail(fmt::format("word boundaries (\\b) are not supported (position {})", at));
         return false;
       default:
+        // Three octal digits are a character code (\101 is 'A', as Python reads it); else a backreference.
+        if (e >= '0' && e <= '3' && i_ + 1 < s_.size() && s_[i_] >= '0' && s_[i_] <= '7' && s_[i_ + 1] >= '0' && s_[i_ + 1] <= '7') {
+          const uint32_t v = static_cast<uint32_t>((e - '0') * 64 + (s_[i_] - '0') * 8 + (s_[i_ + 1] - '0'));
+          i_ += 2;
+          out->emplace_back(v, v);
+          return true;
+        }
         if (e >= '1' && e <= '9') {
           fail(fmt::format("backreferences are not supported (position {})", at));
           return false;
@@ -765,7 +772,7 @@ Result<std::shared_ptr<const ByteDfa>> compile_regex(std::string_view pattern, c
   auto& [pool, root] = *parsed;
   NfaBuilder b(pool, limits.max_nfa_states);
   const NfaBuilder::Frag f = b.build(root);
-  if (b.too_big()) return error("the pattern is too large (more than {} automaton states)", limits.max_nfa_states);
+  if (b.too_big()) return error("the pattern needs more than {} automaton states; simplify it", limits.max_nfa_states);
   return determinize(b.states, f.start, f.end, limits);
 }
 
@@ -827,6 +834,29 @@ size_t RegexCache::size() const {
   return state_->lru.size();
 }
 
+std::optional<bool> regex_includes(const ByteDfa& outer, const ByteDfa& inner, size_t max_pairs) {
+  // Pairs (inner state, outer state or -1 once outer can match nothing more), breadth first.
+  const auto key = [&](int32_t i, int32_t o) { return static_cast<uint64_t>(i) * (outer.states() + 1) + static_cast<uint64_t>(o + 1); };
+  std::unordered_map<uint64_t, bool> seen;
+  std::vector<std::pair<int32_t, int32_t>> todo{{inner.start, outer.start}};
+  seen[key(inner.start, outer.start)] = true;
+  while (!todo.empty()) {
+    const auto [i, o] = todo.back();
+    todo.pop_back();
+    if (inner.accept[static_cast<size_t>(i)] && (o < 0 || !outer.accept[static_cast<size_t>(o)])) return false;
+    for (int b = 0; b < 256; ++b) {
+      const int32_t ni = inner.step(i, static_cast<uint8_t>(b));
+      if (ni < 0) continue;
+      const int32_t no = o < 0 ? -1 : outer.step(o, static_cast<uint8_t>(b));
+      if (seen.emplace(key(ni, no), true).second) {
+        if (seen.size() > max_pairs) return std::nullopt;
+        todo.emplace_back(ni, no);
+      }
+    }
+  }
+  return true;
+}
+
 bool regex_full_match(const ByteDfa& dfa, std::string_view text) {
   int32_t s = dfa.start;
   for (char c : text)
@@ -838,10 +868,55 @@ Result<std::string> regex_for_json_string(std::string_view pattern) {
   auto parsed = parse_pattern(pattern);
   if (!parsed) return parsed.status();
   auto& [pool, root] = *parsed;
-  // (U+2028 and U+2029 too: JavaScript's '.' leaves them out, and a schema's pattern is ECMA-262.)
-  const Ranges unsafe{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0x2028, 0x2029}};
-  for (Node& n : pool)
-    if (n.kind == Node::kClass) n.ranges = subtract(n.ranges, unsafe);
+  // A character that cannot stand unescaped in a JSON string matches as its escape: '"' as \",
+  // '\\' as \\, a control character as \n, \t ... or \u00XX. (U+2028 and U+2029 are left out:
+  // JavaScript's '.' excludes them, and a schema's pattern is ECMA-262.)
+  const Ranges escaped{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}};
+  auto literal = [&](const std::string& text) {
+    Node seq;
+    seq.kind = Node::kConcat;
+    for (unsigned char c : text) {
+      Node ch;
+      ch.kind = Node::kClass;
+      ch.ranges = {{c, c}};
+      pool.push_back(std::move(ch));
+      seq.kids.push_back(static_cast<int32_t>(pool.size() - 1));
+    }
+    pool.push_back(std::move(seq));
+    return static_cast<int32_t>(pool.size() - 1);
+  };
+  const size_t n_nodes = pool.size();
+  for (size_t i = 0; i < n_nodes; ++i) {
+    if (pool[i].kind != Node::kClass) continue;
+    Ranges special;
+    for (auto [lo, hi] : pool[i].ranges)
+      for (auto [elo, ehi] : escaped)
+        if (std::max(lo, elo) <= std::min(hi, ehi)) special.emplace_back(std::max(lo, elo), std::min(hi, ehi));
+    Ranges plain = subtract(pool[i].ranges, normalize({{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0x2028, 0x2029}}));
+    if (special.empty()) {
+      pool[i].ranges = std::move(plain);
+      continue;
+    }
+    std::vector<int32_t> branches;
+    if (!plain.empty()) {
+      Node keep;
+      keep.kind = Node::kClass;
+      keep.ranges = std::move(plain);
+      pool.push_back(std::move(keep));
+      branches.push_back(static_cast<int32_t>(pool.size() - 1));
+    }
+    for (auto [lo, hi] : special)
+      for (uint32_t c = lo; c <= hi; ++c) {
+        static const char* kShort[0x20] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                           "\\b", "\\t", "\\n", nullptr, "\\f", "\\r"};
+        const std::string esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : kShort[c] ? kShort[c] : fmt::format("\\u{:04x}", c);
+        branches.push_back(literal(esc));
+      }
+    Node alt;
+    alt.kind = Node::kAlt;
+    alt.kids = std::move(branches);
+    pool[i] = std::move(alt);
+  }
   std::string out;
   print(pool, root, out);
   return out;

@@ -70,6 +70,10 @@ class RegexCache {
   std::shared_ptr<State> state_;
 };
 
+// Whether every text `inner` matches, `outer` matches too (a walk over pairs of states); nullopt
+// when that takes more than `max_pairs` pairs.
+std::optional<bool> regex_includes(const ByteDfa& outer, const ByteDfa& inner, size_t max_pairs = 1000000);
+
 // True when `text` (bytes) matches the whole pattern (tests).
 bool regex_full_match(const ByteDfa& dfa, std::string_view text);
 

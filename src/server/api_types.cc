@@ -323,7 +323,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     opt.whitespace = whitespace;
     Result<std::string> re = json_schema_regex(*schema_doc, opt);
     if (!re) return bad(fmt::format("'{}': {}", what, re.error()));
-    return use_regex(*re, fmt::format("'{}' (as a regular expression)", what));
+    return use_regex(*re, fmt::format("'{}' (the schema's automaton)", what));
   };
   int n_structured = 0;
   if (b.contains("response_format") && !b["response_format"].is_null()) {

@@ -247,8 +247,8 @@ class SchemaCompiler {
   }
   bool too_long(const std::string& re, const std::string& path) {
     if (re.size() <= kMaxPattern) return false;
-    fail(path, fmt::format("the schema expands to a pattern of more than {} KB (deeply nested arrays, many optional "
-                           "properties before the first required one); simplify it", kMaxPattern / 1024));
+    fail(path, fmt::format("the schema expands to a pattern of more than {} KB (nested arrays, long enums or "
+                           "alternatives, many optional properties); simplify it", kMaxPattern / 1024));
     return true;
   }
 
@@ -263,6 +263,10 @@ class SchemaCompiler {
     for (auto it = s.begin(); it != s.end(); ++it) {
       if (!kRefused.count(it.key())) continue;
       if (it.key() == "uniqueItems" && it.value() == false) continue;
+      // Keys are strings anyway: propertyNames that says only that restricts nothing (zod's records).
+      if (it.key() == "propertyNames" && (it.value() == true || it.value() == OJson::object() ||
+                                          it.value() == OJson{{"type", "string"}}))
+        continue;
       return fail(path, fmt::format("'{}' is not supported", it.key()));
     }
     // const, enum, anyOf, oneOf, allOf and $ref decide the value alone here: other checks beside
@@ -345,32 +349,53 @@ class SchemaCompiler {
     return fail(path, fmt::format("unknown type '{}'", type));
   }
 
-  std::string string_value(const OJson& s, const std::string& path) {
-    if (s.contains("pattern")) {
-      if (!s["pattern"].is_string()) return fail(path, "'pattern' must be a string");
-      for (const char* other : {"format", "minLength", "maxLength"})
-        if (s.contains(other)) return fail(path, fmt::format("'pattern' together with '{}' is not supported", other));
-      Result<std::string> inner = regex_for_json_string(s["pattern"].get<std::string>());
-      if (!inner) return fail(path, fmt::format("'pattern': {}", inner.error()));
-      return "\"" + *inner + "\"";
-    }
-    const std::string format = s.contains("format") && s["format"].is_string() ? s["format"].get<std::string>() : "";
-    if (format == "date-time") return fmt::format("\"{}T{}{}\"", kDate, kTime, kOffset);
-    if (format == "date") return fmt::format("\"{}\"", kDate);
-    if (format == "time") return fmt::format("\"{}{}\"", kTime, kOffset);  // RFC 3339 full-time: with its offset
-    if (format == "uuid") return R"("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")";
+  // A string format as the pattern of its content (no quotes); nullopt where the format is only
+  // an annotation (unknown names); an error for formats it cannot enforce.
+  std::optional<std::string> format_content(const std::string& format, const std::string& path) {
+    if (format.empty()) return std::nullopt;
+    if (format == "date-time") return fmt::format("{}T{}{}", kDate, kTime, kOffset);
+    if (format == "date") return std::string(kDate);
+    if (format == "time") return fmt::format("{}{}", kTime, kOffset);  // RFC 3339 full-time: with its offset
+    if (format == "uuid") return std::string("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     const std::string host = fmt::format(R"({0}(?:\.{0}){{0,3}})", kLabel);
-    if (format == "hostname") return "\"" + host + "\"";
-    if (format == "ipv4") return fmt::format(R"("(?:{0}\.){{3}}{0}")", kOctet);
+    if (format == "hostname") return host;
+    if (format == "ipv4") return fmt::format(R"((?:{0}\.){{3}}{0})", kOctet);
     if (format == "email")
-      return fmt::format(R"("[a-zA-Z0-9_+-]{{1,16}}(?:\.[a-zA-Z0-9_+-]{{1,16}}){{0,2}}@(?:{}\.){{1,3}}[a-zA-Z]{{2,12}}")", kLabel);
+      return fmt::format(R"([a-zA-Z0-9_+-]{{1,16}}(?:\.[a-zA-Z0-9_+-]{{1,16}}){{0,2}}@(?:{}\.){{1,3}}[a-zA-Z]{{2,12}})", kLabel);
     if (format == "uri")
-      return fmt::format(R"("[a-zA-Z][a-zA-Z0-9+.-]{{0,15}}://{}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]{{0,24}}){{0,6}})"
-                         R"((?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]{{0,48}})?")", host);
+      return fmt::format(R"([a-zA-Z][a-zA-Z0-9+.-]{{0,15}}://{}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]{{0,24}}){{0,6}})"
+                         R"((?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]{{0,48}})?)", host);
     static const std::set<std::string> kUnenforced = {"ipv6", "duration", "uri-reference", "iri", "iri-reference",
                                                       "idn-email", "idn-hostname", "json-pointer", "relative-json-pointer",
                                                       "regex", "uri-template"};
-    if (kUnenforced.count(format)) return fail(path, fmt::format("'format' '{}' is not supported", format));
+    if (kUnenforced.count(format)) fail(path, fmt::format("'format' '{}' is not supported", format));
+    return std::nullopt;
+  }
+
+  std::string string_value(const OJson& s, const std::string& path) {
+    const std::string format = s.contains("format") && s["format"].is_string() ? s["format"].get<std::string>() : "";
+    const std::optional<std::string> formatted = format_content(format, path);
+    if (!err_.empty()) return "";
+    const bool lengths = s.contains("minLength") || s.contains("maxLength");
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) return fail(path, "'pattern' must be a string");
+      if (lengths) return fail(path, "'pattern' together with 'minLength' or 'maxLength' is not supported");
+      Result<std::string> inner = regex_for_json_string(s["pattern"].get<std::string>());
+      if (!inner) return fail(path, fmt::format("'pattern': {}", inner.error()));
+      if (!formatted) return "\"" + *inner + "\"";
+      // Both (zod writes a pattern beside its formats): whichever of the two implies the other.
+      RegexLimits small;
+      small.max_dfa_states = 5000;
+      small.max_work = 5000000;
+      Result<std::shared_ptr<const ByteDfa>> p = compile_regex(*inner, small), f = compile_regex(*formatted, small);
+      if (p && f && regex_includes(**f, **p).value_or(false)) return "\"" + *inner + "\"";
+      if (p && f && regex_includes(**p, **f).value_or(false)) return "\"" + *formatted + "\"";
+      return fail(path, fmt::format("'pattern' together with 'format' '{}' is supported where one implies the other", format));
+    }
+    if (formatted) {
+      if (lengths) return fail(path, fmt::format("'format' '{}' together with 'minLength' or 'maxLength' is not supported", format));
+      return "\"" + *formatted + "\"";
+    }
     const std::optional<int64_t> lo = count_of(s, "minLength", path), hi = count_of(s, "maxLength", path);
     if (!err_.empty()) return "";
     if (!lo && !hi) return string_re();

@@ -176,6 +176,9 @@ async function main() {
       ['/v1/completions', shapes, (sc) => ({ prompt: 'Shape:', guided_json: sc })],
       ['/v1/completions', person, (sc) => ({ prompt: 'Person:', structured_outputs: { json: JSON.stringify(sc) } })],
     ];
+    // A pattern with characters JSON escapes ('"', '\\', a tab): matched through their escapes.
+    schemaCases.push(['/v1/completions', { type: 'string', pattern: '^a"[b\\\\\t]{1,3}$' },
+                      (sc) => ({ prompt: 'Value:', guided_json: sc, max_tokens: 40 })]);
     // String formats, validated by ajv-formats.
     for (const format of ['email', 'ipv4', 'hostname', 'uri', 'date-time', 'date', 'time', 'uuid']) {
       schemaCases.push(['/v1/completions', { type: 'string', format }, (sc) => ({ prompt: 'Value:', guided_json: sc, max_tokens: 200 })]);
@@ -184,7 +187,7 @@ async function main() {
     const finishedFormats = new Set();
     for (const [url, schema, body] of schemaCases) {
       const validate = ajv.compile(schema);
-      for (const seed of schema.format ? [1, 2] : [1, 2, 3, 4]) {
+      for (const seed of schema.format || schema.pattern ? [1, 2] : [1, 2, 3, 4]) {
         const r = await post(port, url, { model: 'tiny', max_tokens: 150, temperature: 1, seed, ...body(schema) });  // body may raise max_tokens
         const c = r.json && r.json.choices && r.json.choices[0];
         const text = c && (c.message ? c.message.content : c.text);
@@ -196,10 +199,10 @@ async function main() {
         try { doc = JSON.parse(text); } catch (e) { doc = e; }
         check(!(doc instanceof Error) && validate(doc), `${url} schema output validates (seed ${seed})`, [text, validate.errors]);
         finished += 1;
-        if (schema.format) finishedFormats.add(schema.format);
+        if (schema.format || schema.pattern) finishedFormats.add(schema.format || 'pattern');
       }
     }
-    check(finished >= 20 && finishedFormats.size === 8, 'json_schema: most outputs finished, every format (the validation above is not vacuous)',
+    check(finished >= 20 && finishedFormats.size === 9, 'json_schema: most outputs finished, every format (the validation above is not vacuous)',
           [finished, [...finishedFormats]]);
     const pattern = '[A-Z]{2}-\\d{3}(?:x|yz)?';
     for (const seed of [1, 2, 3]) {

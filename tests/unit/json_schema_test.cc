@@ -174,6 +174,11 @@ TEST(JsonSchema, RandomOutputsValidateAgainstTheirSchema) {
       R"({"type":"object","properties":{"when":{"type":"string","format":"date-time"},"id":{"type":"string","format":"uuid"}},"required":["when","id"]})",
       R"({})",
       R"({"type":"object","properties":{"o1":{"type":"integer"},"o2":{"type":"integer"},"r":{"type":"string"},"o3":{"type":"integer"}},"required":["r"]})",
+      // Patterns with characters a JSON string escapes: matched through their escapes.
+      R"({"type":"string","pattern":"^a\"b$"})", R"({"type":"string","pattern":"^[\\\\\"]x\n$"})",
+      R"({"type":"string","pattern":"^[\\x00-\\x1f]{2}$"})",
+      R"({"type":"object","additionalProperties":{"type":"integer"},"propertyNames":{"type":"string"}})",
+      R"({"type":"string","format":"uuid","pattern":"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"})",
   };
   for (const char* s : schemas) expect_outputs_validate(OJson::parse(s));
 }
@@ -263,7 +268,10 @@ TEST(JsonSchema, RefusesWhatItCannotGuaranteeByName) {
       {R"({"type":"string","enum":[1,2]})", "no value of 'enum' has the 'type'"},
       {R"({"oneOf":[{"type":"number"},{"type":"integer"}]})", "'oneOf' is supported where no value can match two"},
       {R"({"oneOf":[{"type":"object"},{"type":"object","required":["a"]}]})", "'oneOf' is supported where"},
-      {R"({"type":"string","pattern":"^a+$","maxLength":2})", "'pattern' together with 'maxLength'"},
+      {R"({"type":"string","pattern":"^a+$","maxLength":2})", "'pattern' together with 'minLength' or 'maxLength'"},
+      {R"({"type":"string","format":"email","maxLength":12})", "'format' 'email' together with 'minLength' or 'maxLength'"},
+      {R"({"type":"string","format":"uuid","pattern":"^[a-z]+$"})", "supported where one implies the other"},
+      {R"({"type":"object","propertyNames":{"maxLength":3}})", "'propertyNames' is not supported"},
       {R"({"type":"object","required":["id"],"additionalProperties":false})", "'id' is required, but not in 'properties'"},
       {R"({"prefixItems":[],"$ref":"#/prefixItems/99999999999999999999"})", "'$ref' together with 'prefixItems'"},
       {R"({"$ref":"#/$defs/99999999999999999999","$defs":[]})", "points to nothing"},

@@ -44,6 +44,7 @@ TEST(RegexDfa, WholeMatchesOfHandPickedPatterns) {
       {R"(a|b|)", {"a", "b", ""}, {"ab"}},
       {R"(\.\*\+\?\(\)\[\]\{\}\|\\\^\$)", {".*+?()[]{}|\\^$"}, {""}},
       {"a+?b*?c??", {"a", "aab", "abc", "ac"}, {"b", ""}},
+      {R"(\101\1010)", {"AA0"}, {"A"}},
       {R"(\012[\01]\0)", {std::string("\n\x01") + '\0'}, {std::string("\x00") + "12" + '1' + '\0'}},  // octal codes, as Python
       // \d \w \s count ASCII; their negations leave out every Unicode digit, letter and space (so
       // an output matches under Python's Unicode classes and JavaScript's alike).
@@ -57,6 +58,17 @@ TEST(RegexDfa, WholeMatchesOfHandPickedPatterns) {
     for (const std::string& s : c.yes) EXPECT_TRUE(regex_full_match(*d, s)) << c.pattern << " should match '" << s << "'";
     for (const std::string& s : c.no) EXPECT_FALSE(regex_full_match(*d, s)) << c.pattern << " should not match '" << s << "'";
   }
+}
+
+TEST(RegexDfa, InclusionOfOnePatternInAnother) {
+  auto uuid = dfa_of("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+  auto v4 = dfa_of("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  EXPECT_EQ(regex_includes(*uuid, *v4), std::optional<bool>(true));
+  EXPECT_EQ(regex_includes(*v4, *uuid), std::optional<bool>(false));
+  EXPECT_EQ(regex_includes(*dfa_of("a*"), *dfa_of("(?:aa)+")), std::optional<bool>(true));
+  EXPECT_EQ(regex_includes(*dfa_of("(?:aa)+"), *dfa_of("a*")), std::optional<bool>(false));  // "" and "a"
+  EXPECT_EQ(regex_includes(*dfa_of("[a-z]{1,3}"), *dfa_of("[a-c]{2}")), std::optional<bool>(true));
+  EXPECT_EQ(regex_includes(*dfa_of("(a|b)*a(a|b){8}"), *dfa_of("(a|b)*a(a|b){8}"), 10), std::nullopt);  // past the pair budget
 }
 
 TEST(RegexDfa, LongPatternsAndHugeClassesAreRefused) {
@@ -164,14 +176,21 @@ TEST(RegexDfa, EveryReachableStateCanStillMatch) {
   }
 }
 
-TEST(RegexDfa, JsonStringRewriteNeverMatchesQuotesBackslashesOrControls) {
+TEST(RegexDfa, JsonStringRewriteMatchesQuotesBackslashesAndControlsThroughTheirEscapes) {
   Result<std::string> r = regex_for_json_string(R"(^[^x]+\.?.*$)");
   ASSERT_TRUE(r.ok()) << r.error();
   auto d = dfa_of(*r);
   ASSERT_TRUE(d);
   EXPECT_TRUE(regex_full_match(*d, "ab.c"));
   EXPECT_TRUE(regex_full_match(*d, "\xC3\xA9t\xC3\xA9"));
-  for (const char* unsafe : {"a\"b", "a\\b", "a\nb", "a\x01", "\""}) EXPECT_FALSE(regex_full_match(*d, unsafe)) << unsafe;
+  for (const char* raw : {"a\"b", "a\\qb", "a\nb", "a\x01", "\""}) EXPECT_FALSE(regex_full_match(*d, raw)) << raw;
+  for (const char* escaped : {R"(a\"b)", R"(a\\b)", R"(a\tb)", R"(a\u0001)", R"(\")"}) EXPECT_TRUE(regex_full_match(*d, escaped)) << escaped;
+  Result<std::string> dot = regex_for_json_string("^a.b$");
+  ASSERT_TRUE(dot.ok());
+  auto dd = dfa_of(*dot);
+  EXPECT_TRUE(regex_full_match(*dd, R"(a\tb)"));
+  EXPECT_FALSE(regex_full_match(*dd, R"(a\nb)")) << "'.' is not a line break";
+  EXPECT_FALSE(regex_full_match(*dd, "a\xE2\x80\xA8" "b")) << "nor U+2028 (ECMA-262)";
   EXPECT_FALSE(regex_for_json_string("(a").ok());
   // What it prints reads back the same: a pattern with every kind of node.
   Result<std::string> again = regex_for_json_string(R"((?:ab|c)+d{2,3}e?[f-h]*)");
