@@ -867,7 +867,8 @@ bool regex_full_match(const ByteDfa& dfa, std::string_view text) {
 Result<std::string> regex_for_json_string(std::string_view pattern) {
   auto parsed = parse_pattern(pattern);
   if (!parsed) return parsed.status();
-  auto& [pool, root] = *parsed;
+  std::vector<Node>& pool = parsed->first;  // (not a structured binding: clang 14 cannot capture one)
+  const int32_t root = parsed->second;
   // A character that cannot stand unescaped in a JSON string matches as its escape: '"' as \",
   // '\\' as \\, a control character as \n, \t ... or \u00XX. (U+2028 and U+2029 are left out:
   // JavaScript's '.' excludes them, and a schema's pattern is ECMA-262.)
