@@ -389,22 +389,18 @@ class Parser {
       if (s_[i_] == ']' && !first) break;
       first = false;
       // One item: a character (possibly the start of a range) or a class escape.
-      Ranges item;
-      if (s_[i_] == '\\') {
-        if (!escape(true, &item, negate)) return add(Node{});
-      } else {
+      auto read = [&](Ranges* out) {
+        if (s_[i_] == '\\') return escape(true, out, negate);
         const uint32_t cp = code_point();
-        item.emplace_back(cp, cp);
-      }
+        out->emplace_back(cp, cp);
+        return err_.empty();
+      };
+      Ranges item;
+      if (!read(&item)) return add(Node{});
       if (item.size() == 1 && item[0].first == item[0].second && i_ + 1 < s_.size() && s_[i_] == '-' && s_[i_ + 1] != ']') {
         ++i_;
         Ranges end;
-        if (s_[i_] == '\\') {
-          if (!escape(true, &end, negate)) return add(Node{});
-        } else {
-          const uint32_t cp = code_point();
-          end.emplace_back(cp, cp);
-        }
+        if (!read(&end)) return add(Node{});
         if (end.size() != 1 || end[0].first != end[0].second)
           return fail(fmt::format("bad character range at position {}", at));
         if (end[0].first < item[0].first) return fail(fmt::format("bad character range at position {}", at));

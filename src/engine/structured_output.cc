@@ -205,6 +205,42 @@ struct JsonState {
   }
 };
 
+// The vocabulary walk of the byte-level constraints: ids in byte order, each resuming from the
+// state after the prefix it shares with the one before, so an id refused at byte i rules out the
+// ids after it that share those i + 1 bytes without feeding them. step(from, byte, to): false when
+// the byte cannot follow. in_text: plain-text ids fit here without being walked (inside a string).
+// Sets allowed[id] for the ids that fit; false when none does.
+template <typename State, typename Step>
+bool walk_vocabulary(const TokenBytes& v, const State& start, bool in_text, Step step, std::vector<State>& states,
+                     std::vector<bool>& allowed) {
+  states.resize(2);
+  states[0] = start;
+  size_t valid = 0;                      // states[0..valid] hold the states after the previous id's first bytes
+  size_t failed_at = std::string::npos;  // the previous id was refused at this byte
+  bool any = false;
+  for (size_t k = 0; k < v.sorted.size(); ++k) {
+    const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
+    if (failed_at != std::string::npos && lcp > failed_at) continue;  // the same refused prefix
+    if (in_text && v.plain[k]) {
+      allowed[static_cast<size_t>(v.sorted[k])] = any = true;
+      valid = std::min(valid, lcp);  // states past the shared prefix were not computed for it
+      failed_at = std::string::npos;
+      continue;
+    }
+    const auto* b = reinterpret_cast<const uint8_t*>(v.flat.data() + v.offset[k]);
+    if (states.size() < n + 1) states.resize(n + 1);
+    failed_at = std::string::npos;
+    for (size_t i = std::min(lcp, valid); i < n; ++i)
+      if (!step(states[i], b[i], states[i + 1])) {
+        failed_at = i;
+        break;
+      }
+    valid = failed_at == std::string::npos ? n : failed_at;
+    if (failed_at == std::string::npos) allowed[static_cast<size_t>(v.sorted[k])] = any = true;
+  }
+  return any;
+}
+
 // Common to both constraints: activation after a token, EOS and dead ends.
 class ConstraintBase : public OutputConstraint {
  public:
@@ -252,38 +288,13 @@ class JsonConstraint final : public ConstraintBase {
 
  protected:
   bool fill_allowed() override {
-    const TokenBytes& v = *vocab_;
-    states_.resize(2);
-    states_[0] = state_;
-    size_t valid = 0;                      // states_[0..valid] hold the states after the previous id's first bytes
-    size_t failed_at = std::string::npos;  // the previous id was refused at this byte
-    bool any = false;
     // Inside a string (no escape or character pending) plain text fits without being fed.
     const bool in_text = state_.mode == JsonState::kString && state_.utf8_left == 0;
-    for (size_t k = 0; k < v.sorted.size(); ++k) {
-      const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
-      const char* b = v.flat.data() + v.offset[k];
-      if (failed_at != std::string::npos && lcp > failed_at) continue;  // the same refused prefix
-      if (in_text && v.plain[k]) {
-        allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
-        valid = std::min(valid, lcp);  // states_ past the shared prefix were not computed for it
-        failed_at = std::string::npos;
-        continue;
-      }
-      if (states_.size() < n + 1) states_.resize(n + 1);
-      size_t i = std::min(lcp, valid);
-      failed_at = std::string::npos;
-      for (; i < n; ++i) {
-        states_[i + 1] = states_[i];
-        if (!states_[i + 1].feed(static_cast<uint8_t>(b[i]))) {
-          failed_at = i;
-          break;
-        }
-      }
-      valid = failed_at == std::string::npos ? n : failed_at;
-      if (failed_at == std::string::npos) allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
-    }
-    return any;
+    auto feed = [](const JsonState& from, uint8_t b, JsonState& to) {
+      to = from;
+      return to.feed(b);
+    };
+    return walk_vocabulary(*vocab_, state_, in_text, feed, states_, allowed_);
   }
   bool can_end() const override { return state_.mode == JsonState::kDone; }
   void advance(const std::string& bytes) override {
@@ -336,39 +347,10 @@ class RegexConstraint final : public ConstraintBase {
  protected:
   bool fill_allowed() override {
     if (state_ < 0 || !dfa_->live[static_cast<size_t>(state_)]) return false;
-    const TokenBytes& v = *vocab_;
     const ByteDfa& d = *dfa_;
-    states_.resize(2);
-    states_[0] = state_;
-    size_t valid = 0;
-    size_t failed_at = std::string::npos;
-    bool any = false;
+    auto step = [&d](int32_t from, uint8_t b, int32_t& to) { return (to = d.step(from, b)) >= 0; };
     const bool in_text = d.loops_on_text[static_cast<size_t>(state_)] != 0;  // inside an unbounded JSON string
-    for (size_t k = 0; k < v.sorted.size(); ++k) {
-      const size_t lcp = v.lcp[k], n = v.offset[k + 1] - v.offset[k];
-      if (failed_at != std::string::npos && lcp > failed_at) continue;
-      if (in_text && v.plain[k]) {
-        allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
-        valid = std::min(valid, lcp);
-        failed_at = std::string::npos;
-        continue;
-      }
-      const auto* b = reinterpret_cast<const uint8_t*>(v.flat.data() + v.offset[k]);
-      if (states_.size() < n + 1) states_.resize(n + 1);
-      size_t i = std::min(lcp, valid);
-      failed_at = std::string::npos;
-      for (; i < n; ++i) {
-        const int32_t t = d.step(states_[i], b[i]);
-        if (t < 0) {
-          failed_at = i;
-          break;
-        }
-        states_[i + 1] = t;
-      }
-      valid = failed_at == std::string::npos ? n : failed_at;
-      if (failed_at == std::string::npos) allowed_[static_cast<size_t>(v.sorted[k])] = any = true;
-    }
-    return any;
+    return walk_vocabulary(*vocab_, state_, in_text, step, states_, allowed_);
   }
   bool can_end() const override { return state_ >= 0 && dfa_->accept[static_cast<size_t>(state_)]; }
   void advance(const std::string& bytes) override {
