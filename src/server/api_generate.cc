@@ -84,7 +84,16 @@ struct Choice {
   std::optional<double> ttft;                 // seconds from the request's arrival
   std::chrono::steady_clock::time_point last_token;
   double e2e = 0;                             // seconds from arrival to its end
+  std::string tool_text;                      // a forced tool call's text so far (after the reasoning)
+  bool tool_header_sent = false;              // a named call's first delta (id, type, name) went out
+  RequiredToolCallStream tool_stream;         // "required": the calls streamed so far
 };
+
+// finish_reason of a choice whose output became tool calls: "tool_calls" for "required" (as
+// OpenAI's; vLLM 0.11 does the same), the engine's reason for a named function.
+std::string tool_finish_reason(const ToolChoice& tc, const std::string& reason, bool any_call) {
+  return tc.kind == ToolChoice::Kind::kRequired && reason == "stop" && any_call ? "tool_calls" : reason;
+}
 
 }  // namespace
 
@@ -331,14 +340,34 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       } else {
         d["content"] = delta;
       }
+      if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content becomes tool-call deltas
+        const std::string text = d.contains("content") && d["content"].is_string() ? d["content"].get<std::string>() : "";
+        d.erase("content");
+        if (!text.empty()) {
+          c.tool_text += text;
+          OJson calls = OJson::array();
+          if (p.tool_choice.kind == ToolChoice::Kind::kRequired) {
+            calls = c.tool_stream.update(c.tool_text);
+          } else if (!c.tool_header_sent) {
+            calls.push_back({{"id", tool_call_id()}, {"type", "function"}, {"index", 0},
+                             {"function", {{"name", p.tool_choice.name}, {"arguments", text}}}});
+            c.tool_header_sent = true;
+          } else {
+            calls.push_back({{"index", 0}, {"function", {{"arguments", text}}}});
+          }
+          if (!calls.empty()) d["tool_calls"] = calls;
+        }
+        skip = d.empty() && !finished;
+      }
       if (skip) continue;
       OJson lp = nullptr;
       if (with_lp) {
         lp = OJson{{"content", OJson::array()}};
         for (size_t k = 0; k < step_lp.size(); ++k) lp["content"].push_back(chat_logprob(step_ids[k], *step_lp[k], p));
       }
+      const std::string reason = tool_finish_reason(p.tool_choice, c.finish_reason, c.tool_stream.any());
       choice = {{"index", c.index}, {"delta", d}, {"logprobs", lp},
-                {"finish_reason", finished ? OJson(c.finish_reason) : OJson(nullptr)}};
+                {"finish_reason", finished ? OJson(reason) : OJson(nullptr)}};
       if (finished) choice["stop_reason"] = c.stop_reason;
       choice["token_ids"] = p.return_token_ids ? OJson(step_ids) : OJson(nullptr);
     } else {
@@ -450,6 +479,24 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
         content = sp.content ? OJson(pr.echo_text + *sp.content) : pr.echo_text.empty() ? OJson(nullptr) : OJson(pr.echo_text);
         if (p.include_reasoning && sp.reasoning) reasoning_content = *sp.reasoning;
       }
+      OJson tool_calls = OJson::array();
+      std::string finish_reason = c.finish_reason;
+      if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content is the tool calls' text
+        const std::optional<std::string> text = reasoning ? split_reasoning(c.out_text).content : c.out_text;
+        Result<OJson> calls = text ? whole_tool_calls(p.tool_choice, *text)
+                                   : Result<OJson>(Status::error("the reasoning did not end, so no tool call was generated"));
+        if (!calls) {  // vLLM answers 400 here too: the output cannot be read as the calls asked for
+          const std::string why = c.finish_reason == "length" ? fmt::format(
+              "{} (the output reached max_tokens after {} tokens; raise max_tokens)", calls.error(), c.completion_tokens)
+                                                             : calls.error();
+          const std::string body = error_body(ApiError{400, "BadRequestError", why});
+          co_await out.send(400, kJsonType, body);
+          co_return;
+        }
+        tool_calls = std::move(*calls);
+        content = "";
+        finish_reason = tool_finish_reason(p.tool_choice, c.finish_reason, !tool_calls.empty());
+      }
       OJson lp = nullptr;
       if (with_lp) {
         lp = OJson{{"content", OJson::array()}};
@@ -458,8 +505,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       out_choices.push_back({{"index", c.index},
                              {"message", {{"role", "assistant"}, {"content", content}, {"refusal", nullptr},
                                           {"annotations", nullptr}, {"audio", nullptr}, {"function_call", nullptr},
-                                          {"tool_calls", OJson::array()}, {"reasoning_content", reasoning_content}}},
-                             {"logprobs", lp}, {"finish_reason", c.finish_reason}, {"stop_reason", c.stop_reason},
+                                          {"tool_calls", tool_calls}, {"reasoning_content", reasoning_content}}},
+                             {"logprobs", lp}, {"finish_reason", finish_reason}, {"stop_reason", c.stop_reason},
                              {"token_ids", p.return_token_ids ? OJson(c.token_ids) : OJson(nullptr)}});
     } else {
       OJson lp = nullptr;

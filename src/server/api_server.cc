@@ -409,32 +409,8 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
                            "Cannot set both `continue_final_message` and `add_generation_prompt` to True."});
     co_return;
   }
-  if (body.contains("tools") && !body["tools"].is_null() && !body["tools"].is_array()) {
-    co_await fail(ApiError{400, "Bad Request", "'tools' must be a list"});
-    co_return;
-  }
-  if (body.contains("tools")) cr.tools = body["tools"];
-  const bool has_tools = body.contains("tools") && body["tools"].is_array() && !body["tools"].empty();
-  if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
-    const OJson& tc = body["tool_choice"];
-    if (!has_tools) {
-      co_await fail(ApiError{400, "Bad Request", "When using `tool_choice`, `tools` must be set."});
-      co_return;
-    }
-    if (tc.is_string() && tc.get<std::string>() == "auto") {
-      co_await fail(ApiError{400, "BadRequestError",
-                             "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set"});
-      co_return;
-    }
-    if (!(tc.is_string() && tc.get<std::string>() == "none")) {
-      co_await fail(ApiError{501, "Not Implemented", "tool_choice other than \"none\" is not supported by this server yet"});
-      co_return;
-    }
-  } else if (has_tools) {
-    co_await fail(ApiError{400, "BadRequestError",
-                           "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set"});
-    co_return;
-  }
+  // tools and tool_choice are checked with the sampling fields (parse_common); the template sees the tools.
+  if (body.contains("tools") && body["tools"].is_array()) cr.tools = body["tools"];
   if (body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()) cr.kwargs = body["chat_template_kwargs"];
   if (body.contains("chat_template") && !body["chat_template"].is_null()) {
     co_await fail(ApiError{400, "BadRequestError",

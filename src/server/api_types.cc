@@ -310,6 +310,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     p.structured = CompletionParams::Structured::kRegex;
     return std::nullopt;
   };
+  bool structured_by_schema = false;  // the structured output so far is a JSON schema's
   auto use_schema = [&](const OJson& v, const std::string& what) -> std::optional<ApiError> {
     OJson parsed;
     const OJson* schema_doc = &v;
@@ -323,6 +324,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     opt.whitespace = whitespace;
     Result<std::string> re = json_schema_regex(*schema_doc, opt);
     if (!re) return bad(fmt::format("'{}': {}", what, re.error()));
+    structured_by_schema = true;
     return use_regex(*re, fmt::format("'{}' (the schema's automaton)", what));
   };
   int n_structured = 0;
@@ -392,6 +394,19 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   }
   if (n_structured > 1)
     return bad("You can only use one kind of guided decoding ('guided_json', 'guided_regex' or 'guided_choice').");
+  // A forced tool call ("required" or a named function) follows the tools' schema; it replaces a
+  // JSON schema given beside it (as vLLM's tool schema wins over guided_json) and conflicts with
+  // any other kind.
+  if (is_chat) {
+    OJson tool_schema;
+    if (auto e = parse_tool_choice(b, p.tool_choice, tool_schema)) return ApiError{e->status, e->type, e->message};
+    if (!tool_schema.is_null()) {
+      if (n_structured > 0 && !structured_by_schema)
+        return bad("You can only use one kind of guided decoding but multiple are specified: the tool_choice's schema and "
+                   "another structured output (json_object, regex or choice)");
+      INFERA_API_TRY(use_schema(tool_schema, "tool_choice"));
+    }
+  }
   for (const char* unsupported : {"use_beam_search", "guided_grammar", "logits_processors"}) {
     if (!b.contains(unsupported) || b[unsupported].is_null()) continue;
     const OJson& v = b[unsupported];

@@ -12,6 +12,7 @@
 
 #include "engine/generator.h"
 #include "engine/regex_dfa.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace infera::server {
@@ -61,6 +62,7 @@ struct CompletionParams {
   // errors); ApiServer compiles it to `dfa` off the HTTP thread.
   std::string regex, regex_source;
   std::shared_ptr<const ByteDfa> dfa;
+  ToolChoice tool_choice;  // chat: "required" or a named function turns the output into tool_calls
   bool include_stop_str = false;
   bool skip_special_tokens = true;
   bool echo = false;

@@ -543,7 +543,9 @@ class SchemaCompiler {
     }
     if (!err_.empty()) return "";
     if (props.empty()) {
-      if (ap == false) return open + close;
+      // Listed properties and nothing else unless additionalProperties says otherwise, also when
+      // the list is empty (a function without parameters: {"type": "object", "properties": {}}).
+      if (ap == false || (s.contains("properties") && !s.contains("additionalProperties"))) return open + close;
       const std::string v = value(ap, path + "/additionalProperties", refs);
       const std::string kv = string_re() + colon + v;
       return open + "(?:" + kv + "(?:" + comma + kv + ")*)?" + close;

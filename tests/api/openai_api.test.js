@@ -215,8 +215,11 @@ async function main() {
     check(closedAfter > 1500 && closedAfter < 5000, 'slow-loris connection dropped after the request timeout', closedAfter);
 
     // Tools: the template gets them; choosing tools needs a tool parser (as vLLM without one).
-    const tc = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], tool_choice: 'none' }));
+    const tc = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], tool_choice: 'required' }));
     check(tc.status === 400 && tc.json.error.message === 'When using `tool_choice`, `tools` must be set.', 'tool_choice without tools', tc.text);
+    // "none" needs no tools (vLLM's check_tool_usage returns early for it).
+    const tcNone = await raw(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], tool_choice: 'none', max_tokens: 2 }));
+    check(tcNone.status === 200, 'tool_choice none without tools', tcNone.text);
 
     // Reference outputs for the reasoning-parser checks below (parser off: all text in content).
     global.reasoningRefs = [];

@@ -12,6 +12,7 @@
 
 #include "engine/regex_dfa.h"
 #include "server/json_schema.h"
+#include "unit/test_util.h"
 
 namespace infera {
 namespace {
@@ -105,45 +106,10 @@ bool valid(const OJson& v, const OJson& s, const OJson& root, std::string* why) 
   return true;
 }
 
-// Random texts the automaton accepts: at each byte, often one that brings a match closer.
-std::vector<std::string> random_matches(const ByteDfa& d, int count, uint32_t seed) {
-  const size_t n = d.states();
-  std::vector<int> dist(n, 1 << 30);  // bytes to the nearest match
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t s = 0; s < n; ++s) {
-      int best = d.accept[s] ? 0 : dist[s];
-      for (int b = 0; b < 256; ++b)
-        if (const int32_t t = d.step(static_cast<int32_t>(s), static_cast<uint8_t>(b)); t >= 0) best = std::min(best, dist[static_cast<size_t>(t)] + 1);
-      if (best < dist[s]) dist[s] = best, changed = true;
-    }
-  }
-  std::mt19937 g(seed);
-  std::vector<std::string> out;
-  while (static_cast<int>(out.size()) < count) {
-    int32_t s = d.start;
-    std::string text;
-    while (!(d.accept[static_cast<size_t>(s)] && (g() % 3 == 0 || !d.live[static_cast<size_t>(s)]))) {
-      std::vector<int> any, closer;
-      for (int b = 0; b < 256; ++b)
-        if (const int32_t t = d.step(s, static_cast<uint8_t>(b)); t >= 0) {
-          any.push_back(b);
-          if (dist[static_cast<size_t>(t)] < dist[static_cast<size_t>(s)]) closer.push_back(b);
-        }
-      const std::vector<int>& pick = (g() % 10 < 6 && !closer.empty()) ? closer : any;
-      const int b = pick[g() % pick.size()];
-      text.push_back(static_cast<char>(b));
-      s = d.step(s, static_cast<uint8_t>(b));
-    }
-    out.push_back(text);
-  }
-  return out;
-}
-
 void expect_outputs_validate(const OJson& schema, int count = 150) {
   auto d = compile_schema(schema);
   ASSERT_TRUE(d) << schema.dump();
-  for (const std::string& text : random_matches(*d, count, 17)) {
+  for (const std::string& text : test::random_matches(*d, count, 17)) {
     OJson v;
     try {
       v = OJson::parse(text);
@@ -316,6 +282,13 @@ TEST(JsonSchema, AcceptedCombinationsKeepTheirMeaning) {
       "dog":{"type":"object","properties":{"kind":{"const":"dog"},"good":{"type":"boolean"}},"required":["kind","good"]}},
       "oneOf":[{"$ref":"#/$defs/cat"},{"$ref":"#/$defs/dog"}],"discriminator":{"propertyName":"kind"}})");
   EXPECT_TRUE(json_schema_regex(tagged).ok()) << json_schema_regex(tagged).error();
+  // Listed properties and nothing else, also when the list is empty (a function without
+  // parameters); with no list at all, any object.
+  auto none = compile_schema(OJson::parse(R"({"type":"object","properties":{}})"));
+  EXPECT_TRUE(regex_full_match(*none, "{}"));
+  EXPECT_FALSE(regex_full_match(*none, R"({"a":1})"));
+  auto any = compile_schema(OJson::parse(R"({"type":"object"})"));
+  EXPECT_TRUE(regex_full_match(*any, R"({"a":1})"));
   auto ids = compile_schema(OJson::parse(R"({"type":"object","required":["id"],"additionalProperties":{"type":"integer"}})"));
   EXPECT_TRUE(regex_full_match(*ids, R"({"id":7})"));
   EXPECT_FALSE(regex_full_match(*ids, R"({"id":"x"})"));

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <random>
 
+#include "engine/regex_dfa.h"
+
 namespace infera::test {
 
 namespace fs = std::filesystem;
@@ -58,6 +60,40 @@ CommandResult run_infera(const std::string& args) {
   const int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+std::vector<std::string> random_matches(const ByteDfa& d, int count, uint32_t seed) {
+  const size_t n = d.states();
+  std::vector<int> dist(n, 1 << 30);  // bytes to the nearest match
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t s = 0; s < n; ++s) {
+      int best = d.accept[s] ? 0 : dist[s];
+      for (int b = 0; b < 256; ++b)
+        if (const int32_t t = d.step(static_cast<int32_t>(s), static_cast<uint8_t>(b)); t >= 0) best = std::min(best, dist[static_cast<size_t>(t)] + 1);
+      if (best < dist[s]) dist[s] = best, changed = true;
+    }
+  }
+  std::mt19937 g(seed);
+  std::vector<std::string> out;
+  while (static_cast<int>(out.size()) < count) {
+    int32_t s = d.start;
+    std::string text;
+    while (!(d.accept[static_cast<size_t>(s)] && (g() % 3 == 0 || !d.live[static_cast<size_t>(s)]))) {
+      std::vector<int> any, closer;
+      for (int b = 0; b < 256; ++b)
+        if (const int32_t t = d.step(s, static_cast<uint8_t>(b)); t >= 0) {
+          any.push_back(b);
+          if (dist[static_cast<size_t>(t)] < dist[static_cast<size_t>(s)]) closer.push_back(b);
+        }
+      const std::vector<int>& pick = (g() % 10 < 6 && !closer.empty()) ? closer : any;
+      const int b = pick[g() % pick.size()];
+      text.push_back(static_cast<char>(b));
+      s = d.step(s, static_cast<uint8_t>(b));
+    }
+    out.push_back(text);
+  }
+  return out;
 }
 
 }  // namespace infera::test

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+namespace infera {
+struct ByteDfa;
+}
+
 namespace infera::test {
 
 // A fresh folder under the system temp dir, removed when the object dies.
@@ -30,5 +34,8 @@ struct CommandResult {
 };
 // Runs the built `infera` binary with the given argument string.
 CommandResult run_infera(const std::string& args);
+
+// `count` random texts the automaton accepts: at each byte, often one that brings a match closer.
+std::vector<std::string> random_matches(const ByteDfa& d, int count, uint32_t seed);
 
 }  // namespace infera::test
