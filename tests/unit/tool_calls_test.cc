@@ -197,6 +197,16 @@ TEST(ToolCalls, DraftsReadUnfinishedText) {
   EXPECT_EQ(d[1].name, "b");
   EXPECT_EQ(d[1].arguments, R"({"x": 1})");
   EXPECT_TRUE(read_tool_call_drafts("not json").empty());
+  // Any text at all (the reader never runs past its end; under ASan in CI).
+  std::mt19937 g(3);
+  const std::string alphabet = R"([]{}",:\ namepartsx1.e-)";
+  for (int i = 0; i < 3000; ++i) {
+    std::string t = i % 2 ? "[{\"name\":\"a\",\"parameters\":" : "";
+    for (size_t n = g() % 40; n-- > 0;) t.push_back(alphabet[g() % alphabet.size()]);
+    RequiredToolCallStream stream;
+    for (size_t k = 0; k <= t.size(); ++k) stream.update(std::string_view(t).substr(0, k));
+    for (const ToolCallDraft& d : read_tool_call_drafts(t)) EXPECT_LE(d.arguments.size(), t.size());
+  }
 }
 
 }  // namespace
