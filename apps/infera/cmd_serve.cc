@@ -19,7 +19,8 @@ namespace infera::cli {
 
 namespace {
 struct ServeArgs {
-  std::string model, host = "0.0.0.0", chat_template, generation_config = "auto", reasoning_parser;
+  std::string model, host = "0.0.0.0", chat_template, generation_config = "auto", reasoning_parser, tool_call_parser;
+  bool enable_auto_tool_choice = false;
   std::vector<std::string> served_names, api_keys;
   int port = 8000;
   int64_t max_model_len = 0;
@@ -81,6 +82,8 @@ int run_serve(const ServeArgs& a) {
   o.served_names = a.served_names.empty() ? std::vector<std::string>{a.model} : a.served_names;
   o.api_keys = a.api_keys;
   o.reasoning_parser = a.reasoning_parser;
+  o.enable_auto_tool_choice = a.enable_auto_tool_choice;
+  o.tool_call_parser = a.tool_call_parser;
   if (o.api_keys.empty())
     for (const char* env : {"INFERA_API_KEY", "VLLM_API_KEY"})
       if (const char* k = std::getenv(env); k && *k) o.api_keys.push_back(k);
@@ -185,6 +188,10 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
+  c->add_flag("--enable-auto-tool-choice", a->enable_auto_tool_choice,
+              "tool_choice \"auto\" (and tools without tool_choice): read tool calls out of the answers");
+  c->add_option("--tool-call-parser", a->tool_call_parser,
+                "the model's tool-call format: hermes (Qwen2.5, Hermes), llama3_json (Llama 3.1/3.2), deepseek_v3 (DeepSeek V3/R1)");
   c->add_option("--kv-cache-gb", a->kv_cache_gb, "KV cache size in GiB (default: min(4, 40% of available memory, 2 x max-num-seqs sequences of max-model-len))")
       ->check(CLI::Range(0.0, 4096.0));
   c->add_option("--kv-cache-dtype", a->kv_cache_dtype, "auto (f32), f16 or q8_0")

@@ -87,11 +87,13 @@ struct Choice {
   std::string tool_text;                      // a forced tool call's text so far (after the reasoning)
   bool tool_header_sent = false;              // a named call's first delta (id, type, name) went out
   RequiredToolCallStream tool_stream;         // "required": the calls streamed so far
+  std::unique_ptr<AutoToolCallStream> auto_stream;  // "auto": content, then the calls the parser reads
 };
 
 // finish_reason of a choice whose output became tool calls: "tool_calls" for "required" (as
 // OpenAI's; vLLM 0.11 does the same), the engine's reason for a named function.
 std::string tool_finish_reason(const ToolChoice& tc, const std::string& reason, bool any_call) {
+  if (tc.kind == ToolChoice::Kind::kAuto) return any_call ? "tool_calls" : reason;  // vLLM's auto_tools_called
   return tc.kind == ToolChoice::Kind::kRequired && reason == "stop" && any_call ? "tool_calls" : reason;
 }
 
@@ -343,7 +345,14 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content becomes tool-call deltas
         const std::string text = d.contains("content") && d["content"].is_string() ? d["content"].get<std::string>() : "";
         d.erase("content");
-        if (!text.empty()) {
+        if (p.tool_choice.kind == ToolChoice::Kind::kAuto) {
+          if (!text.empty() || finished) {
+            if (!c.auto_stream) c.auto_stream = std::make_unique<AutoToolCallStream>(*tool_parser_);
+            AutoToolCallStream::Delta ad = c.auto_stream->update(text, finished);
+            if (!ad.content.empty()) d["content"] = ad.content;
+            if (!ad.calls.empty()) d["tool_calls"] = ad.calls;
+          }
+        } else if (!text.empty()) {
           c.tool_text += text;
           OJson calls = OJson::array();
           if (p.tool_choice.kind == ToolChoice::Kind::kRequired) {
@@ -365,7 +374,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
         lp = OJson{{"content", OJson::array()}};
         for (size_t k = 0; k < step_lp.size(); ++k) lp["content"].push_back(chat_logprob(step_ids[k], *step_lp[k], p));
       }
-      const std::string reason = tool_finish_reason(p.tool_choice, c.finish_reason, c.tool_stream.any());
+      const std::string reason = tool_finish_reason(p.tool_choice, c.finish_reason,
+                                                    c.tool_stream.any() || (c.auto_stream && c.auto_stream->any()));
       choice = {{"index", c.index}, {"delta", d}, {"logprobs", lp},
                 {"finish_reason", finished ? OJson(reason) : OJson(nullptr)}};
       if (finished) choice["stop_reason"] = c.stop_reason;
@@ -481,7 +491,15 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       }
       OJson tool_calls = OJson::array();
       std::string finish_reason = c.finish_reason;
-      if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content is the tool calls' text
+      if (p.tool_choice.kind == ToolChoice::Kind::kAuto) {  // the calls the parser finds, if any
+        const std::optional<std::string> text = reasoning ? split_reasoning(c.out_text).content : c.out_text;
+        ParsedToolCalls parsed = tool_parser_->extract(text.value_or(""), true);
+        if (!parsed.calls.empty()) {
+          tool_calls = std::move(parsed.calls);
+          content = parsed.content ? OJson(*parsed.content) : OJson(nullptr);
+          finish_reason = "tool_calls";
+        }
+      } else if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content is the tool calls' text
         const std::optional<std::string> text = reasoning ? split_reasoning(c.out_text).content : c.out_text;
         Result<OJson> calls = text ? whole_tool_calls(p.tool_choice, *text)
                                    : Result<OJson>(Status::error("the reasoning did not end, so no tool call was generated"));

@@ -11,6 +11,8 @@
 #include <random>
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include "engine/chat_prompt.h"
 
 namespace infera::server {
@@ -66,6 +68,7 @@ void ApiServer::Histogram::observe(double v) {
 ApiServer::ApiServer(ServeOptions o, LoadedModel& model, const Tokenizer& tok, Generator& gen,
                      GenerationDefaults defaults)
     : o_(std::move(o)), model_(model), tok_(tok), gen_(gen), defaults_(std::move(defaults)) {
+  if (!o_.tool_call_parser.empty()) tool_parser_ = make_tool_call_parser(o_.tool_call_parser);
   max_model_len_ = o_.max_model_len > 0 ? o_.max_model_len : model_.model->config().n_ctx_train;
   std::vector<double> lens;  // 1-2-5 buckets up to max_model_len
   for (double d = 1; d <= static_cast<double>(max_model_len_); d *= 10)
@@ -120,6 +123,11 @@ void ApiServer::apply_structured(CompletionParams& p, bool is_chat) const {
 }
 
 Status ApiServer::check() const {
+  if (o_.enable_auto_tool_choice && o_.tool_call_parser.empty())
+    return error("--enable-auto-tool-choice requires --tool-call-parser");
+  if (!o_.tool_call_parser.empty() && !tool_parser_)
+    return error("invalid tool call parser: {} (chose from {{ {} }})", o_.tool_call_parser,
+                 fmt::join(tool_call_parser_names(), ", "));
   if (o_.reasoning_parser.empty()) return Status::ok();
   if (o_.reasoning_parser != "deepseek_r1")
     return error("--reasoning-parser '{}' is not supported (supported: deepseek_r1)", o_.reasoning_parser);
@@ -419,7 +427,7 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_return;
   }
   CompletionParams p;
-  if (auto e = parse_common(body, defaults_, true, p)) {
+  if (auto e = parse_common(body, defaults_, true, p, o_.enable_auto_tool_choice && tool_parser_)) {
     co_await fail(*e);
     co_return;
   }
@@ -428,6 +436,8 @@ net::awaitable<void> ApiServer::chat(const OJson& body, const std::string& rid_h
     co_await fail(*compiled);
     co_return;
   }
+  // vLLM's hermes parser reads <tool_call> tags that some tokenizers mark special: keep them.
+  if (p.tool_choice.kind == ToolChoice::Kind::kAuto && o_.tool_call_parser == "hermes") p.skip_special_tokens = false;
   auto text = render_chat_prompt(tok_, cr, o_.chat_template);
   if (!text) {
     co_await fail(ApiError{400, "BadRequestError", text.error()});

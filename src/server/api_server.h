@@ -15,6 +15,7 @@
 #include "engine/regex_dfa.h"
 #include "model/loader.h"
 #include "server/api_types.h"
+#include "server/tool_parsers.h"
 #include "http/http_server.h"
 #include "tokenizer/tokenizer.h"
 
@@ -29,6 +30,10 @@ struct ServeOptions {
   bool generation_config_auto = true;
   std::string version = "0.10.2";
   std::string reasoning_parser;  // "" or "deepseek_r1"
+  // --enable-auto-tool-choice / --tool-call-parser: tool_choice "auto" reads the model's own
+  // tool-call text out of its answers (tool_parsers.h).
+  bool enable_auto_tool_choice = false;
+  std::string tool_call_parser;
 };
 
 class ApiServer {
@@ -101,6 +106,7 @@ class ApiServer {
   // Sets p.gen.constraint from p.structured (for a reasoning chat, from after </think> on).
   void apply_structured(CompletionParams& p, bool is_chat) const;
   RegexCache regex_cache_;
+  std::unique_ptr<ToolCallParser> tool_parser_;  // with --tool-call-parser
   http::net::thread_pool compile_pool_{1};  // last: joined first, while the rest is alive
 };
 

@@ -141,7 +141,7 @@ std::optional<ApiError> get_bool(const OJson& b, const char* key, bool& out) {
 }  // namespace
 
 std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d, bool is_chat,
-                                     CompletionParams& p) {
+                                     CompletionParams& p, bool auto_tools) {
   std::optional<double> temperature, top_p, min_p, rep, pres, freq;
   std::optional<int64_t> top_k, n, seed, max_tokens, max_completion_tokens, min_tokens;
   INFERA_API_TRY(get_number(b, "temperature", temperature));
@@ -399,7 +399,7 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   // any other kind.
   if (is_chat) {
     OJson tool_schema;
-    if (auto e = parse_tool_choice(b, p.tool_choice, tool_schema)) return ApiError{e->status, e->type, e->message};
+    if (auto e = parse_tool_choice(b, p.tool_choice, tool_schema, auto_tools)) return ApiError{e->status, e->type, e->message};
     if (!tool_schema.is_null()) {
       if (n_structured > 0 && !structured_by_schema)
         return bad("You can only use one kind of guided decoding but multiple are specified: the tool_choice's schema and "

@@ -78,8 +78,9 @@ struct CompletionParams {
 
 // Reads the sampling and stopping fields common to chat and completions. `max_tokens_default`:
 // completions default to 16, chat to null.
+// `auto_tools`: the server reads tool calls out of answers (serve --enable-auto-tool-choice).
 std::optional<ApiError> parse_common(const OJson& body, const GenerationDefaults& d, bool is_chat,
-                                     CompletionParams& out);
+                                     CompletionParams& out, bool auto_tools = false);
 
 // Sampling-parameter checks with vLLM's messages (after the context check fixed max_tokens).
 std::optional<ApiError> validate_sampling(const CompletionParams& p);

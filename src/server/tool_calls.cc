@@ -35,7 +35,7 @@ const OJson* parameters_of(const OJson& tool) {
 
 }  // namespace
 
-std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& out, OJson& schema) {
+std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& out, OJson& schema, bool auto_tools) {
   out = ToolChoice{};
   schema = nullptr;
   const bool tools_set = body.contains("tools") && !body["tools"].is_null();
@@ -61,7 +61,8 @@ std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& 
   const bool has_tools = tools_set && !body["tools"].empty();
   if (!body.contains("tool_choice") || body["tool_choice"].is_null()) {
     // vLLM: tools without tool_choice mean "auto", which needs an auto tool parser.
-    if (has_tools) return bad("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+    if (has_tools && !auto_tools) return bad("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+    if (has_tools) out.kind = ToolChoice::Kind::kAuto;
     return std::nullopt;
   }
   const OJson& tc = body["tool_choice"];
@@ -91,7 +92,11 @@ std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& 
     schema = parameters_of(*tool) ? *parameters_of(*tool) : kNoParameters;
     return std::nullopt;
   }
-  if (tc == "auto") return bad("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+  if (tc == "auto") {
+    if (!auto_tools) return bad("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set");
+    if (!tools.empty()) out.kind = ToolChoice::Kind::kAuto;
+    return std::nullopt;
+  }
   if (tc != "required")
     return shape(fmt::format("Invalid value for `tool_choice`: {}! Only named tools, \"none\", \"auto\" or \"required\" are supported.",
                              py_str(tc)));

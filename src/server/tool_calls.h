@@ -18,7 +18,8 @@ namespace infera::server {
 using OJson = nlohmann::ordered_json;
 
 struct ToolChoice {
-  enum class Kind { kNone, kNamed, kRequired } kind = Kind::kNone;
+  // kAuto: the model may call tools in its own format, read out by --tool-call-parser.
+  enum class Kind { kNone, kNamed, kRequired, kAuto } kind = Kind::kNone;
   std::string name;  // kNamed: the function
 };
 
@@ -30,7 +31,8 @@ struct ToolChoiceError {
   int status;
   std::string type, message;
 };
-std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& out, OJson& schema);
+// `auto_tools`: the server has an auto tool parser (serve --enable-auto-tool-choice).
+std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& out, OJson& schema, bool auto_tools = false);
 
 // "chatcmpl-tool-" and 32 random hex digits.
 std::string tool_call_id();

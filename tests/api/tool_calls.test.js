@@ -162,4 +162,50 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(harness.failed() ? 1 : 0), (e) => { console.error(e); process.exit(1); });
+async function autoTools() {
+  // --enable-auto-tool-choice --tool-call-parser hermes: the model's own <tool_call> text read out
+  // of the answer. guided_regex makes the random model write such an answer (vLLM allows
+  // structured outputs beside "auto").
+  const srv = await harness.startServer(bin, model, ['--enable-auto-tool-choice', '--tool-call-parser', 'hermes']);
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${srv.port}/v1`, apiKey: 'unused' });
+  try {
+    const call = '<tool_call>\\n\\{"name": "get_weather", "arguments": \\{"city": "[a-z]{1,5}", "unit": "(?:celsius|fahrenheit)"\\}\\}\\n</tool_call>';
+    for (const seed of [1, 2, 3]) {
+      const body = { model: 'tiny', messages, tools, temperature: 1, seed, max_tokens: 230, guided_regex: `[a-z]{1,8} ${call}(?:\\n${call})?` };
+      const r = await post(srv.port, body);
+      const c = r.json.choices && r.json.choices[0];
+      check(r.status === 200 && c.finish_reason === 'tool_calls' && /^[a-z]{1,8} $/.test(c.message.content) &&
+            c.message.tool_calls.length >= 1 && c.message.tool_calls.every((t) => t.function.name === 'get_weather' && argumentsValid(t) &&
+                                                                           /^chatcmpl-tool-[0-9a-f]{32}$/.test(t.id)),
+            `auto (hermes, seed ${seed}): content, then the calls read out`, r.json);
+      const chunks = [];
+      for await (const ch of await client.chat.completions.create({ ...body, stream: true })) chunks.push(ch);
+      const acc = accumulate(chunks);
+      check(c && acc.finish === 'tool_calls' && acc.content === c.message.content && acc.calls.length === c.message.tool_calls.length &&
+            acc.calls.every((t, i) => t.name === c.message.tool_calls[i].function.name && t.arguments === c.message.tool_calls[i].function.arguments),
+            `auto (hermes, seed ${seed}): streamed = whole`, [acc, c && c.message]);
+    }
+    // No call in the answer: plain content, finish_reason as usual; "auto" given explicitly too.
+    const plain = await post(srv.port, { model: 'tiny', messages, tools, tool_choice: 'auto', temperature: 0, max_tokens: 20, guided_regex: '[a-z ]{5,12}' });
+    const pc = plain.json.choices[0];
+    check(plain.status === 200 && pc.finish_reason === 'stop' && /^[a-z ]{5,12}$/.test(pc.message.content) && pc.message.tool_calls.length === 0,
+          'auto (hermes): an answer without calls is content', plain.json);
+    // The conversation goes on with the call and its result in the history.
+    const history = [...messages, { role: 'assistant', content: null, tool_calls: [{ id: 'chatcmpl-tool-1', type: 'function',
+                                    function: { name: 'get_weather', arguments: '{"city": "Oslo", "unit": "celsius"}' } }] },
+                     { role: 'tool', tool_call_id: 'chatcmpl-tool-1', content: '{"temperature": 3}' }];
+    const next = await client.chat.completions.create({ model: 'tiny', messages: history, tools, max_tokens: 5, temperature: 0 });
+    check(next.choices.length === 1 && typeof next.choices[0].finish_reason === 'string', 'auto (hermes): a history with the call and its result', next);
+  } finally {
+    srv.kill('SIGTERM');
+  }
+  // Start-up checks, with vLLM's messages.
+  const { spawnSync } = require('child_process');
+  const noParser = spawnSync(bin, ['serve', '--model', model, '--port', '0', '--enable-auto-tool-choice'], { encoding: 'utf8', timeout: 60000 });
+  check(noParser.status !== 0 && /--enable-auto-tool-choice requires --tool-call-parser/.test(noParser.stderr), 'auto without a parser: refused at start', noParser.stderr);
+  const badParser = spawnSync(bin, ['serve', '--model', model, '--port', '0', '--tool-call-parser', 'nope'], { encoding: 'utf8', timeout: 60000 });
+  check(badParser.status !== 0 && /invalid tool call parser: nope \(chose from \{ deepseek_v3, hermes, llama3_json \}\)/.test(badParser.stderr),
+        'an unknown parser: refused at start', badParser.stderr);
+}
+
+main().then(autoTools).then(() => process.exit(harness.failed() ? 1 : 0), (e) => { console.error(e); process.exit(1); });
