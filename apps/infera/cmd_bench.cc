@@ -124,13 +124,14 @@ struct ConcurrencyRun {
   int64_t steps = 0, batched_tokens = 0;
 };
 
-ConcurrencyRun concurrency_once(Model& model, const BenchArgs& a, std::mt19937& rng) {
+ConcurrencyRun concurrency_once(Model& model, Backend& backend, const BenchArgs& a, std::mt19937& rng) {
   const ModelConfig& c = model.config();
   GeneratorOptions o;
   o.max_model_len = a.n_prompt + a.n_gen + 1;
   o.max_num_seqs = a.concurrency;
   o.max_num_batched_tokens = a.max_num_batched_tokens;
   o.prefix_caching = false;  // random prompts share nothing; keep the lookups out of the timing
+  o.backend = &backend;
   o.kv_type = *parse_kv_cache_dtype(a.kv_cache_dtype);
   o.kv_cache_bytes = KvStore::bytes_per_token(c, o.kv_type) * (a.concurrency * (o.max_model_len + 16) + 16);
   Generator g(model, o);
@@ -234,7 +235,7 @@ int run_bench(const BenchArgs& a) {
     if (plain && a.n_prompt > 0) pp.runs.push_back(pp_once(a.n_prompt));
     if (plain && a.n_gen > 0) tg.runs.push_back(tg_once(a.n_gen));
     if (!plain) {
-      const ConcurrencyRun c = concurrency_once(model, a, rng);
+      const ConcurrencyRun c = concurrency_once(model, *backend, a, rng);
       conc.runs.push_back(c.output_tps);
       conc_decode.runs.push_back(c.decode_tps);
       ttft.insert(ttft.end(), c.ttft_ms.begin(), c.ttft_ms.end());

@@ -119,6 +119,7 @@ int run_serve(const ServeArgs& a) {
   go.max_num_batched_tokens = a.max_num_batched_tokens;
   go.max_num_seqs = a.max_num_seqs;
   go.prefix_caching = !a.no_prefix_caching;
+  go.backend = backend.get();
   Result<KvPlan> plan = plan_kv_cache(c, go);
   if (!plan) return fail(plan.error());
   std::fprintf(stderr, "infera: KV cache: %lld blocks, %lld tokens (%s, %.2f GiB), max concurrency %.2fx at "

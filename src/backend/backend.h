@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +73,10 @@ class Backend {
 
   // out[i] = silu(gate[i]) * up[i] for i < n (out may alias gate).
   virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+
+  // fn over [0, n) split across this backend's threads (the engine samples a step's sequences
+  // this way); fn must write disjoint outputs. Default: one call on the caller's thread.
+  virtual void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) { fn(0, n); }
 };
 
 

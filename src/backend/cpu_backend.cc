@@ -93,6 +93,7 @@ class CpuReferenceBackend final : public Backend {
   }
 
   void swiglu(const float* gate, const float* up, float* out, int64_t n) override { ref::swiglu(gate, up, out, n); }
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) override { pool_.parallel_for(n, fn); }
 
  private:
   ThreadPool pool_;
@@ -109,6 +110,7 @@ constexpr size_t kMaxMany = 4;
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int n_threads, const cpu::Kernels& k, std::string name) : pool_(n_threads), k_(k), name_(std::move(name)) {}
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) override { pool_.parallel_for(n, fn); }
   std::string_view name() const override { return name_; }
 
   void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {

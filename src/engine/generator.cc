@@ -219,11 +219,9 @@ void Generator::admit(const std::shared_ptr<GenerationJob>& job) {
   active_.push_back(job);
 }
 
-bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
+Generator::Pick Generator::pick_next(GenerationJob& job, std::span<float> logits) {
   const GenerationParams& p = job.params_;
-  std::vector<int32_t>& output = job.output_;
-  auto is_eos = [&](int32_t t) { return !p.ignore_eos && std::count(p.eos_ids.begin(), p.eos_ids.end(), t) > 0; };
-  auto is_stop = [&](int32_t t) { return std::count(p.stop_token_ids.begin(), p.stop_token_ids.end(), t) > 0; };
+  const std::vector<int32_t>& output = job.output_;
   const int32_t V = static_cast<int32_t>(logits.size());
   std::vector<float> raw;
   if (p.logprobs >= 0) raw.assign(logits.begin(), logits.end());  // log-probs are of the raw model output (vLLM's default)
@@ -248,7 +246,24 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
   // not stop the request and adds no text (as vLLM), so the output stays whole.
   if (job.constraint_) job.constraint_->mask(logits, p.eos_ids);
   const bool can_rule_out_all = job.constraint_ || !p.allowed_token_ids.empty();  // (else EOS at least stays)
+  Pick pick;
   if (can_rule_out_all && std::none_of(logits.begin(), logits.end(), [](float x) { return x > -INFINITY; })) {
+    pick.ruled_out = true;
+    return pick;
+  }
+  apply_min_p(p.min_p, job.temperature_, logits);
+  pick.next = job.sampler_->sample(logits);
+  if (job.constraint_) job.constraint_->accept(pick.next);
+  if (p.logprobs >= 0) pick.logprobs.push_back(token_logprob(raw, pick.next, p.logprobs));
+  return pick;
+}
+
+bool Generator::commit_next(GenerationJob& job, Pick pick) {
+  const GenerationParams& p = job.params_;
+  std::vector<int32_t>& output = job.output_;
+  auto is_eos = [&](int32_t t) { return !p.ignore_eos && std::count(p.eos_ids.begin(), p.eos_ids.end(), t) > 0; };
+  auto is_stop = [&](int32_t t) { return std::count(p.stop_token_ids.begin(), p.stop_token_ids.end(), t) > 0; };
+  if (pick.ruled_out) {
     // Every id is ruled out (a structured output that is whole, or that no token can continue, while
     // min_tokens or allowed_token_ids forbid EOS): the request ends here.
     GenEvent e;
@@ -258,9 +273,7 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
     finish(job, e);
     return false;
   }
-  apply_min_p(p.min_p, job.temperature_, logits);
-  const int32_t next = job.sampler_->sample(logits);
-  if (job.constraint_) job.constraint_->accept(next);
+  const int32_t next = pick.next;
   output.push_back(next);
   job.last_token_ = GenerationJob::Clock::now();
   if (output.size() == 1) job.first_token_ = job.last_token_;
@@ -270,7 +283,7 @@ bool Generator::sample_next(GenerationJob& job, std::span<float> logits) {
     e.prompt_logprobs = std::move(job.prompt_lp_);
     job.prompt_lp_.clear();
   }
-  if (p.logprobs >= 0) e.logprobs.push_back(token_logprob(raw, next, p.logprobs));
+  e.logprobs = std::move(pick.logprobs);
   if (is_eos(next) || is_stop(next)) {
     e.finished = true;
     e.finish_reason = "stop";
@@ -332,6 +345,7 @@ void Generator::step() {
   sched_.step_done(out);
   const int64_t V = model_.config().n_vocab;
   std::vector<GenerationJob*> done;
+  std::vector<std::pair<GenerationJob*, std::span<float>>> picking;  // sequences whose next token is due
   size_t r = 0;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& c = out.chunks[i];
@@ -347,8 +361,18 @@ void Generator::step() {
       job->prompt_lp_[static_cast<size_t>(pos)] =
           token_logprob(row_at(r++), job->prompt_[static_cast<size_t>(pos + 1)], job->params_.prompt_logprobs);
     if (!c.completes) continue;
-    if (!sample_next(*job, row_at(r++))) done.push_back(job);
+    picking.push_back({job, row_at(r++)});
   }
+  // The draws of the step's sequences run on the backend's threads (each touches only its job and
+  // its row); the results go out in order.
+  std::vector<Pick> picks(picking.size());
+  auto pick_range = [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) picks[static_cast<size_t>(k)] = pick_next(*picking[static_cast<size_t>(k)].first, picking[static_cast<size_t>(k)].second);
+  };
+  if (opts_.backend && picking.size() > 1) opts_.backend->parallel_for(static_cast<int64_t>(picking.size()), pick_range);
+  else pick_range(0, static_cast<int64_t>(picking.size()));
+  for (size_t k = 0; k < picking.size(); ++k)
+    if (!commit_next(*picking[k].first, std::move(picks[k]))) done.push_back(picking[k].first);
   std::erase_if(active_, [&](const std::shared_ptr<GenerationJob>& j) {
     return std::find(done.begin(), done.end(), j.get()) != done.end();
   });

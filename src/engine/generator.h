@@ -115,6 +115,8 @@ struct GeneratorOptions {
   int64_t max_num_batched_tokens = 512;
   int64_t max_num_seqs = 16;
   bool prefix_caching = true;
+  // Whose threads sample a step's sequences in parallel (the model's backend); null: one by one.
+  Backend* backend = nullptr;
 };
 
 // The KV cache a GeneratorOptions gives for a model.
@@ -159,8 +161,16 @@ class Generator {
   void run();
   void admit(const std::shared_ptr<GenerationJob>& job);
   void step();
-  // Samples the next token of `job` from its logits row; false when the job finished.
-  bool sample_next(GenerationJob& job, std::span<float> logits);
+  // The next token of `job` from its logits row: masks, penalties, the draw and its log-probs.
+  // Touches only the job and the row, so a step's sequences pick in parallel.
+  struct Pick {
+    bool ruled_out = false;  // no id is allowed: the request ends
+    int32_t next = -1;
+    std::vector<TokenLogprob> logprobs;
+  };
+  Pick pick_next(GenerationJob& job, std::span<float> logits);
+  // Records the pick and tells the client (in step order); false when the job finished.
+  bool commit_next(GenerationJob& job, Pick pick);
   void finish(GenerationJob& job, const GenEvent& e);
 
   Model& model_;

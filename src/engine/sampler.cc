@@ -37,49 +37,135 @@ int32_t argmax(std::span<const float> v) {
   return best;
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
-  if (p_.temperature <= 0.0f) return argmax(logits);
-  std::vector<int32_t> ids(logits.size());
-  std::iota(ids.begin(), ids.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) {
-    return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
-           (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
-  };
-  size_t k = ids.size();
-  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < k) {
-    k = static_cast<size_t>(p_.top_k);
-    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), by_logit);
-  } else {
-    std::sort(ids.begin(), ids.end(), by_logit);
-  }
-  ids.resize(k);
-  std::vector<double> probs(k);
-  const double mx = logits[static_cast<size_t>(ids[0])];
-  double sum = 0;
-  for (size_t i = 0; i < k; ++i) {
-    probs[i] = std::exp((logits[static_cast<size_t>(ids[i])] - mx) / p_.temperature);
-    sum += probs[i];
-  }
-  size_t keep = k;
-  if (p_.top_p < 1.0f) {
-    double cum = 0;
-    for (size_t i = 0; i < k; ++i) {
-      cum += probs[i] / sum;
-      if (cum >= p_.top_p) {
-        keep = i + 1;
-        break;
+namespace {
+
+// The order of candidates: larger logit first, the lower id on ties (a strict total order).
+bool before(const Sampler::Cand& a, const Sampler::Cand& b) { return a.l > b.l || (a.l == b.l && a.id < b.id); }
+
+}  // namespace
+
+// The kept set without sorting the vocabulary. top-k (up to kHeapK) takes the k best with a
+// partial sort over ids and weighs only those; otherwise every id is weighed, and top-p finds the
+// last kept candidate `bound_` by selection (nth_element on the order above), so the set is
+// exactly the prefix a full sort would give: each round partitions the remaining range at its
+// middle and keeps the half that holds the boundary (linear on average).
+void Sampler::select(std::span<const float> logits) {
+  const size_t n = logits.size();
+  const double mx = logits[static_cast<size_t>(argmax(logits))];
+  all_ = true;
+  few_.clear();
+  const bool top_k = p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n;
+  if (top_k && static_cast<size_t>(p_.top_k) <= kHeapK) {
+    ids_.resize(n);
+    std::iota(ids_.begin(), ids_.end(), 0);
+    const auto k = static_cast<std::ptrdiff_t>(p_.top_k);
+    std::partial_sort(ids_.begin(), ids_.begin() + k, ids_.end(), [&](int32_t a, int32_t b) {
+      return before(Cand{logits[static_cast<size_t>(a)], a}, Cand{logits[static_cast<size_t>(b)], b});
+    });
+    double total = 0;
+    std::vector<double> w(static_cast<size_t>(k));
+    for (size_t j = 0; j < w.size(); ++j) total += w[j] = std::exp((logits[static_cast<size_t>(ids_[j])] - mx) / p_.temperature);
+    size_t keep = w.size();
+    if (p_.top_p < 1.0f) {
+      double acc = 0;
+      for (size_t j = 0; j < w.size(); ++j) {
+        acc += w[j];
+        if (acc >= p_.top_p * total) {
+          keep = j + 1;
+          break;
+        }
       }
     }
+    for (size_t j = 0; j < keep; ++j)
+      if (w[j] > 0) few_.push_back({ids_[j], w[j]});
+    std::sort(few_.begin(), few_.end(), [](const Weighted& a, const Weighted& b) { return a.id < b.id; });
+    return;
+  }
+  w_.resize(n);
+  for (size_t i = 0; i < n; ++i) w_[i] = std::exp((logits[i] - mx) / p_.temperature);
+  if (!top_k && p_.top_p >= 1.0f) return;
+  cand_.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (w_[i] > 0) cand_.push_back({logits[i], static_cast<int32_t>(i)});
+  if (cand_.empty()) return;
+  size_t end = cand_.size();
+  if (top_k && static_cast<size_t>(p_.top_k) < end) {
+    end = static_cast<size_t>(p_.top_k);
+    std::nth_element(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(end - 1), cand_.end(), before);
+    bound_ = cand_[end - 1];
+    all_ = false;
+  }
+  if (p_.top_p >= 1.0f) return;
+  double total = 0;
+  for (size_t j = 0; j < end; ++j) total += w_[static_cast<size_t>(cand_[j].id)];
+  const double target = p_.top_p * total;  // the smallest prefix with at least this mass
+  size_t lo = 0, hi = end;
+  double acc = 0;  // mass of cand_[0, lo), all before cand_[lo, hi)
+  auto at = [&](size_t j) { return cand_.begin() + static_cast<std::ptrdiff_t>(j); };
+  // A model's next-token distribution is usually peaked: try the best 256 first (one pass).
+  for (bool first = hi > 1024; hi - lo > 64; first = false) {
+    const size_t mid = first ? 256 : lo + (hi - lo) / 2;
+    std::nth_element(at(lo), at(mid), at(hi), before);
+    double m = 0;
+    for (size_t j = lo; j < mid; ++j) m += w_[static_cast<size_t>(cand_[j].id)];
+    if (acc + m >= target) {
+      hi = mid;
+    } else {
+      acc += m;
+      lo = mid;
+    }
+  }
+  std::sort(at(lo), at(hi), before);
+  size_t j = lo;
+  for (; j + 1 < hi; ++j) {
+    acc += w_[static_cast<size_t>(cand_[j].id)];
+    if (acc >= target) break;
+  }
+  bound_ = cand_[j];
+  all_ = false;
+}
+
+bool Sampler::kept(std::span<const float> logits, size_t i) const {
+  return w_[i] > 0 && (all_ || !before(bound_, Cand{logits[i], static_cast<int32_t>(i)}));
+}
+
+std::vector<int32_t> Sampler::kept_ids(std::span<const float> logits) {
+  std::vector<int32_t> ids;
+  if (p_.temperature <= 0.0f) return {argmax(logits)};
+  select(logits);
+  if (!few_.empty()) {
+    for (const Weighted& x : few_) ids.push_back(x.id);
+    return ids;
+  }
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (kept(logits, i)) ids.push_back(static_cast<int32_t>(i));
+  return ids;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  if (p_.temperature <= 0.0f) return argmax(logits);
+  select(logits);
+  // A draw over the kept ids' weights, walked in id order.
+  if (!few_.empty()) {
+    double mass = 0;
+    for (const Weighted& x : few_) mass += x.w;
+    double r = std::uniform_real_distribution<double>(0.0, mass)(rng_);
+    for (const Weighted& x : few_)
+      if ((r -= x.w) < 0) return x.id;
+    return few_.back().id;
   }
   double mass = 0;
-  for (size_t i = 0; i < keep; ++i) mass += probs[i];
-  std::uniform_real_distribution<double> u(0.0, mass);
-  double r = u(rng_);
-  for (size_t i = 0; i < keep; ++i) {
-    r -= probs[i];
-    if (r < 0) return ids[i];
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (kept(logits, i)) mass += w_[i];
+  double r = std::uniform_real_distribution<double>(0.0, mass)(rng_);
+  int32_t last = argmax(logits);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (!kept(logits, i)) continue;
+    last = static_cast<int32_t>(i);
+    r -= w_[i];
+    if (r < 0) return last;
   }
-  return ids[keep - 1];
+  return last;
 }
 
 }  // namespace infera

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json_depth.h"
 #include "platform/gateway.h"
 #include "platform/listing.h"
 #include "platform/node_protocol.h"
@@ -266,6 +267,8 @@ struct PlatformServer::Impl {
     if (req.method != "POST" || seg.size() < 2 || seg[0] != "nodes") return std::nullopt;
     if (seg[1] == "join-tokens" || (seg.size() == 3 && seg[2] == "drain")) return std::nullopt;  // admin routes
     json body;
+    if (json_nesting_depth(req.body) > kMaxRequestJsonDepth)
+      return Answer{400, error_body(fmt::format("Malformed JSON body: arrays and objects nest deeper than {} levels", kMaxRequestJsonDepth))};
     try {
       body = json::parse(req.body);
     } catch (const json::parse_error& e) {
@@ -587,7 +590,11 @@ struct PlatformServer::Impl {
           } else {
             json body = json::object();
             bool bad = false;
-            if (!req.body.empty()) {
+            if (json_nesting_depth(req.body) > kMaxRequestJsonDepth) {
+              a = Answer{400, error_body(fmt::format("Malformed JSON body: arrays and objects nest deeper than {} levels",
+                                                     kMaxRequestJsonDepth))};
+              bad = true;
+            } else if (!req.body.empty()) {
               try {
                 body = json::parse(req.body);
               } catch (const json::parse_error& e) {

@@ -314,7 +314,9 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
         std::vector<int32_t> prev(c.token_ids.begin(), c.token_ids.end() - static_cast<std::ptrdiff_t>(step_ids.size()));
         auto has = [](const std::vector<int32_t>& v, int32_t t) { return std::find(v.begin(), v.end(), t) != v.end(); };
         const bool only_tag = step_ids.size() == 1 && (step_ids[0] == think_start_ || step_ids[0] == think_end_);
-        if (only_tag) {
+        if (has(prev, think_end_)) {  // the reasoning ended: everything is content, tags too
+          d["content"] = delta;
+        } else if (only_tag) {
           skip = !finished;  // the tag alone sends no chunk
         } else {
           const bool start_now = !has(prev, think_start_) && has(step_ids, think_start_);
@@ -329,8 +331,6 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
             const std::string after = e == std::string::npos ? std::string() : body.substr(e + 8);
             d["content"] = after.empty() ? OJson(nullptr) : OJson(after);
             d["reasoning_content"] = before;
-          } else if (has(prev, think_end_)) {
-            d["content"] = delta;
           } else {
             d["reasoning_content"] = body;
           }
@@ -501,8 +501,11 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
         }
       } else if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content is the tool calls' text
         const std::optional<std::string> text = reasoning ? split_reasoning(c.out_text).content : c.out_text;
-        Result<OJson> calls = text ? whole_tool_calls(p.tool_choice, *text)
-                                   : Result<OJson>(Status::error("the reasoning did not end, so no tool call was generated"));
+        Result<OJson> calls = !text ? Result<OJson>(Status::error("the reasoning did not end, so no tool call was generated"))
+                              : c.stop_reason.is_string()
+                                  ? Result<OJson>(Status::error(fmt::format("the stop string {} ended the output inside the tool call",
+                                                                            c.stop_reason.dump())))
+                                  : whole_tool_calls(p.tool_choice, *text);
         if (!calls) {  // vLLM answers 400 here too: the output cannot be read as the calls asked for
           const std::string why = c.finish_reason == "length" ? fmt::format(
               "{} (the output reached max_tokens after {} tokens; raise max_tokens)", calls.error(), c.completion_tokens)

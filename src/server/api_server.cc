@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "engine/chat_prompt.h"
+#include "base/json_depth.h"
 
 namespace infera::server {
 
@@ -138,7 +139,10 @@ Status ApiServer::check() const {
 
 ReasoningSplit split_reasoning(const std::string& text) {
   std::string t = text;
-  if (const size_t s = t.find("<think>"); s != std::string::npos) t = t.substr(s + 7);
+  // An opening tag counts only before the reasoning ends; after it, tags are content (e.g. text a
+  // constraint wrote after </think>).
+  const size_t end = t.find("</think>");
+  if (const size_t s = t.find("<think>"); s != std::string::npos && s < end) t = t.substr(s + 7);
   const size_t e = t.find("</think>");
   if (e == std::string::npos) return {t, std::nullopt};
   std::string after = t.substr(e + 8);
@@ -211,6 +215,7 @@ std::optional<ApiError> ApiServer::chat_messages(const OJson& body, OJson& messa
     if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "developer")
       return ApiError{400, "Bad Request", fmt::format("unknown message role '{}'", role)};
     OJson msg = m;
+    if (!m.contains("content")) msg["content"] = nullptr;  // e.g. an assistant turn of tool_calls alone
     if (m.contains("content") && m["content"].is_array()) {  // text parts joined with "\n"
       std::string text;
       for (const OJson& part : m["content"]) {
@@ -333,8 +338,10 @@ net::awaitable<void> ApiServer::route(http::HttpRequest& req, http::HttpResponde
   OJson body;
   std::string parse_error;
   try {
+    if (json_nesting_depth(req.body) > kMaxRequestJsonDepth)
+      throw std::invalid_argument(fmt::format("arrays and objects nest deeper than {} levels", kMaxRequestJsonDepth));
     body = OJson::parse(req.body);
-  } catch (const OJson::exception& e) {
+  } catch (const std::exception& e) {
     parse_error = std::string("There was an error parsing the body: ") + e.what();
   }
   if (parse_error.empty() && !body.is_object()) parse_error = "The request body must be a JSON object";

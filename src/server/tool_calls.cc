@@ -33,6 +33,26 @@ const OJson* parameters_of(const OJson& tool) {
   return &f["parameters"];
 }
 
+// A schema's local $refs ("#", "#/...") moved under `base`, a JSON pointer fragment, so that it
+// can sit inside a larger document (values of const / enum / default / examples are data, not
+// schemas). Depth is bounded by the request's (kMaxRequestJsonDepth).
+void rebase_refs(OJson& s, const std::string& base) {
+  if (s.is_array()) {
+    for (OJson& x : s) rebase_refs(x, base);
+    return;
+  }
+  if (!s.is_object()) return;
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    if (it.key() == "$ref" && it.value().is_string()) {
+      const std::string r = it.value().get<std::string>();
+      if (r == "#") it.value() = base;
+      else if (r.rfind("#/", 0) == 0) it.value() = base + r.substr(1);
+    } else if (it.key() != "const" && it.key() != "enum" && it.key() != "default" && it.key() != "examples") {
+      rebase_refs(it.value(), base);
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& out, OJson& schema, bool auto_tools) {
@@ -100,28 +120,21 @@ std::optional<ToolChoiceError> parse_tool_choice(const OJson& body, ToolChoice& 
   if (tc != "required")
     return shape(fmt::format("Invalid value for `tool_choice`: {}! Only named tools, \"none\", \"auto\" or \"required\" are supported.",
                              py_str(tc)));
-  // "required": a non-empty array of {"name": <one of the tools>, "parameters": <its schema>}, each
-  // tool's $defs lifted to the root where the $refs inside its parameters point.
+  // "required": a non-empty array of {"name": <one of the tools>, "parameters": <its schema>}.
+  // Each tool's own $refs ("#/$defs/...", draft-07 "#/definitions/...", "#/properties/...") are
+  // moved to where its parameters now sit, so tools never share (or clash over) definitions.
   out.kind = ToolChoice::Kind::kRequired;
-  OJson branches = OJson::array(), defs = OJson::object();
-  for (const OJson& t : tools) {
+  OJson branches = OJson::array();
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const OJson& t = tools[i];
     OJson params = parameters_of(t) ? *parameters_of(t) : kNoParameters;
-    if (params.is_object() && params.contains("$defs")) {
-      if (!params["$defs"].is_object()) return bad("'$defs' of a tool's parameters must be an object");
-      for (auto it = params["$defs"].begin(); it != params["$defs"].end(); ++it) {
-        if (defs.contains(it.key()) && defs[it.key()] != it.value())
-          return bad(fmt::format("Tool definition '{}' has multiple schemas, which is not supported.", it.key()));
-        defs[it.key()] = it.value();
-      }
-      params.erase("$defs");
-    }
+    rebase_refs(params, fmt::format("#/items/anyOf/{}/properties/parameters", i));
     branches.push_back({{"properties", {{"name", {{"type", "string"}, {"enum", OJson::array({t["function"]["name"]})}}},
                                         {"parameters", params}}},
                         {"required", OJson::array({"name", "parameters"})}});
   }
   // vLLM writes {"type": "object", "anyOf": [...]}; every branch is an object already.
   schema = {{"type", "array"}, {"minItems", 1}, {"items", {{"anyOf", branches}}}};
-  if (!defs.empty()) schema["$defs"] = defs;
   return std::nullopt;
 }
 

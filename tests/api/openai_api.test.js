@@ -324,7 +324,9 @@ async function main() {
     const c2 = new OpenAI({ baseURL: `http://127.0.0.1:${rp.port}/v1`, apiKey: 'unused' });
     let sawSplit = false;
     for (const [body, fullText, finish] of global.reasoningRefs) {
-      const t = fullText.includes('<think>') ? fullText.slice(fullText.indexOf('<think>') + 7) : fullText;
+      // An opening tag counts only before the reasoning ends.
+      const s0 = fullText.indexOf('<think>'), e0 = fullText.indexOf('</think>');
+      const t = s0 >= 0 && (e0 < 0 || s0 < e0) ? fullText.slice(s0 + 7) : fullText;
       const e = t.indexOf('</think>');
       const wantReasoning = e < 0 ? t : t.slice(0, e);
       const wantContent = e < 0 ? null : (t.slice(e + 8) || null);

@@ -124,6 +124,20 @@ async function main() {
       const ok = r.status === 400 && (want instanceof RegExp ? want.test(r.json.error.message) : r.json.error.message === want);
       check(ok, `400: ${String(want).slice(0, 60)}`, r.json);
     }
+    // A stop string inside the forced call: a 400 that names it (the arguments would be cut).
+    const stopped = await post(srv.port, { model: 'tiny', messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } },
+                                           stop: ['"'], max_tokens: 60 });
+    check(stopped.status === 400 && /stop string "\\"" ended the output inside the tool call/.test(stopped.json.error.message),
+          'a stop string inside the call: 400 naming it', stopped.json);
+    // An assistant turn of tool_calls alone may leave out `content` (OpenAI's clients do).
+    const noContent = await post(srv.port, { model: 'tiny', max_tokens: 3, tools, tool_choice: 'none', messages: [...messages,
+      { role: 'assistant', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'noop', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'done' }] });
+    check(noContent.status === 200, 'assistant tool_calls without content', noContent.json);
+    // Bodies nested past 512 levels: a 400 before anything recurses over them; the server lives on.
+    const deep = await raw(srv.port, 'POST', '/v1/chat/completions',
+                           `{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "a", "parameters": {"type": "object", "x": ${'['.repeat(20000)}${']'.repeat(20000)}}}}], "tool_choice": "none"}`);
+    check(deep.status === 400 && /nest deeper than 512 levels/.test(deep.json.error.message), 'a body nested 20,000 deep: 400', deep.text.slice(0, 300));
     const none = await post(srv.port, { model: 'tiny', messages, tools, tool_choice: 'none', max_tokens: 5 });
     check(none.status === 200 && none.json.choices[0].message.tool_calls.length === 0, 'tool_choice none: plain text', none.json);
     const emptyRequired = await post(srv.port, { model: 'tiny', messages, tools: [], tool_choice: 'required', max_tokens: 5 });

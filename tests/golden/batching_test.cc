@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <random>
 #include <thread>
 
@@ -131,6 +132,47 @@ TEST_P(Batching, StaggeredRequestsMatchEachRunAlone) {
   EXPECT_GT(g.stats().steps.load(), 0);
   wait_idle(g);
   EXPECT_EQ(g.running(), 0);
+}
+
+// Sampled requests (each with its seed, top-p, top-k or min-p) drawn on the backend's threads, as
+// the server runs them: each gives the tokens it gives alone.
+TEST_P(Batching, SeededSampledRequestsDrawnInParallelMatchEachRunAlone) {
+  Fixture f(GetParam());
+  ASSERT_TRUE(f.m.ok()) << f.m.error();
+  const int64_t V = f.model().config().n_vocab;
+  auto sampled = [](int i) {
+    GenerationParams p = greedy(12);
+    p.sampling.temperature = 0.5f + 0.25f * static_cast<float>(i % 3);
+    p.sampling.top_p = i % 2 ? 0.9f : 1.0f;
+    p.sampling.top_k = i % 4 == 3 ? 20 : 0;
+    p.min_p = i == 5 ? 0.05f : 0.0f;
+    p.has_seed = true;
+    p.sampling.seed = 1000 + static_cast<uint64_t>(i);
+    return p;
+  };
+  GeneratorOptions o = options();
+  o.backend = f.be.get();
+  std::vector<std::unique_ptr<Collector>> keep, batched;
+  std::vector<Collector*> alone;
+  for (int i = 0; i < 8; ++i) {
+    keep.push_back(std::make_unique<Collector>());
+    Generator one(f.model(), o);
+    one.submit(random_prompt(3 + i, V, 200 + i), sampled(i), keep.back()->sink());
+    keep.back()->wait();
+    alone.push_back(keep.back().get());
+  }
+  Generator g(f.model(), o);
+  for (int i = 0; i < 8; ++i) {
+    batched.push_back(std::make_unique<Collector>());
+    g.submit(random_prompt(3 + i, V, 200 + i), sampled(i), batched.back()->sink());
+  }
+  std::set<int32_t> distinct;
+  for (int i = 0; i < 8; ++i) {
+    batched[static_cast<size_t>(i)]->wait();
+    expect_same(*alone[static_cast<size_t>(i)], *batched[static_cast<size_t>(i)], "sampled request " + std::to_string(i));
+    distinct.insert(batched[static_cast<size_t>(i)]->tokens.begin(), batched[static_cast<size_t>(i)]->tokens.end());
+  }
+  EXPECT_GT(distinct.size(), 20u);  // really sampled, not a greedy run
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Batching,

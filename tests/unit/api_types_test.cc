@@ -2,6 +2,7 @@
 // vLLM's validation messages, the deepseek_r1 reasoning split.
 #include <gtest/gtest.h>
 
+#include "base/json_depth.h"
 #include "server/api_server.h"
 #include "server/api_types.h"
 #include "tokenizer/tokenizer.h"
@@ -188,6 +189,17 @@ TEST(ApiTypes, ReasoningSplit) {
   s = split_reasoning("<think>r</think>");
   EXPECT_EQ(*s.reasoning, "r");
   EXPECT_FALSE(s.content.has_value());
+  // After the reasoning ends, tags are content (a constraint may have written them there).
+  s = split_reasoning("r</think>{\"x\": \"<think>a</think>\"}");
+  EXPECT_EQ(*s.reasoning, "r");
+  EXPECT_EQ(*s.content, "{\"x\": \"<think>a</think>\"}");
+}
+
+TEST(ApiTypes, JsonNestingDepthIgnoresBracketsInStrings) {
+  EXPECT_EQ(json_nesting_depth("{}"), 1u);
+  EXPECT_EQ(json_nesting_depth(R"({"a": [1, {"b": "[[[{{"}], "c": "\"]]"})"), 3u);
+  EXPECT_EQ(json_nesting_depth("1"), 0u);
+  EXPECT_EQ(json_nesting_depth(std::string(100000, '[') + std::string(100000, ']')), 100000u);
 }
 
 }  // namespace

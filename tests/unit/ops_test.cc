@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 
 #include "engine/sampler.h"
@@ -116,6 +117,58 @@ TEST(Sampler, TopPKeepsOnlyTheNucleus) {
   for (int i = 0; i < 2000; ++i) seen[s2.sample(l)]++;
   EXPECT_EQ(seen.count(2), 0u);
   EXPECT_GT(seen[1], 400);  // 0.245 / 0.91 of draws, about 540
+}
+
+// The scalar twin of the kept set: sort every id (larger logit first, lower id on ties), top-k,
+// then the smallest prefix whose softmax mass reaches top_p.
+std::vector<int32_t> kept_by_full_sort(const std::vector<float>& l, const SamplingParams& p) {
+  std::vector<int32_t> ids(l.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+  size_t k = ids.size();
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < k) k = static_cast<size_t>(p.top_k);
+  while (k > 0 && l[ids[k - 1]] == -INFINITY) --k;
+  ids.resize(k);
+  if (p.top_p < 1.0f) {
+    const double mx = l[ids[0]];
+    std::vector<double> w(k);
+    double total = 0;
+    for (size_t i = 0; i < k; ++i) total += w[i] = std::exp((l[ids[i]] - mx) / p.temperature);
+    double acc = 0;
+    size_t keep = k;
+    for (size_t i = 0; i < k; ++i) {
+      acc += w[i];
+      if (acc >= p.top_p * total) {
+        keep = i + 1;
+        break;
+      }
+    }
+    ids.resize(keep);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(Sampler, KeptSetEqualsTheFullSortAtEverySizeTopKAndTopP) {
+  std::mt19937 g(11);
+  int nontrivial = 0;
+  for (size_t n : {size_t{1}, size_t{3}, size_t{65}, size_t{200}, size_t{5000}, size_t{151936}}) {
+    for (int trial = 0; trial < (n > 10000 ? 6 : 60); ++trial) {
+      std::vector<float> l(n);
+      std::normal_distribution<float> nd(0.0f, trial % 3 == 0 ? 0.05f : 3.0f);  // flat or peaked
+      std::uniform_int_distribution<int> few(0, 5);
+      for (float& x : l) x = trial % 4 == 1 ? static_cast<float>(few(g)) : nd(g);  // ties on every 4th
+      if (trial % 5 == 2) for (size_t i = 0; i < n; i += 3) l[i] = -INFINITY;       // masked ids
+      const int32_t top_k = trial % 2 ? static_cast<int32_t>(g() % (n + 2)) : 0;
+      const float top_p = trial % 3 == 2 ? 1.0f : std::uniform_real_distribution<float>(0.05f, 0.999f)(g);
+      const SamplingParams p{0.3f + static_cast<float>(trial % 5) * 0.4f, top_k, top_p, 1};
+      Sampler s(p);
+      const std::vector<int32_t> want = kept_by_full_sort(l, p);
+      ASSERT_EQ(s.kept_ids(l), want) << "n " << n << " trial " << trial << " top_k " << top_k << " top_p " << top_p;
+      nontrivial += want.size() > 1 && want.size() < n / 2;
+    }
+  }
+  EXPECT_GT(nontrivial, 50);  // the selection had real work to do
 }
 
 TEST(Sampler, TemperatureMatchesSoftmaxFrequencies) {

@@ -84,16 +84,31 @@ TEST(ToolCalls, SchemasFollowTheTools) {
   EXPECT_EQ(schema["minItems"], 1);
   EXPECT_EQ(schema["items"]["anyOf"].size(), 2u);
   EXPECT_EQ(schema["items"]["anyOf"][0]["properties"]["name"]["enum"], OJson::array({"get_weather"}));
-  EXPECT_FALSE(schema["items"]["anyOf"][0]["properties"]["parameters"].contains("$defs"));  // lifted to the root
-  EXPECT_EQ(schema["$defs"]["unit"], OJson::parse(R"({"enum": ["c", "f"]})"));
-  // Two tools defining one name differently cannot share the root.
+  // Each tool's own $refs now point where its parameters sit; its $defs stay with it.
+  const OJson& weather = schema["items"]["anyOf"][0]["properties"]["parameters"];
+  EXPECT_EQ(weather["properties"]["unit"]["$ref"], "#/items/anyOf/0/properties/parameters/$defs/unit");
+  EXPECT_TRUE(weather.contains("$defs"));
+  // Two tools may define one name differently (their definitions never meet), draft-07
+  // "definitions" and refs into "properties" work too, and "#" is the tool's own root.
   OJson other = kWeather;
   other["function"]["name"] = "w2";
   other["function"]["parameters"]["$defs"]["unit"] = {{"enum", OJson::array({"k"})}};
-  EXPECT_EQ(error_of(body_with(OJson::array({kWeather, other}), "required")),
-            "Tool definition 'unit' has multiple schemas, which is not supported.");
-  other["function"]["parameters"]["$defs"]["unit"] = kWeather["function"]["parameters"]["$defs"]["unit"];
-  EXPECT_EQ(error_of(body_with(OJson::array({kWeather, other}), "required")), "");  // the same definition twice: fine
+  const OJson zod = OJson::parse(R"({"function": {"name": "z", "parameters": {"type": "object", "definitions": {"a": {"type": "integer"}},
+      "properties": {"x": {"$ref": "#/definitions/a"}, "y": {"$ref": "#/properties/x"}, "e": {"enum": [{"$ref": "#/kept"}]}},
+      "required": ["x", "y"]}}})");
+  ASSERT_FALSE(parse_tool_choice(body_with(OJson::array({kWeather, other, zod}), "required"), tc, schema));
+  EXPECT_EQ(schema["items"]["anyOf"][1]["properties"]["parameters"]["properties"]["unit"]["$ref"],
+            "#/items/anyOf/1/properties/parameters/$defs/unit");
+  const OJson& z = schema["items"]["anyOf"][2]["properties"]["parameters"]["properties"];
+  EXPECT_EQ(z["x"]["$ref"], "#/items/anyOf/2/properties/parameters/definitions/a");
+  EXPECT_EQ(z["y"]["$ref"], "#/items/anyOf/2/properties/parameters/properties/x");
+  EXPECT_EQ(z["e"]["enum"][0]["$ref"], "#/kept");  // data, not a schema
+  Result<std::string> re = json_schema_regex(schema);
+  ASSERT_TRUE(re.ok()) << re.error();
+  Result<std::shared_ptr<const ByteDfa>> dfa = compile_regex(*re);
+  ASSERT_TRUE(dfa.ok()) << dfa.error();
+  EXPECT_TRUE(regex_full_match(**dfa, R"([{"name":"w2","parameters":{"city":"a","unit":"k"}},{"name":"z","parameters":{"x":1,"y":2}}])"));
+  EXPECT_FALSE(regex_full_match(**dfa, R"([{"name":"w2","parameters":{"city":"a","unit":"c"}}])"));
 }
 
 TEST(ToolCalls, WholeOutputsBecomeToolCalls) {
