@@ -21,6 +21,7 @@ namespace {
 struct ServeArgs {
   std::string model, host = "0.0.0.0", chat_template, generation_config = "auto", reasoning_parser, tool_call_parser;
   bool enable_auto_tool_choice = false;
+  int drain_timeout_s = 30;
   std::vector<std::string> served_names, api_keys;
   int port = 8000;
   int64_t max_model_len = 0;
@@ -146,13 +147,23 @@ int run_serve(const ServeArgs& a) {
                a.model.c_str(), c.arch.c_str(), size.c_str(), static_cast<long long>(o.max_model_len),
                o.served_names.front().c_str(), a.host.c_str(), srv.port());
   std::fflush(stderr);
-  // Graceful stop on SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 30 s,
-  // then abort them), exit 0.
+  // Graceful stop on SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to
+  // --drain-timeout, 30 s),
+  // then end the rest with finish_reason "abort" (their clients get a whole answer or stream
+  // ending: the final chunk and [DONE]) and give them up to 5 s to be written, exit 0.
   http::net::signal_set signals(io, SIGTERM, SIGINT);
   http::net::steady_timer drain(io);
   auto deadline = std::chrono::steady_clock::now();
+  bool aborted = false;
   std::function<void()> wait_idle = [&] {
-    if (gen.running() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    const bool idle = gen.running() == 0 && api.in_flight() == 0;
+    if (!idle && !aborted && std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "infera: drain time is up: aborting %lld request(s)\n", static_cast<long long>(gen.running()));
+      gen.abort_all();
+      aborted = true;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
+    if (idle || std::chrono::steady_clock::now() >= deadline) {
       io.stop();
       return;
     }
@@ -164,7 +175,7 @@ int run_serve(const ServeArgs& a) {
     std::fprintf(stderr, "infera: signal %d: no new connections; finishing %lld in-flight request(s)\n", sig,
                  static_cast<long long>(gen.running()));
     srv.stop();
-    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.drain_timeout_s);
     wait_idle();
   });
   io.run();
@@ -189,6 +200,10 @@ void add_serve(CLI::App& app, int* exit_code) {
   c->add_option("--request-timeout", a->request_timeout_s, "seconds a client has to send a whole request")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   c->add_option("--reasoning-parser", a->reasoning_parser, "deepseek_r1: split <think> reasoning into reasoning_content");
+  c->add_option("--drain-timeout", a->drain_timeout_s,
+                "seconds SIGTERM waits for in-flight requests before ending them with finish_reason abort")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   c->add_flag("--enable-auto-tool-choice", a->enable_auto_tool_choice,
               "tool_choice \"auto\" (and tools without tool_choice): read tool calls out of the answers");
   c->add_option("--tool-call-parser", a->tool_call_parser,

@@ -387,13 +387,26 @@ void Generator::step() {
   stats_.iteration_counts[bucket].fetch_add(1);
 }
 
+void Generator::abort_all() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abort_all_ = true;
+  }
+  cv_.notify_all();
+}
+
 void Generator::run() {
   for (;;) {
     std::deque<std::shared_ptr<GenerationJob>> arrived;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !incoming_.empty() || !active_.empty(); });
+      cv_.wait(lock, [&] { return stop_ || abort_all_ || !incoming_.empty() || !active_.empty(); });
       arrived.swap(incoming_);
+      if (abort_all_) {
+        abort_all_ = false;
+        for (auto& j : arrived) j->cancel();
+        for (auto& j : active_) j->cancel();
+      }
       if (stop_) {
         lock.unlock();
         for (auto& j : arrived) finish(*j, aborted_event({}));

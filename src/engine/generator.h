@@ -152,6 +152,9 @@ class Generator {
                                         std::function<void(const GenEvent&)> sink);
   int64_t n_ctx() const { return opts_.max_model_len; }
   int64_t running() const { return running_.load(); }  // queued + in-flight jobs
+  // Ends every queued and running job with finish_reason "abort" at the next step (a shutdown's
+  // drain that ran out of time); the engine keeps serving new jobs. Any thread.
+  void abort_all();
   bool healthy() const { return healthy_.load(); }
   const GeneratorStats& stats() const { return stats_; }
   const KvPlan& kv_plan() const { return plan_; }
@@ -183,6 +186,7 @@ class Generator {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<GenerationJob>> incoming_;
   bool stop_ = false;
+  bool abort_all_ = false;  // under mu_
   std::atomic<int64_t> running_{0};
   std::atomic<bool> healthy_{true};
   GeneratorStats stats_;

@@ -166,6 +166,11 @@ OJson ApiServer::prompt_logprobs_json(const std::vector<int32_t>& prompt, const 
 net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> prompts, CompletionParams p, std::string id,
                                          http::HttpResponder& out) {
   const int64_t created = unix_now();
+  ++in_flight_;
+  struct InFlight {
+    std::atomic<int64_t>& n;
+    ~InFlight() { --n; }
+  } in_flight_guard{in_flight_};
   const std::string& model_name = o_.served_names.front();
   const char* object = is_chat ? "chat.completion.chunk" : "text_completion";
   auto chunk_head = [&] { return OJson{{"id", id}, {"object", object}, {"created", created}, {"model", model_name}}; };

@@ -547,6 +547,12 @@ net::awaitable<void> ApiServer::completions(const OJson& body, const std::string
     co_await fail(*e);
     co_return;
   }
+  if (static_cast<int64_t>(prompts.size()) * p.n > kMaxSequencesPerRequest) {
+    const std::string m = fmt::format("a request may run at most {} sequences (prompts x n), got {} x {}",
+                                      kMaxSequencesPerRequest, prompts.size(), p.n);
+    co_await fail(ApiError{400, "BadRequestError", m});
+    co_return;
+  }
   std::optional<ApiError> compiled = co_await compile_structured(p);
   if (compiled) {
     co_await fail(*compiled);

@@ -439,6 +439,9 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
   p.gen.eos_ids = d.eos_ids;
   // Validation with vLLM's messages, in vLLM's order.
   if (p.n < 1) return bad(fmt::format("n must be at least 1, got {}.", p.n));
+  // One request may not flood the engine's queue (a million choices took gigabytes and stalled
+  // every other client): OpenAI's bound.
+  if (p.n > kMaxChoices) return bad(fmt::format("n must be at most {}, got {}.", kMaxChoices, p.n));
   if (best_of && *best_of < p.n)
     return bad(fmt::format("best_of must be greater than or equal to n, got n={} and best_of={}.", p.n, *best_of));
   if (best_of && *best_of != p.n)

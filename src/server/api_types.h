@@ -47,6 +47,10 @@ struct GenerationDefaults {  // from generation_config.json ("auto"), else vLLM'
   std::vector<int32_t> eos_ids;
 };
 
+// The most choices (n) one request may ask for, and the most sequences (batched prompts x n).
+inline constexpr int64_t kMaxChoices = 128;
+inline constexpr int64_t kMaxSequencesPerRequest = 2048;
+
 // What both endpoints share, after validation.
 struct CompletionParams {
   GenerationParams gen;

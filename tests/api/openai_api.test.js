@@ -373,6 +373,23 @@ async function main() {
   const done = await inflight;
   check(done.status === 200 && done.json.usage.completion_tokens === 150, 'SIGTERM: in-flight request completes', done.status);
   check((await exited) === 0, 'SIGTERM: exit code 0');
+  // --drain-timeout 0: requests still running are ended with finish_reason "abort", their stream
+  // closed with a final chunk and [DONE], never cut off.
+  const d = await startServer(['--drain-timeout', '0']);
+  const streaming = raw(d.port, 'POST', '/v1/completions', JSON.stringify({ prompt: 'x', max_tokens: 240, ignore_eos: true, stream: true }));
+  for (let t = 0; t < 400; ++t) {
+    const m = await raw(d.port, 'GET', '/metrics');
+    if (/^vllm:num_requests_(running|waiting)\{[^}]*\} [1-9]/m.test(m.text) || /^vllm:request_success_total\{[^}]*\} [1-9]/m.test(m.text)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const dExited = new Promise((r) => d.on('exit', (code) => r(code)));
+  d.kill('SIGTERM');
+  const ended = await streaming;
+  const events = ended.text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  const last = events.length > 1 ? JSON.parse(events[events.length - 2]) : null;
+  check(events[events.length - 1] === '[DONE]' && last && ['abort', 'length'].includes(last.choices[0].finish_reason),
+        'SIGTERM past the drain time: the stream ends with a finish_reason and [DONE]', events.slice(-2));
+  check((await dExited) === 0, 'SIGTERM past the drain time: exit code 0');
 
   const failures = harness.failed();
   console.log(failures ? `${failures} FAILED` : 'all passed');

@@ -210,6 +210,11 @@ async function main() {
                                                        guided_regex: pattern })).json.choices[0];
       check(new RegExp(`^(?:${pattern})$`, 'u').test(r.text) && r.finish_reason === 'stop', `guided_regex (seed ${seed})`, r);
     }
+    // One request may not flood the queue: n up to 128 (OpenAI's bound), prompts x n up to 2048.
+    const bigN = await post(port, '/v1/completions', { model: 'tiny', prompt: 'A', n: 1000000, max_tokens: 1 });
+    check(bigN.status === 400 && bigN.json.error.message === 'n must be at most 128, got 1000000.', 'n above 128: 400', bigN.json);
+    const many = await post(port, '/v1/completions', { model: 'tiny', prompt: Array(100).fill('A'), n: 30, max_tokens: 1, temperature: 1 });
+    check(many.status === 400 && /at most 2048 sequences \(prompts x n\), got 100 x 30/.test(many.json.error.message), 'prompts x n above 2048: 400', many.json);
     const soRegex = (await post(port, '/v1/chat/completions', { ...greedy, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 20,
                                                                 structured_outputs: { regex: '(?:yes|no), \\d' } })).json.choices[0];
     check(/^(?:yes|no), \d$/.test(soRegex.message.content), 'structured_outputs.regex', soRegex.message);
