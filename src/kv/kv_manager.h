@@ -54,7 +54,10 @@ class KvManager {
   void free(SeqBlocks& s);
 
   // Prefix-cache statistics in tokens (vLLM's prefix_cache_queries / _hits).
-  void record_query(int64_t queried, int64_t hit) { queries_ += queried, hits_ += hit; }
+  // Counted only with prefix caching on (vLLM records no prefix-cache statistics without it).
+  void record_query(int64_t queried, int64_t hit) {
+    if (pool_.prefix_caching()) queries_ += queried, hits_ += hit;
+  }
   int64_t queries() const { return queries_; }
   int64_t hits() const { return hits_; }
 

@@ -84,6 +84,7 @@ struct Choice {
   std::optional<double> ttft;                 // seconds from the request's arrival
   std::chrono::steady_clock::time_point last_token;
   double e2e = 0;                             // seconds from arrival to its end
+  bool prompt_counted = false;                // its prompt is in the prompt-token counter
   std::string tool_text;                      // a forced tool call's text so far (after the reasoning)
   bool tool_header_sent = false;              // a named call's first delta (id, type, name) went out
   RequiredToolCallStream tool_stream;         // "required": the calls streamed so far
@@ -250,6 +251,12 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
       c.last_token = now;
     }
     if (!ev.prompt_logprobs.empty()) c.prompt_logprobs = ev.prompt_logprobs;
+    // Token counters move as the engine goes, as vLLM's per-step stats (not at the request's end).
+    if ((!ev.tokens.empty() || ev.finished) && !c.prompt_counted) {
+      c.prompt_counted = true;
+      metrics_.prompt_tokens += n_prompt;
+    }
+    metrics_.generation_tokens += static_cast<int64_t>(ev.tokens.size());
     // Chat streams open with one role chunk per choice (and the echoed message) when the first
     // engine output arrives.
     if (p.stream && is_chat && !roles_sent) {
@@ -432,7 +439,6 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
   for (const Choice& c : choices) {
     total_completion += c.completion_tokens;
     metrics_.gen_len.observe(static_cast<double>(c.completion_tokens));
-    metrics_.generation_tokens += c.completion_tokens;
     if (c.timing) {
       metrics_.queue.observe(c.timing->queue);
       metrics_.prefill.observe(c.timing->prefill);
@@ -451,7 +457,6 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const Choice& c : choices) {
     const auto n_prompt = static_cast<int64_t>(prompts[c.prompt].ids.size());
-    metrics_.prompt_tokens += n_prompt;
     metrics_.prompt_len.observe(static_cast<double>(n_prompt));
     metrics_.e2e.observe(c.finished ? c.e2e : secs);
   }
