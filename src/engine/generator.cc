@@ -252,6 +252,8 @@ Generator::Pick Generator::pick_next(GenerationJob& job, std::span<float> logits
     return pick;
   }
   apply_min_p(p.min_p, job.temperature_, logits);
+  for (float& x : logits)  // a NaN (a broken model or an extreme penalty) is never drawn, never sorted
+    if (std::isnan(x)) x = -INFINITY;
   pick.next = job.sampler_->sample(logits);
   if (job.constraint_) job.constraint_->accept(pick.next);
   if (p.logprobs >= 0) pick.logprobs.push_back(token_logprob(raw, pick.next, p.logprobs));

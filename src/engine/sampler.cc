@@ -51,17 +51,26 @@ bool before(const Sampler::Cand& a, const Sampler::Cand& b) { return a.l > b.l |
 // middle and keeps the half that holds the boundary (linear on average).
 void Sampler::select(std::span<const float> logits) {
   const size_t n = logits.size();
-  const double mx = logits[static_cast<size_t>(argmax(logits))];
+  const int32_t best = argmax(logits);
+  const double mx = logits[static_cast<size_t>(best)];
   all_ = true;
   few_.clear();
+  w_.clear();
+  // No finite maximum (+inf from an extreme penalty, NaN, every id masked): no distribution to
+  // draw from; the best id is the answer (callers map NaN to -inf first).
+  forced_ = std::isfinite(mx) ? -1 : best;
+  if (forced_ >= 0) return;
   const bool top_k = p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n;
   if (top_k && static_cast<size_t>(p_.top_k) <= kHeapK) {
     ids_.resize(n);
     std::iota(ids_.begin(), ids_.end(), 0);
     const auto k = static_cast<std::ptrdiff_t>(p_.top_k);
-    std::partial_sort(ids_.begin(), ids_.begin() + k, ids_.end(), [&](int32_t a, int32_t b) {
-      return before(Cand{logits[static_cast<size_t>(a)], a}, Cand{logits[static_cast<size_t>(b)], b});
-    });
+    auto val = [&](int32_t i) {  // NaN orders as -inf (a strict order for the sort)
+      const float x = logits[static_cast<size_t>(i)];
+      return std::isnan(x) ? -INFINITY : x;
+    };
+    std::partial_sort(ids_.begin(), ids_.begin() + k, ids_.end(),
+                      [&](int32_t a, int32_t b) { return before(Cand{val(a), a}, Cand{val(b), b}); });
     double total = 0;
     std::vector<double> w(static_cast<size_t>(k));
     for (size_t j = 0; j < w.size(); ++j) total += w[j] = std::exp((logits[static_cast<size_t>(ids_[j])] - mx) / p_.temperature);
@@ -79,6 +88,7 @@ void Sampler::select(std::span<const float> logits) {
     for (size_t j = 0; j < keep; ++j)
       if (w[j] > 0) few_.push_back({ids_[j], w[j]});
     std::sort(few_.begin(), few_.end(), [](const Weighted& a, const Weighted& b) { return a.id < b.id; });
+    if (few_.empty()) forced_ = best;
     return;
   }
   w_.resize(n);
@@ -133,6 +143,7 @@ std::vector<int32_t> Sampler::kept_ids(std::span<const float> logits) {
   std::vector<int32_t> ids;
   if (p_.temperature <= 0.0f) return {argmax(logits)};
   select(logits);
+  if (forced_ >= 0) return {forced_};
   if (!few_.empty()) {
     for (const Weighted& x : few_) ids.push_back(x.id);
     return ids;
@@ -145,6 +156,7 @@ std::vector<int32_t> Sampler::kept_ids(std::span<const float> logits) {
 int32_t Sampler::sample(std::span<const float> logits) {
   if (p_.temperature <= 0.0f) return argmax(logits);
   select(logits);
+  if (forced_ >= 0) return forced_;
   // A draw over the kept ids' weights, walked in id order.
   if (!few_.empty()) {
     double mass = 0;

@@ -52,6 +52,7 @@ class Sampler {
   std::vector<int32_t> ids_;
   Cand bound_{};
   bool all_ = true;
+  int32_t forced_ = -1;  // >= 0: no finite logit to weigh by; this id is the draw
 };
 
 // Index of the largest value; the lowest index on ties.

@@ -167,10 +167,10 @@ OJson ApiServer::prompt_logprobs_json(const std::vector<int32_t>& prompt, const 
 net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> prompts, CompletionParams p, std::string id,
                                          http::HttpResponder& out) {
   const int64_t created = unix_now();
-  ++in_flight_;
+  ++*in_flight_;
   struct InFlight {
-    std::atomic<int64_t>& n;
-    ~InFlight() { --n; }
+    std::shared_ptr<std::atomic<int64_t>> n;
+    ~InFlight() { --*n; }
   } in_flight_guard{in_flight_};
   const std::string& model_name = o_.served_names.front();
   const char* object = is_chat ? "chat.completion.chunk" : "text_completion";
@@ -509,6 +509,8 @@ net::awaitable<void> ApiServer::generate(bool is_chat, std::vector<PromptIn> pro
           content = parsed.content ? OJson(*parsed.content) : OJson(nullptr);
           finish_reason = "tool_calls";
         }
+      } else if (p.tool_choice.kind != ToolChoice::Kind::kNone && c.finish_reason == "abort") {
+        content = "";  // ended early (a shutdown): no calls, the reason says why
       } else if (p.tool_choice.kind != ToolChoice::Kind::kNone) {  // the content is the tool calls' text
         const std::optional<std::string> text = reasoning ? split_reasoning(c.out_text).content : c.out_text;
         Result<OJson> calls = !text ? Result<OJson>(Status::error("the reasoning did not end, so no tool call was generated"))

@@ -61,7 +61,7 @@ class ApiServer {
   };
   const Metrics& metrics() const { return metrics_; }
   // Requests generating (from submission until their answer or stream is written).
-  int64_t in_flight() const { return in_flight_.load(); }
+  int64_t in_flight() const { return in_flight_->load(); }
 
  private:
   http::net::awaitable<void> route(http::HttpRequest& req, http::HttpResponder& out);
@@ -103,7 +103,8 @@ class ApiServer {
   GenerationDefaults defaults_;
   int64_t max_model_len_;
   Metrics metrics_;
-  std::atomic<int64_t> in_flight_{0};
+  // Shared with each request's guard: a coroutine destroyed after the server (at exit) still has it.
+  std::shared_ptr<std::atomic<int64_t>> in_flight_ = std::make_shared<std::atomic<int64_t>>(0);
   int32_t think_start_ = -1, think_end_ = -1;  // <think>, </think> ids for the reasoning parser
   std::shared_ptr<const TokenBytes> vocab_;     // every id's bytes, for structured outputs
   // Sets p.gen.constraint from p.structured (for a reasoning chat, from after </think> on).

@@ -1,5 +1,7 @@
 #include "server/api_types.h"
 
+#include "base/json_depth.h"
+
 #include <cmath>
 
 #include "server/json_schema.h"
@@ -315,6 +317,8 @@ std::optional<ApiError> parse_common(const OJson& b, const GenerationDefaults& d
     OJson parsed;
     const OJson* schema_doc = &v;
     if (v.is_string()) {  // a schema sent as JSON text
+      if (json_nesting_depth(v.get<std::string>()) > kMaxRequestJsonDepth)
+        return bad(fmt::format("'{}' nests deeper than {} levels", what, kMaxRequestJsonDepth));
       parsed = OJson::parse(v.get<std::string>(), nullptr, false);
       if (parsed.is_discarded()) return bad(fmt::format("'{}' is not valid JSON", what));
       schema_doc = &parsed;

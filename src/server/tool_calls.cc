@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json_depth.h"
 #include "chat_template/value.h"
 
 namespace infera::server {
@@ -154,6 +155,7 @@ Result<OJson> whole_tool_calls(const ToolChoice& choice, const std::string& text
     calls.push_back({{"id", tool_call_id()}, {"type", "function"}, {"function", {{"name", choice.name}, {"arguments", text}}}});
     return calls;
   }
+  if (json_nesting_depth(text) > kMaxRequestJsonDepth) return Status::error("the generated tool calls nest too deep");
   const OJson list = OJson::parse(text, nullptr, false);
   if (list.is_discarded() || !list.is_array())
     return Status::error("the generated tool calls are not a complete JSON array");

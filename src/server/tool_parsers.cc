@@ -1,5 +1,6 @@
 #include "server/tool_parsers.h"
 
+#include "base/json_depth.h"
 #include "server/tool_calls.h"
 
 namespace infera::server {
@@ -43,6 +44,7 @@ size_t json_end(std::string_view t, size_t from) {
 // {"name": <string>, <args_key>: <any>} as a call whose arguments are Python's json.dumps of the
 // value (vLLM's hermes and llama3_json parsers); nullopt if the text is not such an object.
 std::optional<OJson> json_call(std::string_view body, std::initializer_list<const char*> args_keys) {
+  if (json_nesting_depth(body) > kMaxRequestJsonDepth) return std::nullopt;  // (re-serialized recursively)
   const OJson j = OJson::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string()) return std::nullopt;
   for (const char* key : args_keys)
@@ -184,7 +186,9 @@ AutoToolCallStream::Delta AutoToolCallStream::update(std::string_view delta, boo
   }
   if (begin_ == std::string::npos) return out;
   const ParsedToolCalls parsed = parser_.extract(text_, final);
-  if (final && parsed.calls.empty() && calls_sent_ == 0) {  // no call could be read: the rest is content
+  if (final && parsed.calls.empty()) {
+    // The calls do not read as a whole: like the whole answer, the text is all content (calls
+    // streamed before a later one failed stay sent).
     out.content += text_.substr(content_sent_);
     content_sent_ = text_.size();
     return out;

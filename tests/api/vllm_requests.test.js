@@ -210,6 +210,17 @@ async function main() {
                                                        guided_regex: pattern })).json.choices[0];
       check(new RegExp(`^(?:${pattern})$`, 'u').test(r.text) && r.finish_reason === 'stop', `guided_regex (seed ${seed})`, r);
     }
+    // An extreme repetition penalty turns prompt tokens' logits to +inf: still an answer, on the
+    // top-k path and the top-p one, and the server lives on.
+    for (const extra of [{ top_k: 20 }, { top_p: 0.9 }, {}]) {
+      const r = await post(port, '/v1/completions', { model: 'tiny', prompt: 'A B C', max_tokens: 4, temperature: 1,
+                                                      repetition_penalty: 1e-38, ...extra });
+      check(r.status === 200 && r.json.choices[0].text !== undefined, `repetition_penalty 1e-38 ${JSON.stringify(extra)}: an answer`, r.text.slice(0, 300));
+    }
+    // A schema sent as JSON text is held to the body's nesting bound too.
+    const deepText = await post(port, '/v1/completions', { model: 'tiny', prompt: 'A', max_tokens: 2,
+                                                           guided_json: `{"const": ${'['.repeat(200000)}${']'.repeat(200000)}}` });
+    check(deepText.status === 400 && /nests deeper than 512 levels/.test(deepText.json.error.message), 'guided_json text nested 200,000 deep: 400', deepText.text.slice(0, 300));
     // One request may not flood the queue: n up to 128 (OpenAI's bound), prompts x n up to 2048.
     const bigN = await post(port, '/v1/completions', { model: 'tiny', prompt: 'A', n: 1000000, max_tokens: 1 });
     check(bigN.status === 400 && bigN.json.error.message === 'n must be at most 128, got 1000000.', 'n above 128: 400', bigN.json);

@@ -163,12 +163,35 @@ TEST(Sampler, KeptSetEqualsTheFullSortAtEverySizeTopKAndTopP) {
       const float top_p = trial % 3 == 2 ? 1.0f : std::uniform_real_distribution<float>(0.05f, 0.999f)(g);
       const SamplingParams p{0.3f + static_cast<float>(trial % 5) * 0.4f, top_k, top_p, 1};
       Sampler s(p);
-      const std::vector<int32_t> want = kept_by_full_sort(l, p);
+      std::vector<int32_t> want = kept_by_full_sort(l, p);
+      if (want.empty()) want = {argmax(l)};  // every id masked: no distribution, the best id
       ASSERT_EQ(s.kept_ids(l), want) << "n " << n << " trial " << trial << " top_k " << top_k << " top_p " << top_p;
       nontrivial += want.size() > 1 && want.size() < n / 2;
     }
   }
   EXPECT_GT(nontrivial, 50);  // the selection had real work to do
+}
+
+// Rows with no finite maximum (+inf from an extreme repetition penalty, NaN, all masked) have no
+// distribution: the draw is the best id, on every path, never a crash or a stale draw.
+TEST(Sampler, RowsWithoutAFiniteMaximumGiveTheBestId) {
+  for (const SamplingParams& p : {SamplingParams{1.0f, 0, 1.0f, 1}, SamplingParams{1.0f, 20, 1.0f, 1},
+                                  SamplingParams{0.6f, 0, 0.95f, 1}, SamplingParams{0.6f, 20, 0.9f, 1}}) {
+    Sampler s(p);
+    std::vector<float> l = randn(1000, 4);
+    EXPECT_GE(s.sample(l), 0);  // a normal draw first (state to go stale)
+    l[7] = INFINITY;
+    EXPECT_EQ(s.sample(l), 7);
+    l[7] = NAN;
+    l[0] = NAN;
+    EXPECT_EQ(s.sample(l), 0);  // argmax's answer for a NaN first
+    std::vector<float> masked(1000, -INFINITY);
+    EXPECT_EQ(s.sample(masked), 0);
+    std::vector<float> nan_inside = randn(1000, 5);
+    nan_inside[500] = NAN;
+    const int32_t got = s.sample(nan_inside);
+    EXPECT_TRUE(got >= 0 && got < 1000 && got != 500);
+  }
 }
 
 TEST(Sampler, TemperatureMatchesSoftmaxFrequencies) {
