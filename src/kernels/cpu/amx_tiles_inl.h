@@ -52,6 +52,11 @@ struct HwTiles {
   static void dpbsud() {
     __asm__ volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
   }
+  // C += A (signed bytes) x B (signed bytes).
+  template <int C, int A, int B>
+  static void dpbssd() {
+    __asm__ volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(C), "i"(A), "i"(B));
+  }
   // C (f32) += A (bf16 pairs) x B (bf16 pairs); AT&T order: B, A, C.
   template <int C, int A, int B>
   static void dpbf16ps() {
@@ -90,8 +95,9 @@ struct EmuTiles {
   static void zero() {
     std::memset(s().t[T], 0, sizeof s().t[T]);
   }
-  // C[m].dword[n] += sum over k < A.colsb / 4, i < 4 of sext(A[m].byte[4k + i]) * zext(B[k].byte[4n + i]).
-  template <int C, int A, int B>
+  // C[m].dword[n] += sum over k < A.colsb / 4, i < 4 of sext(A[m].byte[4k + i]) * zext(B[k].byte[4n + i])
+  // (TDPBSUD), or sext of both (TDPBSSD).
+  template <int C, int A, int B, bool kSignedB = false>
   static void dpbsud() {
     State& st = s();
     for (int m = 0; m < st.cfg.rows[C]; ++m)
@@ -99,11 +105,17 @@ struct EmuTiles {
         int32_t acc;
         std::memcpy(&acc, &st.t[C][m][4 * n], 4);
         for (int k = 0; k < st.cfg.colsb[A] / 4; ++k)
-          for (int i = 0; i < 4; ++i)
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t bv = st.t[B][k][4 * n + i];
             acc += static_cast<int32_t>(static_cast<int8_t>(st.t[A][m][4 * k + i])) *
-                   static_cast<int32_t>(st.t[B][k][4 * n + i]);
+                   (kSignedB ? static_cast<int32_t>(static_cast<int8_t>(bv)) : static_cast<int32_t>(bv));
+          }
         std::memcpy(&st.t[C][m][4 * n], &acc, 4);
       }
+  }
+  template <int C, int A, int B>
+  static void dpbssd() {
+    dpbsud<C, A, B, true>();
   }
   // bf16 bits as the f32 they widen to, denormals read as zero (DAZ).
   static float bf16_daz(const uint8_t* p) {

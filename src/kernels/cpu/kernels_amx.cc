@@ -1,22 +1,23 @@
-// AMX-INT8 kernels for packed Q8_0, Q4_0, Q4_K and Q6_K weights (packed.h), for prompts and
-// batches of 4 tokens or more, in tiles of 16 tokens and one tile of the rest (a batched decode step
-// of 4-15 sequences is one such tile); fewer tokens, and a rest of 1-3, run the AVX-512 kernels
-// this level extends.
+// AMX-INT8 kernels for packed Q8_0, Q4_0, Q4_K and Q6_K weights (packed.h), for the whole tiles of
+// 16 tokens of a prompt or a batch of 16 or more; the rest, and smaller batches (a decode step of
+// up to 15 sequences), run the AVX-512 kernels this level extends.
 //
-// One TDPBSUD multiplies a tile of 16 tokens x 32 activation bytes (signed; the Q8A rows read in
-// place, stride = the row length) by a tile of 8 x 64 code bytes (unsigned): exactly one packed
-// block cell, whose 64-byte chunks of "16 rows x 4 elements" are the B-tile layout TDPBSUD wants.
-// The result is the 16 x 16 integer block sums; they are stored and scaled per token with the same
-// AVX-512 instructions, in the same order, as the VNNI kernel (code offset added in the integer
-// sum, then cvt, ws * d, fma), so a token's result is bit for bit the one the AVX-512 kernel gives,
-// whatever its batch. Q4_0's nibble cells, and the K types' sub-blocks, are widened once per row
-// group into Q8_0-shaped scratch cells (byte codes) that every token tile of the group reuses; the
-// K types keep their per-sub-block integer scales (Q6_K: one TDPBSUD per 16 elements, its scale
-// granularity; Q4_K: the min term from the activation block sums, as the AVX-512 kernel).
+// One TDPBSUD / TDPBSSD multiplies a tile of 16 tokens x 32 activation bytes (signed; copied per
+// call into consecutive 512-byte tiles) by a tile of 8 x 64 code bytes: exactly one packed block
+// cell, whose 64-byte chunks of "16 rows x 4 elements" are the B-tile layout the instruction
+// wants. The result is the 16 x 16 integer block sums; they are stored and scaled per token with
+// the same AVX-512 instructions, in the same order, as the VNNI kernel (cvt, ws * d, fma), so a
+// token's result is bit for bit the one the AVX-512 kernel gives, whatever its batch. Q8_0's
+// codes are read in place (unsigned, offset 128: the offset's share is added to the integer sum,
+// as the VNNI kernel does); Q4_0's nibble cells are widened once per row group to signed bytes
+// (nibble - 8: the same integer sums, no correction), Q4_K's sub-blocks to bytes 0..15 and
+// Q6_K's to signed bytes (code - 32), Q8_0-shaped scratch cells that every token tile of the group
+// reuses; the K types keep their per-sub-block integer scales (Q6_K: one product per 16 elements,
+// its scale granularity; Q4_K: the min term from the activation block sums, as the AVX-512 kernel).
 //
 // The kernel is a template over its tile operations: HwTiles issues the AMX instructions;
 // EmuTiles computes the same tile semantics in C++ (Intel's pseudo-code for TILELOADD, TILESTORED,
-// TILEZERO, TDPBSUD). Tests run the kernel on EmuTiles on any AVX-512 VNNI machine and on
+// TILEZERO, TDPBSUD, TDPBSSD). Tests run the kernel on EmuTiles on any AVX-512 VNNI machine and on
 // HwTiles where the CPU has AMX; at start-up the hardware kernel is checked against the emulated
 // one on a small problem (a fault there counts as a disagreement) and is used only if the two agree
 // bit for bit.
@@ -41,57 +42,151 @@ using amx::EmuTiles;
 using amx::HwTiles;
 using amx::TileConfig;
 
-// Tiles of these kernels: C (16 tokens x 16 rows' int32 sums); A (16 tokens x 32 activation
-// bytes) and B (8 x 64 code bytes: 32 elements of 16 rows) for a 32-element block; A16 and B16
-// the same for 16 elements (Q6_K's scales cover 16).
-constexpr int kC = 0, kA = 1, kB = 2, kA16 = 3, kB16 = 4;
+// Tiles of these kernels: two sets of C (16 tokens x 16 rows' int32 sums), A (16 tokens x K
+// activation bytes) and B (K / 4 x 64 code bytes: K elements of 16 rows), K = 32 (one block; Q4_K's
+// sub-block) or 16 (Q6_K's scale granularity).
+constexpr int kC0 = 0, kC1 = 1, kA0 = 2, kA1 = 3, kB0 = 4, kB1 = 5;
 constexpr int kTileTok = 16;
-// A tile of m tokens (1..16): the A and C tiles have m rows.
-TileConfig kernel_config(int m) {
+TileConfig kernel_config(int k_bytes) {
   TileConfig c;
-  c.set(kC, m, 64);
-  c.set(kA, m, 32);
-  c.set(kB, 8, 64);
-  c.set(kA16, m, 16);
-  c.set(kB16, 4, 64);
+  for (int set = 0; set < 2; ++set) {
+    c.set(set ? kC1 : kC0, kTileTok, 64);
+    c.set(set ? kA1 : kA0, kTileTok, k_bytes);
+    c.set(set ? kB1 : kB0, k_bytes / 4, 64);
+  }
   return c;
 }
 
-// Tokens go through tiles of 16, then one tile of the rest if it has at least kMinTileTok tokens
-// (a batched decode step of 4-15 sequences is one such tile); fewer run the AVX-512 kernel.
-constexpr int kMinTileTok = 4;
-int64_t tiled_tokens(int64_t n_tok) {
-  const int64_t rest = n_tok % kTileTok;
-  return rest >= kMinTileTok ? n_tok : n_tok - rest;
-}
+// Only whole tiles of 16 tokens run on the tiles; the rest (a batched decode step of up to 15
+// sequences) runs the AVX-512 kernel. Measured on a Sapphire Rapids-class CPU (2 cores): the tile
+// products do not overlap the vector instructions that scale their sums, so a tile of 8 tokens
+// pays a whole tile product, store and widening for half the work: 8-token Q4_0 products ran 1.2-1.7x
+// slower than AVX-512's, and an 8-stream decode phase 93 t/s against 128.
+int64_t tiled_tokens(int64_t n_tok) { return n_tok / kTileTok * kTileTok; }
 
 // The AVX-512 packed kernels, for the tokens past the tiles.
 RowsFn g_vnni[kMaxDType] = {};
 
-// Runs group(g, t_begin, t_end, m) for every row group of [r0, r1): first over the whole tiles of
-// 16 tokens, then over the one tile of m < 16 tokens up to n_amx, with the tiles configured for it.
+// Runs group(g) for every row group of [r0, r1) with the tiles configured for K-byte steps.
 template <class Tiles, class GroupFn>
-void tile_passes(int64_t r0, int64_t r1, int64_t n_amx, GroupFn&& group) {
-  const int64_t n_full = n_amx / kTileTok * kTileTok;
-  for (int pass = 0; pass < 2; ++pass) {
-    const int64_t t_begin = pass == 0 ? 0 : n_full, t_end = pass == 0 ? n_full : n_amx;
-    if (t_begin >= t_end) continue;
-    Tiles::configure(kernel_config(pass == 0 ? kTileTok : static_cast<int>(t_end - t_begin)));
-    for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g)
-      group(g, t_begin, t_end, pass == 0 ? kTileTok : static_cast<int>(t_end - t_begin));
-  }
+void for_each_group(int64_t r0, int64_t r1, int k_bytes, GroupFn&& group) {
+  Tiles::configure(kernel_config(k_bytes));
+  for (int64_t g = r0 / kPackRows; g < r1 / kPackRows; ++g) group(g);
   Tiles::release();
 }
 
+// One tile product of the set P: the step's 16 x K activation bytes (rows a_stride apart) times its
+// K x 16 codes (unsigned, or signed where kSigned), the int32 sums stored to out (16 rows of 64 bytes).
+template <class Tiles, bool kSigned, int P>
+void tile_product(const uint8_t* a, int64_t a_stride, const uint8_t* b, int32_t* out) {
+  constexpr int C = P ? kC1 : kC0, A = P ? kA1 : kA0, B = P ? kB1 : kB0;
+  Tiles::template zero<C>();
+  Tiles::template load<A>(a, a_stride);
+  Tiles::template load<B>(b, 64);
+  if constexpr (kSigned) Tiles::template dpbssd<C, A, B>();
+  else Tiles::template dpbsud<C, A, B>();
+  Tiles::template store<C>(out, 64);
+}
+
+// The tile products of one row group and token tile go through steps s = 0, 1, ...: step s
+// multiplies the activation bytes of its block (tile_activations) by the codes at b + 16 * kK * s,
+// and the vector units then scale its 16 x 16 sums into the token rows' accumulators (the tile
+// unit yields only integer sums, and every block has its own weight and activation scales). A
+// step's product is issued kAhead steps before its scaling, into alternating tile sets and a
+// ring of sum buffers. (Measured per 16 x 16 x 32 cell on a Sapphire Rapids-class CPU: TDPBSSD
+// with its loads ~5.5 ns, the tile store ~5.5 ns, the scaling ~8-10 ns, and they add up whatever
+// the distance: the tile instructions and the vector units do not overlap there.)
+constexpr int kAhead = 2, kSumBufs = 4;
+
+// Per-thread scratch of the tile kernels: the sum buffers, the row group's widened codes, and the
+// call's per-block token scales laid out [tile][block][16 tokens] (one broadcast from memory each).
+struct TileScratch {
+  alignas(64) int32_t sums[kSumBufs][kTileTok * 16] = {};
+  std::vector<uint8_t> wide_buf;
+  std::vector<float> d, s;       // activation block scales; Q4_K: block sums (times its min term)
+  std::vector<int32_t> corr;     // Q8_0: the code offset's share of each block sum
+  std::vector<uint8_t> a;        // the activation bytes, tile_activations' layout
+  uint8_t* wide(size_t bytes) {
+    if (wide_buf.size() < bytes + 64) wide_buf.resize(bytes + 64);
+    return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
+  }
+};
+TileScratch& scratch() {
+  thread_local TileScratch s;
+  return s;
+}
+
+template <class Tiles, int kK, bool kSigned>
+inline void issue_step(const uint8_t* a, const uint8_t* b, int64_t s, int32_t (*sums)[kTileTok * 16]) {
+  const uint8_t* as = a + kK * s / 32 * (32 * kTileTok) + kK * s % 32;
+  if (s & 1) tile_product<Tiles, kSigned, 1>(as, 32, b + 16 * kK * s, sums[s % kSumBufs]);
+  else tile_product<Tiles, kSigned, 0>(as, 32, b + 16 * kK * s, sums[s % kSumBufs]);
+}
+
+// The call's activation bytes re-laid out for the A tiles, [tile][block][16 tokens][32 bytes]: a
+// step's tile load reads 512 consecutive bytes instead of 16 rows a Q8A row apart.
+const uint8_t* tile_activations(std::vector<uint8_t>& buf, const uint8_t* xb, int64_t x_row_bytes, int64_t n_amx,
+                                int64_t nb) {
+  buf.resize(static_cast<size_t>(n_amx * nb * 32 + 64));
+  auto* out = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (int64_t t = 0; t < n_amx; ++t) {
+    const uint8_t* src = xb + t * x_row_bytes;
+    uint8_t* o = out + t / kTileTok * nb * 512 + t % kTileTok * 32;
+    for (int64_t b = 0; b < nb; ++b)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(o + b * 512), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * b)));
+  }
+  return out;
+}
+
+// The call's tokens' per-block values get(t, b) as [tile][block][16 tokens]: a token's value for a
+// block is one broadcast from memory at a constant offset.
+template <class T, class Get>
+void per_tile_table(std::vector<T>& out, int64_t n_amx, int64_t nb, Get&& get) {
+  out.resize(static_cast<size_t>(n_amx * nb));
+  for (int64_t t = 0; t < n_amx; ++t) {
+    T* o = out.data() + t / kTileTok * nb * kTileTok + t % kTileTok;
+    for (int64_t b = 0; b < nb; ++b) o[b * kTileTok] = get(t, b);
+  }
+}
+
 // Q4_0's cell (4 chunks, low nibbles = elements 4k+m, high = 16+4k+m) as a Q8_0-shaped cell of
-// 8 chunks (chunk k = elements 4k..4k+3 of the 16 rows), codes 0..15.
-void widen_q4_0(const uint8_t* cell, uint8_t* out) {
-  const __m512i low = _mm512_set1_epi8(0x0F);
+// 8 chunks (chunk k = elements 4k..4k+3 of the 16 rows), codes 0..15, or signed (nibble - 8).
+template <bool kSigned>
+void widen_q4(const uint8_t* cell, uint8_t* out) {
+  const __m512i low = _mm512_set1_epi8(0x0F), off = _mm512_set1_epi8(kSigned ? 8 : 0);
   for (int k = 0; k < 4; ++k) {
     const __m512i raw = _mm512_load_si512(cell + 64 * k);
-    _mm512_store_si512(out + 64 * k, _mm512_and_si512(raw, low));
-    _mm512_store_si512(out + 64 * (k + 4), _mm512_and_si512(_mm512_srli_epi16(raw, 4), low));
+    _mm512_store_si512(out + 64 * k, _mm512_sub_epi8(_mm512_and_si512(raw, low), off));
+    _mm512_store_si512(out + 64 * (k + 4), _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low), off));
   }
+}
+
+// Q8_0 (codes read in place, unsigned with offset 128, the offset's share added from corr) and
+// Q4_0 (codes widened once per row group to signed bytes: the same integer sums), one token tile
+// of a row group: per block, for each token, sum -> f32, times ws * d, accumulated: the AVX-512
+// kernel's instructions in its order, so each result has its bits.
+template <DType T, class Tiles>
+void q_group_tile(const uint8_t* codes, const uint8_t* scales, const uint8_t* a, int64_t nb, const float* d,
+                  const int32_t* corr, float* y, int64_t ldy) {
+  constexpr bool kSigned = T == DType::Q4_0;
+  auto* sums = scratch().sums;
+  __m512 acc[kTileTok];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int64_t s = 0; s < kAhead && s < nb; ++s) issue_step<Tiles, 32, kSigned>(a, codes, s, sums);
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b + kAhead < nb) issue_step<Tiles, 32, kSigned>(a, codes, b + kAhead, sums);
+    const int32_t* c = sums[b % kSumBufs];
+    const float* db = d + b * kTileTok;
+    const int32_t* cb = kSigned ? nullptr : corr + b * kTileTok;
+    const __m512 ws = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileTok; ++i) {
+      __m512i sum = _mm512_load_si512(c + 16 * i);
+      if constexpr (!kSigned) sum = _mm512_add_epi32(_mm512_set1_epi32(cb[i]), sum);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(db[i])), acc[i]);
+    }
+  }
+  for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + i * ldy, acc[i]);
 }
 
 template <DType T, class Tiles>
@@ -102,48 +197,27 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
   if (n_amx > 0) {
     const int64_t nb = n_in / 32, cb = packed_code_bytes(T), gb = packed_group_bytes(T, n_in);
     const int32_t offset = packed_offset(T);
-    thread_local std::vector<int32_t> corr;  // [token][block]: the code offset's share of the sum
-    thread_local std::vector<const float*> d;  // [token]: the Q8A block scales
-    corr.resize(static_cast<size_t>(n_amx * nb));
-    d.resize(static_cast<size_t>(n_amx));
-    for (int64_t t = 0; t < n_amx; ++t) {
-      const Q8ARow xa = q8a_row(xb + t * x_row_bytes, n_in);
-      d[static_cast<size_t>(t)] = xa.d;
-      for (int64_t b = 0; b < nb; ++b) corr[static_cast<size_t>(t * nb + b)] =
-            -offset * (x512::byte_sum16(xa.qs + 32 * b) + x512::byte_sum16(xa.qs + 32 * b + 16));
-    }
-    thread_local std::vector<uint8_t> wide_buf;  // Q4_0: the row group's cells widened, 64-byte aligned
-    if (T == DType::Q4_0) wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
-    uint8_t* wide = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
-    alignas(64) int32_t c[kTileTok * 16];
-    tile_passes<Tiles>(r0, r1, n_amx, [&](int64_t g, int64_t t_begin, int64_t t_end, int m) {
+    TileScratch& sc = scratch();
+    per_tile_table(sc.d, n_amx, nb, [&](int64_t t, int64_t b) { return q8a_row(xb + t * x_row_bytes, n_in).d[b]; });
+    if (T == DType::Q8_0)
+      per_tile_table(sc.corr, n_amx, nb, [&](int64_t t, int64_t b) {
+        const int8_t* q = q8a_row(xb + t * x_row_bytes, n_in).qs + 32 * b;
+        return -offset * (x512::byte_sum16(q) + x512::byte_sum16(q + 16));
+      });
+    uint8_t* wide = T == DType::Q4_0 ? sc.wide(static_cast<size_t>(nb * 512)) : nullptr;
+    const uint8_t* at = tile_activations(sc.a, xb, x_row_bytes, n_amx, nb);
+    for_each_group<Tiles>(r0, r1, 32, [&](int64_t g) {
       const uint8_t* cells = w + g * gb;
       const uint8_t* scales = cells + nb * cb;
       const uint8_t* codes = cells;
       if constexpr (T == DType::Q4_0) {
-        for (int64_t b = 0; b < nb; ++b) widen_q4_0(cells + b * cb, wide + b * 512);
+        for (int64_t b = 0; b < nb; ++b) widen_q4<true>(cells + b * cb, wide + b * 512);
         codes = wide;
       }
-      for (int64_t t0 = t_begin; t0 < t_end; t0 += kTileTok) {
-        __m512 accf[kTileTok];
-        for (auto& a : accf) a = _mm512_setzero_ps();
-        const uint8_t* a_base = xb + t0 * x_row_bytes;
-        const int32_t* cr = corr.data() + t0 * nb;
-        const float* const* dt = d.data() + t0;
-        for (int64_t b = 0; b < nb; ++b) {
-          Tiles::template zero<kC>();
-          Tiles::template load<kA>(a_base + 32 * b, x_row_bytes);
-          Tiles::template load<kB>(codes + 512 * b, 64);
-          Tiles::template dpbsud<kC, kA, kB>();
-          Tiles::template store<kC>(c, 64);
-          const __m512 ws = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
-          for (int i = 0; i < kTileTok; ++i) {
-            if (i >= m) break;
-            const __m512i sum = _mm512_add_epi32(_mm512_set1_epi32(cr[i * nb + b]), _mm512_load_si512(c + 16 * i));
-            accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(dt[i][b])), accf[i]);
-          }
-        }
-        for (int i = 0; i < m; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
+      for (int64_t t0 = 0; t0 < n_amx; t0 += kTileTok) {
+        const int64_t tab = t0 * nb;
+        q_group_tile<T, Tiles>(codes, scales, at + tab * 32, nb, sc.d.data() + tab,
+                               T == DType::Q8_0 ? sc.corr.data() + tab : nullptr, y + t0 * ldy + g * kPackRows, ldy);
       }
     });
   }
@@ -151,21 +225,82 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
     g_vnni[dtype_index(T)](w, n_in, r0, r1, xb + n_amx * x_row_bytes, x_row_bytes, n_tok - n_amx, y + n_amx * ldy, ldy);
 }
 
-// Packed Q6_K sub-block (4 nibble chunks, 2 chunks of top bits) as 8 chunks of 6-bit codes, chunk
-// 4h + k = elements 16h + 4k .. 16h + 4k + 3 of the 16 rows.
-void widen_q6_k(const uint8_t* sub, uint8_t* out) {
+// Packed Q6_K sub-block (4 nibble chunks, 2 chunks of top bits) as 8 chunks of signed codes
+// (6-bit code - 32), chunk 4h + k = elements 16h + 4k .. 16h + 4k + 3 of the 16 rows.
+void widen_q6_k_signed(const uint8_t* sub, uint8_t* out) {
+  const __m512i off = _mm512_set1_epi8(32);
   for (int h = 0; h < 2; ++h) {
     const __m512i top = _mm512_load_si512(sub + 256 + 64 * h);
     for (int k = 0; k < 4; ++k) {
       const __m512i raw = _mm512_load_si512(sub + 64 * k);
-      _mm512_store_si512(out + 64 * (4 * h + k), x512::six_bit_codes(h ? _mm512_srli_epi16(raw, 4) : raw, top, k));
+      _mm512_store_si512(out + 64 * (4 * h + k),
+                         _mm512_sub_epi8(x512::six_bit_codes(h ? _mm512_srli_epi16(raw, 4) : raw, top, k), off));
     }
   }
 }
 
-// The K types (packed.h): every sub-block widened once per row group to a Q8_0-shaped cell; per
-// tile of 16 tokens one TDPBSUD per sub-block (Q6_K: per 16 elements), scaled as the AVX-512
-// kernel does (Q4_K: then the min term from the activation block sums).
+// Q4_K, one token tile of a row group: per sub-block, sum -> f32 times ws * d, then the min term
+// (wm times the activation block sum) subtracted, as the AVX-512 kernel.
+template <class Tiles>
+void q4k_group_tile(const uint8_t* grp, const uint8_t* wide, const uint8_t* a, int64_t nb, const float* d,
+                    const float* bsum, float* y, int64_t ldy) {
+  const int64_t sbb = packed_superblock_bytes(DType::Q4_K);
+  auto* sums = scratch().sums;
+  __m512 acc[kTileTok];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int64_t s = 0; s < kAhead && s < nb; ++s) issue_step<Tiles, 32, false>(a, wide, s, sums);
+  for (int64_t ab = 0; ab < nb; ++ab) {
+    if (ab + kAhead < nb) issue_step<Tiles, 32, false>(a, wide, ab + kAhead, sums);
+    const int32_t* c = sums[ab % kSumBufs];
+    const float* db = d + ab * kTileTok;
+    const float* sbk = bsum + ab * kTileTok;
+    const uint8_t* sb = grp + ab / 8 * sbb;
+    const int64_t j = ab % 8;
+    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2304)));
+    const __m512 dmv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336)));
+    const __m512 ws = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
+    const __m512 wm = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2176 + 16 * j)))), dmv);
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileTok; ++i)
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)), _mm512_mul_ps(ws, _mm512_set1_ps(db[i])), acc[i]);
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileTok; ++i) acc[i] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(sbk[i]), acc[i]);
+  }
+  for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + i * ldy, acc[i]);
+}
+
+// Q6_K, one token tile of a row group: a step per 16 elements (codes widened to signed bytes), sum
+// -> f32 times ws * d.
+template <class Tiles>
+void q6k_group_tile(const uint8_t* grp, const uint8_t* wide, const uint8_t* a, int64_t nb, const float* d, float* y,
+                    int64_t ldy) {
+  const int64_t sbb = packed_superblock_bytes(DType::Q6_K), n_steps = 2 * nb;
+  auto* sums = scratch().sums;
+  __m512 acc[kTileTok];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int64_t s = 0; s < kAhead && s < n_steps; ++s) issue_step<Tiles, 16, true>(a, wide, s, sums);
+  for (int64_t s = 0; s < n_steps; ++s) {
+    if (s + kAhead < n_steps) issue_step<Tiles, 16, true>(a, wide, s + kAhead, sums);
+    const int32_t* c = sums[s % kSumBufs];
+    const int64_t ab = s / 2, j = ab % 8, h = s % 2;
+    const float* db = d + ab * kTileTok;
+    const uint8_t* sb = grp + ab / 8 * sbb;
+    const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + kQ6kD)));
+    const __m512 ws = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + kQ6kScales + 16 * (2 * j + h))))),
+        dv);
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileTok; ++i)
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)), _mm512_mul_ps(ws, _mm512_set1_ps(db[i])), acc[i]);
+  }
+  for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + i * ldy, acc[i]);
+}
+
+// The K types (packed.h): every sub-block widened once per row group to a Q8_0-shaped cell (Q4_K:
+// codes 0..15; Q6_K: signed, code - 32); per tile of tokens one TDPBSUD per sub-block (Q6_K: one
+// TDPBSSD per 16 elements), scaled as the AVX-512 kernel does.
 template <DType T, class Tiles>
 void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                        int64_t n_tok, float* y, int64_t ldy) {
@@ -173,82 +308,27 @@ void rows_packed_k_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, c
   const int64_t n_amx = tiled_tokens(n_tok);
   const auto* xb = static_cast<const uint8_t*>(x);
   if (n_amx > 0) {
-    const int64_t nsb = n_in / 256, nb = n_in / 32, n16 = n_in / 16, gb = packed_group_bytes(T, n_in);
+    const int64_t nsb = n_in / 256, nb = n_in / 32, gb = packed_group_bytes(T, n_in);
     const int64_t sbb = packed_superblock_bytes(T);
-    thread_local std::vector<int32_t> corr;  // Q6_K, [token][16 elements]: -32 * the activation sum
-    thread_local std::vector<Q8ARow> xa;     // [token]
-    xa.resize(static_cast<size_t>(n_amx));
-    if (!kQ4) corr.resize(static_cast<size_t>(n_amx * n16));
-    for (int64_t t = 0; t < n_amx; ++t) {
-      const Q8ARow r = q8a_row(xb + t * x_row_bytes, n_in);
-      xa[static_cast<size_t>(t)] = r;
-      if (!kQ4)
-        for (int64_t i = 0; i < n16; ++i) corr[static_cast<size_t>(t * n16 + i)] = -32 * x512::byte_sum16(r.qs + 16 * i);
-    }
-    thread_local std::vector<uint8_t> wide_buf;
-    wide_buf.resize(static_cast<size_t>(nb * 512 + 64));
-    uint8_t* wide = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63});
-    alignas(64) int32_t c[kTileTok * 16];
-    tile_passes<Tiles>(r0, r1, n_amx, [&](int64_t g, int64_t t_begin, int64_t t_end, int m) {
+    TileScratch& sc = scratch();
+    per_tile_table(sc.d, n_amx, nb, [&](int64_t t, int64_t b) { return q8a_row(xb + t * x_row_bytes, n_in).d[b]; });
+    if (kQ4)
+      per_tile_table(sc.s, n_amx, nb, [&](int64_t t, int64_t b) { return q8a_row(xb + t * x_row_bytes, n_in).s32[b]; });
+    uint8_t* wide = sc.wide(static_cast<size_t>(nb * 512));
+    const uint8_t* at = tile_activations(sc.a, xb, x_row_bytes, n_amx, nb);
+    for_each_group<Tiles>(r0, r1, kQ4 ? 32 : 16, [&](int64_t g) {
       const uint8_t* grp = w + g * gb;
       for (int64_t s = 0; s < nsb; ++s)
         for (int j = 0; j < 8; ++j) {
           uint8_t* o = wide + (8 * s + j) * 512;
-          if constexpr (kQ4) widen_q4_0(grp + s * sbb + 256 * j, o);
-          else widen_q6_k(grp + s * sbb + kQ6kSubBlock * j, o);
+          if constexpr (kQ4) widen_q4<false>(grp + s * sbb + 256 * j, o);
+          else widen_q6_k_signed(grp + s * sbb + kQ6kSubBlock * j, o);
         }
-      for (int64_t t0 = t_begin; t0 < t_end; t0 += kTileTok) {
-        __m512 accf[kTileTok];
-        for (auto& a : accf) a = _mm512_setzero_ps();
-        const uint8_t* a_base = xb + t0 * x_row_bytes;
-        const Q8ARow* xt = xa.data() + t0;
-        for (int64_t s = 0; s < nsb; ++s) {
-          const uint8_t* sb = grp + s * sbb;
-          const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + (kQ4 ? 2304 : kQ6kD))));
-          const __m512 dmv = kQ4 ? _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 2336))) : dv;
-          for (int j = 0; j < 8; ++j) {
-            const int64_t ab = 8 * s + j;
-            if constexpr (kQ4) {
-              const __m512 ws = _mm512_mul_ps(
-                  _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2048 + 16 * j)))), dv);
-              const __m512 wm = _mm512_mul_ps(
-                  _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sb + 2176 + 16 * j)))), dmv);
-              Tiles::template zero<kC>();
-              Tiles::template load<kA>(a_base + 32 * ab, x_row_bytes);
-              Tiles::template load<kB>(wide + 512 * ab, 64);
-              Tiles::template dpbsud<kC, kA, kB>();
-              Tiles::template store<kC>(c, 64);
-              for (int i = 0; i < kTileTok; ++i) {
-                if (i >= m) break;
-                accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)),
-                                          _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
-              }
-              for (int i = 0; i < kTileTok; ++i) {
-                if (i >= m) break;
-                accf[i] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(xt[i].s32[ab]), accf[i]);
-              }
-            } else {
-              for (int h = 0; h < 2; ++h) {
-                const __m512 ws = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                        _mm_load_si128(reinterpret_cast<const __m128i*>(sb + kQ6kScales + 16 * (2 * j + h))))),
-                    dv);
-                Tiles::template zero<kC>();
-                Tiles::template load<kA16>(a_base + 32 * ab + 16 * h, x_row_bytes);
-                Tiles::template load<kB16>(wide + 512 * ab + 256 * h, 64);
-                Tiles::template dpbsud<kC, kA16, kB16>();
-                Tiles::template store<kC>(c, 64);
-                const int32_t* cr = corr.data() + t0 * n16 + 2 * ab + h;
-                for (int i = 0; i < kTileTok; ++i) {
-                  if (i >= m) break;
-                  const __m512i sum = _mm512_add_epi32(_mm512_set1_epi32(cr[i * n16]), _mm512_load_si512(c + 16 * i));
-                  accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(xt[i].d[ab])), accf[i]);
-                }
-              }
-            }
-          }
-        }
-        for (int i = 0; i < m; ++i) _mm512_storeu_ps(y + (t0 + i) * ldy + g * kPackRows, accf[i]);
+      for (int64_t t0 = 0; t0 < n_amx; t0 += kTileTok) {
+        const int64_t tab = t0 * nb;
+        float* yt = y + t0 * ldy + g * kPackRows;
+        if constexpr (kQ4) q4k_group_tile<Tiles>(grp, wide, at + tab * 32, nb, sc.d.data() + tab, sc.s.data() + tab, yt, ldy);
+        else q6k_group_tile<Tiles>(grp, wide, at + tab * 32, nb, sc.d.data() + tab, yt, ldy);
       }
     });
   }

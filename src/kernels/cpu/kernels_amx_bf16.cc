@@ -1,5 +1,7 @@
-// AMX-BF16 tile kernels for packed F16 and BF16 weights (packed.h) with f32 activations, for
-// prompts and batches of 4 tokens or more; fewer run the AVX-512 kernels.
+// AMX-BF16 tile kernels for packed F16 and BF16 weights (packed.h) with f32 activations, for the
+// whole tiles of 16 tokens of a prompt or batch; the rest (and a decode step of up to 15
+// sequences, where the per-call weight conversion would serve a single small tile) run the
+// AVX-512 kernels.
 //
 // One TDPBF16PS multiplies a tile of 16 tokens x 32 bf16 by a tile of 16 pair rows x 16 weight
 // rows x 2 bf16 (32 elements of 16 rows) into the 16 x 16 f32 sums. bf16 keeps 8 significant bits,
@@ -12,7 +14,7 @@
 // (3; the dropped a_lo w_lo is below 2^-15 of the product). Each product is so within 2^-14 of the
 // exact one (llama.cpp's F16 path rounds the activations to f16: 2^-11), and sums are f32. These
 // are not the AVX-512 kernel's bits: at this level a token of an F16 or BF16 matrix gets the same
-// bits in every batch of >= 4 tokens, and within that tolerance in smaller ones.
+// bits wherever it falls in a whole tile of 16, and within that tolerance in the rest.
 //
 // Per row group of 16 weight rows the weights are converted once into B tiles in per-thread scratch
 // (F16: hi and lo, 64 bytes per element of the group; BF16: 32), reused by every token tile of the
@@ -40,7 +42,7 @@ using amx::EmuTiles;
 using amx::HwTiles;
 using amx::TileConfig;
 
-constexpr int kTileTok = 16, kMinTileTok = 4;
+constexpr int kTileTok = 16;
 // Two accumulators (token tiles 2i and 2i + 1), their activation hi / lo tiles, the weights' hi / lo.
 constexpr int kC0 = 0, kC1 = 1, kAh0 = 2, kAl0 = 3, kAh1 = 4, kAl1 = 5, kBh = 6, kBl = 7;
 constexpr int64_t kCellBytes = 1024;  // one B tile: 16 pair rows x 64 bytes
@@ -120,7 +122,7 @@ template <DType T, class Tiles>
 void rows_packed_half_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                           int64_t n_tok, float* y, int64_t ldy) {
   constexpr bool kF16 = T == DType::F16;
-  const int64_t rest = n_tok % kTileTok, n_amx = rest >= kMinTileTok ? n_tok : n_tok - rest;
+  const int64_t n_amx = n_tok / kTileTok * kTileTok;
   const auto* xb = static_cast<const uint8_t*>(x);
   if (n_amx > 0) {
     const int64_t nk = (n_in + 31) / 32, n_tiles = (n_amx + kTileTok - 1) / kTileTok, rs = nk * 64;  // split row bytes
