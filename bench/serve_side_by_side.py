@@ -3,7 +3,7 @@
 
     python3 bench/serve_side_by_side.py --llama-server /tmp/llama.cpp/build/bin/llama-server \
         [--concurrency 1 8] [--requests-per-stream 2] [--input-len 32] [--output-len 128] \
-        [--endpoint completions|chat] [--rounds 2] [--threads 2] MODEL.gguf
+        [--endpoint completions|chat] [--rounds 2] [--threads 2] [--llama-server-args "..."] MODEL.gguf
 
 Each round starts one server, drives it with `infera bench-serve --json` at every concurrency
 (a new prompt seed per run), stops it, then does the same with the other; the order flips every
@@ -27,13 +27,14 @@ ap.add_argument("--endpoint", default="completions")
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--port", type=int, default=8131)
+ap.add_argument("--llama-server-args", default="", help="extra llama-server arguments, one string (e.g. \"--no-repack\")")
 a = ap.parse_args()
 
 servers = {
     "infera": [a.infera, "serve", "--model", a.model, "--port", str(a.port), "--threads", str(a.threads),
                "--max-num-seqs", "8", "--max-model-len", "4096"],
     "llama-server": [a.llama_server, "-m", a.model, "--port", str(a.port), "-np", "8", "-c", "8192", "-t",
-                     str(a.threads)],
+                     str(a.threads)] + a.llama_server_args.split(),
 }
 
 

@@ -170,9 +170,12 @@ class CpuBackend final : public Backend {
     // Token tiles of activations that stay in L2, in whole groups of 16 (the AMX tile; two of the
     // VNNI kernels' groups of 8) where they hold as many. The AMX kernels convert each row group
     // of weights once per call (Q4_0 / K-type widening, F16 / BF16 splitting), so they get at
-    // least two tiles of 16 (f32 rows of 8,960 values: 1.1 MiB; AMX CPUs have 2 MiB of L2).
+    // least two tiles of 16 (f32 rows of 8,960 values: 1.1 MiB; AMX CPUs have 2 MiB of L2); the
+    // int8 tiles take 64 tokens whatever the row length (pp512 on a Sapphire Rapids-class CPU,
+    // Q4_0, alternating: 256-269 t/s with 64, 252-264 with 128, 236-238 with 256, 231 with the
+    // L2 rule, whose 32-token tiles of 8,960-long rows widen each row group for only two tiles).
     const int64_t fit = kTileBytes / x_row_bytes;
-    const int64_t tile = k_.isa == cpu::Isa::kAmx ? std::max<int64_t>(32, fit / 16 * 16)
+    const int64_t tile = k_.isa == cpu::Isa::kAmx ? (form == cpu::ActForm::kQ8A ? 64 : std::max<int64_t>(32, fit / 16 * 16))
                          : fit >= 16             ? fit / 16 * 16
                                                  : std::max<int64_t>(4, fit / 4 * 4);
     const size_t n_parts = ws.size();

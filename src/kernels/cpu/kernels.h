@@ -104,16 +104,16 @@ const Kernels& kernels_for(Isa isa);
 void fill_scalar_kernels(Kernels& k);
 void fill_avx2_kernels(Kernels& k);
 void fill_avx512_kernels(Kernels& k);
-// AVX-512 plus AMX-INT8 tile kernels for packed Q8_0 / Q4_0 / Q4_K / Q6_K products of 4 tokens or
-// more; the tile kernels are used only if they agree bit for bit with their emulation
-// (amx_kernels_verified).
+// AVX-512 plus AMX-INT8 tile kernels for the whole tiles of 16 tokens of packed Q8_0 / Q4_0 / Q4_K /
+// Q6_K products; the tile kernels are used only if they agree bit for bit with their emulation
+// (amx_kernels_verified, which builds the amx table first).
 void fill_amx_kernels(Kernels& k);
 bool amx_kernels_verified();
 // That start-up check: the tile kernels on the real tiles against their emulation, with SIGILL /
 // SIGSEGV / SIGBUS caught (a CPU without AMX faults on the first tile instruction: false).
 bool amx_tiles_check();
-// Where the CPU also has AMX-BF16: tile kernels for packed F16 / BF16 products of 4 tokens or more
-// (kernels_amx_bf16.cc; activations split into two bf16, each product within 2^-14 of the exact
+// Where the CPU also has AMX-BF16: tile kernels for the whole tiles of 16 tokens of packed F16 / BF16
+// products (kernels_amx_bf16.cc; activations split into two bf16, each product within 2^-14 of the exact
 // one, not the AVX-512 kernel's bits), used only if a start-up check finds them within 1e-5 of
 // their emulation. set_amx_bf16_rows installs them (emulated: the C++ tiles) over an AVX-512 table.
 void set_amx_bf16_rows(Kernels& k, bool emulated);

@@ -7,12 +7,11 @@
 // cell, whose 64-byte chunks of "16 rows x 4 elements" are the B-tile layout the instruction
 // wants. The result is the 16 x 16 integer block sums; they are stored and scaled per token with
 // the same AVX-512 instructions, in the same order, as the VNNI kernel (cvt, ws * d, fma), so a
-// token's result is bit for bit the one the AVX-512 kernel gives, whatever its batch. Q8_0's
-// codes are read in place (unsigned, offset 128: the offset's share is added to the integer sum,
-// as the VNNI kernel does); Q4_0's nibble cells are widened once per row group to signed bytes
-// (nibble - 8: the same integer sums, no correction), Q4_K's sub-blocks to bytes 0..15 and
-// Q6_K's to signed bytes (code - 32), Q8_0-shaped scratch cells that every token tile of the group
-// reuses; the K types keep their per-sub-block integer scales (Q6_K: one product per 16 elements,
+// token's result is bit for bit the one the AVX-512 kernel gives, whatever its batch. The codes
+// are widened once per row group into Q8_0-shaped scratch cells that every token tile of the
+// group reuses: Q8_0's and Q4_0's to signed bytes (code - 128, nibble - 8: the integer sums the
+// VNNI kernel forms from unsigned codes and its offset correction, so no correction here), Q4_K's
+// sub-blocks to bytes 0..15 and Q6_K's to signed bytes (code - 32); the K types keep their per-sub-block integer scales (Q6_K: one product per 16 elements,
 // its scale granularity; Q4_K: the min term from the activation block sums, as the AVX-512 kernel).
 //
 // The kernel is a template over its tile operations: HwTiles issues the AMX instructions;
@@ -104,7 +103,6 @@ struct TileScratch {
   alignas(64) int32_t sums[kSumBufs][kTileTok * 16] = {};
   std::vector<uint8_t> wide_buf;
   std::vector<float> d, s;       // activation block scales; Q4_K: block sums (times its min term)
-  std::vector<int32_t> corr;     // Q8_0: the code offset's share of each block sum
   std::vector<uint8_t> a;        // the activation bytes, tile_activations' layout
   uint8_t* wide(size_t bytes) {
     if (wide_buf.size() < bytes + 64) wide_buf.resize(bytes + 64);
@@ -161,30 +159,33 @@ void widen_q4(const uint8_t* cell, uint8_t* out) {
   }
 }
 
-// Q8_0 (codes read in place, unsigned with offset 128, the offset's share added from corr) and
-// Q4_0 (codes widened once per row group to signed bytes: the same integer sums), one token tile
-// of a row group: per block, for each token, sum -> f32, times ws * d, accumulated: the AVX-512
-// kernel's instructions in its order, so each result has its bits.
-template <DType T, class Tiles>
-void q_group_tile(const uint8_t* codes, const uint8_t* scales, const uint8_t* a, int64_t nb, const float* d,
-                  const int32_t* corr, float* y, int64_t ldy) {
-  constexpr bool kSigned = T == DType::Q4_0;
+// Q8_0's cell (8 chunks of codes + 128) as signed codes: code ^ 0x80 is the code - 128 in two's
+// complement.
+void widen_q8_0_signed(const uint8_t* cell, uint8_t* out) {
+  const __m512i top = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int k = 0; k < 8; ++k)
+    _mm512_store_si512(out + 64 * k, _mm512_xor_si512(_mm512_load_si512(cell + 64 * k), top));
+}
+
+// Q8_0 and Q4_0, one token tile of a row group, codes widened once per row group to signed bytes
+// (the integer sums the VNNI kernel forms with its unsigned codes and offset correction): per
+// block, for each token, sum -> f32, times ws * d, accumulated: the AVX-512 kernel's instructions
+// in its order, so each result has its bits.
+template <class Tiles>
+void q_group_tile(const uint8_t* codes, const uint8_t* scales, const uint8_t* a, int64_t nb, const float* d, float* y,
+                  int64_t ldy) {
   auto* sums = scratch().sums;
   __m512 acc[kTileTok];
   for (auto& v : acc) v = _mm512_setzero_ps();
-  for (int64_t s = 0; s < kAhead && s < nb; ++s) issue_step<Tiles, 32, kSigned>(a, codes, s, sums);
+  for (int64_t s = 0; s < kAhead && s < nb; ++s) issue_step<Tiles, 32, true>(a, codes, s, sums);
   for (int64_t b = 0; b < nb; ++b) {
-    if (b + kAhead < nb) issue_step<Tiles, 32, kSigned>(a, codes, b + kAhead, sums);
+    if (b + kAhead < nb) issue_step<Tiles, 32, true>(a, codes, b + kAhead, sums);
     const int32_t* c = sums[b % kSumBufs];
     const float* db = d + b * kTileTok;
-    const int32_t* cb = kSigned ? nullptr : corr + b * kTileTok;
     const __m512 ws = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
 #pragma GCC unroll 16
-    for (int i = 0; i < kTileTok; ++i) {
-      __m512i sum = _mm512_load_si512(c + 16 * i);
-      if constexpr (!kSigned) sum = _mm512_add_epi32(_mm512_set1_epi32(cb[i]), sum);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(ws, _mm512_set1_ps(db[i])), acc[i]);
-    }
+    for (int i = 0; i < kTileTok; ++i)
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * i)), _mm512_mul_ps(ws, _mm512_set1_ps(db[i])), acc[i]);
   }
   for (int i = 0; i < kTileTok; ++i) _mm512_storeu_ps(y + i * ldy, acc[i]);
 }
@@ -196,28 +197,19 @@ void rows_packed_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, con
   const auto* xb = static_cast<const uint8_t*>(x);
   if (n_amx > 0) {
     const int64_t nb = n_in / 32, cb = packed_code_bytes(T), gb = packed_group_bytes(T, n_in);
-    const int32_t offset = packed_offset(T);
     TileScratch& sc = scratch();
     per_tile_table(sc.d, n_amx, nb, [&](int64_t t, int64_t b) { return q8a_row(xb + t * x_row_bytes, n_in).d[b]; });
-    if (T == DType::Q8_0)
-      per_tile_table(sc.corr, n_amx, nb, [&](int64_t t, int64_t b) {
-        const int8_t* q = q8a_row(xb + t * x_row_bytes, n_in).qs + 32 * b;
-        return -offset * (x512::byte_sum16(q) + x512::byte_sum16(q + 16));
-      });
-    uint8_t* wide = T == DType::Q4_0 ? sc.wide(static_cast<size_t>(nb * 512)) : nullptr;
+    uint8_t* wide = sc.wide(static_cast<size_t>(nb * 512));
     const uint8_t* at = tile_activations(sc.a, xb, x_row_bytes, n_amx, nb);
     for_each_group<Tiles>(r0, r1, 32, [&](int64_t g) {
       const uint8_t* cells = w + g * gb;
-      const uint8_t* scales = cells + nb * cb;
-      const uint8_t* codes = cells;
-      if constexpr (T == DType::Q4_0) {
-        for (int64_t b = 0; b < nb; ++b) widen_q4<true>(cells + b * cb, wide + b * 512);
-        codes = wide;
+      for (int64_t b = 0; b < nb; ++b) {
+        if constexpr (T == DType::Q4_0) widen_q4<true>(cells + b * cb, wide + b * 512);
+        else widen_q8_0_signed(cells + b * cb, wide + b * 512);
       }
       for (int64_t t0 = 0; t0 < n_amx; t0 += kTileTok) {
         const int64_t tab = t0 * nb;
-        q_group_tile<T, Tiles>(codes, scales, at + tab * 32, nb, sc.d.data() + tab,
-                               T == DType::Q8_0 ? sc.corr.data() + tab : nullptr, y + t0 * ldy + g * kPackRows, ldy);
+        q_group_tile<Tiles>(wide, cells + nb * cb, at + tab * 32, nb, sc.d.data() + tab, y + t0 * ldy + g * kPackRows, ldy);
       }
     });
   }
@@ -428,7 +420,15 @@ void fill_amx_kernels(Kernels& k) {
   }
 }
 
-bool amx_kernels_verified() { return g_amx_verified; }
-bool amx_bf16_kernels_verified() { return g_amx_bf16_verified; }
+// The start-up checks run when the amx table is first built: build it first (a process whose
+// first question is this one, e.g. a test run on its own, would otherwise read "not verified").
+bool amx_kernels_verified() {
+  if (isa_supported(Isa::kAmx)) kernels_for(Isa::kAmx);
+  return g_amx_verified;
+}
+bool amx_bf16_kernels_verified() {
+  if (isa_supported(Isa::kAmx)) kernels_for(Isa::kAmx);
+  return g_amx_bf16_verified;
+}
 
 }  // namespace infera::cpu
