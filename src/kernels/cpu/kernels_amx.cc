@@ -1,6 +1,6 @@
 // AMX-INT8 kernels for packed Q8_0, Q4_0, Q4_K and Q6_K weights (packed.h), for the whole tiles of
-// 16 tokens of a prompt or a batch of 16 or more; the rest, and smaller batches (a decode step of
-// up to 15 sequences), run the AVX-512 kernels this level extends.
+// 16 tokens of a call of 32 tokens or more (prompts, large batches); the rest, and smaller calls (a
+// decode step of up to 31 sequences), run the AVX-512 kernels this level extends.
 //
 // One TDPBSUD / TDPBSSD multiplies a tile of 16 tokens x 32 activation bytes (signed; copied per
 // call into consecutive 512-byte tiles) by a tile of 8 x 64 code bytes: exactly one packed block
@@ -56,12 +56,15 @@ TileConfig kernel_config(int k_bytes) {
   return c;
 }
 
-// Only whole tiles of 16 tokens run on the tiles; the rest (a batched decode step of up to 15
-// sequences) runs the AVX-512 kernel. Measured on a Sapphire Rapids-class CPU (2 cores): the tile
-// products do not overlap the vector instructions that scale their sums, so a tile of 8 tokens
-// pays a whole tile product, store and widening for half the work: 8-token Q4_0 products ran 1.2-1.7x
-// slower than AVX-512's, and an 8-stream decode phase 93 t/s against 128.
-int64_t tiled_tokens(int64_t n_tok) { return n_tok / kTileTok * kTileTok; }
+// Calls of 32 tokens or more run their whole tiles of 16 on the tiles; the rest, and smaller calls
+// (a batched decode step of up to 31 sequences), run the AVX-512 kernel. Measured on a Sapphire
+// Rapids-class CPU (2 cores, R1-1.5B-shaped Q4_0): the tile products do not overlap the vector
+// instructions that scale their sums, and a call widens each row group's codes once for all its
+// tiles, so one tile of a decode step streaming its weights from memory loses to AVX-512 (decode
+// phase at 8 sequences 93 t/s on 8-row tiles against 128; at 16, 128 against 147) while two win
+// (32 sequences: 170 against 161) and prompts gain 1.2-1.4x.
+constexpr int64_t kMinAmxTokens = 32;
+int64_t tiled_tokens(int64_t n_tok) { return n_tok < kMinAmxTokens ? 0 : n_tok / kTileTok * kTileTok; }
 
 // The AVX-512 packed kernels, for the tokens past the tiles.
 RowsFn g_vnni[kMaxDType] = {};

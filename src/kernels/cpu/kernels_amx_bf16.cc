@@ -1,7 +1,7 @@
 // AMX-BF16 tile kernels for packed F16 and BF16 weights (packed.h) with f32 activations, for the
-// whole tiles of 16 tokens of a prompt or batch; the rest (and a decode step of up to 15
-// sequences, where the per-call weight conversion would serve a single small tile) run the
-// AVX-512 kernels.
+// whole tiles of 16 tokens of a call of 32 tokens or more (as the int8 tiles, kernels_amx.cc: the
+// per-call weight conversion then serves two tiles or more); the rest, and smaller calls (a decode
+// step of up to 31 sequences), run the AVX-512 kernels.
 //
 // One TDPBF16PS multiplies a tile of 16 tokens x 32 bf16 by a tile of 16 pair rows x 16 weight
 // rows x 2 bf16 (32 elements of 16 rows) into the 16 x 16 f32 sums. bf16 keeps 8 significant bits,
@@ -122,7 +122,7 @@ template <DType T, class Tiles>
 void rows_packed_half_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                           int64_t n_tok, float* y, int64_t ldy) {
   constexpr bool kF16 = T == DType::F16;
-  const int64_t n_amx = n_tok / kTileTok * kTileTok;
+  const int64_t n_amx = n_tok < 2 * kTileTok ? 0 : n_tok / kTileTok * kTileTok;
   const auto* xb = static_cast<const uint8_t*>(x);
   if (n_amx > 0) {
     const int64_t nk = (n_in + 31) / 32, n_tiles = (n_amx + kTileTok - 1) / kTileTok, rs = nk * 64;  // split row bytes
