@@ -151,7 +151,8 @@ TEST(CpuKernels, BatchedRowsEqualOneTokenAtATimeExactly) {
 
 // Packed weights (packed.h; Q4_0, Q8_0, Q4_K, Q6_K, F16, BF16; AVX2: Q4_0): every ISA's packed kernel against the unpacked scalar twin, on row
 // lengths with odd block counts (padding between row groups) and token counts around the group
-// of 8; a token's result does not depend on the batch, bit for bit.
+// of 8 and the AMX level's 32-token threshold (33: two whole tiles and a rest); a token's result
+// does not depend on the batch, bit for bit (the AMX-BF16 tiles: within their bound).
 TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   auto scalar = make_cpu_backend(1, Isa::kScalar);
   for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16}) {
@@ -179,7 +180,7 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
           // falls in a whole tile of 16 of a call of >= 32 tokens or not (the AVX-512 kernel).
           const bool bf16_tiles = isa == Isa::kAmx && half && amx_bf16_kernels_verified();
           const double rel = bf16_tiles ? 0x1p-14 : 2e-6;
-          for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{9}, int64_t{17}}) {
+          for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{9}, int64_t{17}, int64_t{33}}) {
             const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok + 3));
             const auto want = run(*scalar, w, x, n_tok);
             const auto got = run(*be, pw, x, n_tok);
@@ -217,10 +218,6 @@ TEST(CpuKernels, PackedWeightsMatchScalarTwinAndAreBatchInvariant) {
   EXPECT_EQ(make_cpu_reference_backend(1)->pack(make_weights(DType::Q4_0, 64, 32, 1).view), nullptr);
 }
 
-// The AMX tile kernels (packed Q8_0 / Q4_0 / Q4_K / Q6_K; tiles of 16 tokens, then a tile of a rest
-// of 4-15, a rest of 1-3 on AVX-512) give bit for bit what the AVX-512 kernels give: on emulated tiles on every AVX-512 VNNI machine, and on the
-// real tiles where the CPU has AMX. Row ranges start mid-matrix and outputs are strided, as the
-// backend's row split and matmul_many call them.
 // The scale-prefetch address: block b of the group, or of a later group when the lookahead (up to 64
 // blocks for one- and two-token kernels) runs past the group's nb blocks, on the packed layout.
 TEST(CpuKernels, PackedScalesAheadFollowsTheGroupLayout) {
@@ -238,6 +235,11 @@ TEST(CpuKernels, PackedScalesAheadFollowsTheGroupLayout) {
   }
 }
 
+// The AMX tile kernels (packed Q8_0 / Q4_0 / Q4_K / Q6_K; calls of >= 32 tokens in whole tiles of
+// 16, the rest and smaller calls on AVX-512) give bit for bit what the AVX-512 kernels give: on
+// emulated tiles on every AVX-512 VNNI machine, and on the real tiles where the CPU has AMX (32, 35
+// and 48 tokens reach the tiles). Row ranges start mid-matrix and outputs are strided, as the
+// backend's row split and matmul_many call them.
 TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
   if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
   const Kernels& vnni = kernels_for(Isa::kAvx512);
@@ -257,7 +259,7 @@ TEST(CpuKernels, AmxTileKernelsEqualAvx512KernelsBitForBit) {
       auto* packed = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
       pack_weights(t, w.bytes.data(), n_in, n_out, packed);
       for (int64_t n_tok : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{8}, int64_t{15}, int64_t{16}, int64_t{17},
-                            int64_t{20}, int64_t{35}, int64_t{48}}) {
+                            int64_t{20}, int64_t{32}, int64_t{35}, int64_t{48}}) {
         const auto x = randn(static_cast<size_t>(n_in * n_tok), static_cast<uint32_t>(n_tok));
         const int64_t xrb = q8a_row_bytes(n_in), ldy = n_out + 5;
         std::vector<uint8_t> xq(static_cast<size_t>(xrb * n_tok));

@@ -104,6 +104,9 @@ const Kernels& kernels_for(Isa isa);
 void fill_scalar_kernels(Kernels& k);
 void fill_avx2_kernels(Kernels& k);
 void fill_avx512_kernels(Kernels& k);
+// The AMX levels' tile kernels take calls of at least this many tokens (two tiles of 16); smaller
+// calls run the AVX-512 kernels (kernels_amx.cc says why).
+inline constexpr int64_t kAmxMinTokens = 32;
 // AVX-512 plus AMX-INT8 tile kernels for the whole tiles of 16 tokens of packed Q8_0 / Q4_0 / Q4_K /
 // Q6_K products; the tile kernels are used only if they agree bit for bit with their emulation
 // (amx_kernels_verified, which builds the amx table first).

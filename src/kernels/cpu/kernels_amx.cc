@@ -11,8 +11,9 @@
 // are widened once per row group into Q8_0-shaped scratch cells that every token tile of the
 // group reuses: Q8_0's and Q4_0's to signed bytes (code - 128, nibble - 8: the integer sums the
 // VNNI kernel forms from unsigned codes and its offset correction, so no correction here), Q4_K's
-// sub-blocks to bytes 0..15 and Q6_K's to signed bytes (code - 32); the K types keep their per-sub-block integer scales (Q6_K: one product per 16 elements,
-// its scale granularity; Q4_K: the min term from the activation block sums, as the AVX-512 kernel).
+// sub-blocks to bytes 0..15 and Q6_K's to signed bytes (code - 32); the K types keep their
+// per-sub-block integer scales (Q6_K: one product per 16 elements, its scale granularity; Q4_K:
+// the min term from the activation block sums, as the AVX-512 kernel).
 //
 // The kernel is a template over its tile operations: HwTiles issues the AMX instructions;
 // EmuTiles computes the same tile semantics in C++ (Intel's pseudo-code for TILELOADD, TILESTORED,
@@ -63,8 +64,7 @@ TileConfig kernel_config(int k_bytes) {
 // tiles, so one tile of a decode step streaming its weights from memory loses to AVX-512 (decode
 // phase at 8 sequences 93 t/s on 8-row tiles against 128; at 16, 128 against 147) while two win
 // (32 sequences: 170 against 161) and prompts gain 1.2-1.4x.
-constexpr int64_t kMinAmxTokens = 32;
-int64_t tiled_tokens(int64_t n_tok) { return n_tok < kMinAmxTokens ? 0 : n_tok / kTileTok * kTileTok; }
+int64_t tiled_tokens(int64_t n_tok) { return n_tok < kAmxMinTokens ? 0 : n_tok / kTileTok * kTileTok; }
 
 // The AVX-512 packed kernels, for the tokens past the tiles.
 RowsFn g_vnni[kMaxDType] = {};
@@ -105,7 +105,7 @@ constexpr int kAhead = 2, kSumBufs = 4;
 struct TileScratch {
   alignas(64) int32_t sums[kSumBufs][kTileTok * 16] = {};
   std::vector<uint8_t> wide_buf;
-  std::vector<float> d, s;       // activation block scales; Q4_K: block sums (times its min term)
+  std::vector<float> d, s;       // activation block scales; Q4_K: activation block sums (its min term)
   std::vector<uint8_t> a;        // the activation bytes, tile_activations' layout
   uint8_t* wide(size_t bytes) {
     if (wide_buf.size() < bytes + 64) wide_buf.resize(bytes + 64);
@@ -354,7 +354,7 @@ void fill_amx_emulated_kernels(Kernels& k) {
 }
 
 // The hardware kernels against the emulated ones on 48 rows x 256 columns x 37 tokens (two whole
-// tiles and a tile of 5) of every type: the outputs must be identical bits. Everything is allocated
+// tiles and a rest of 5 on AVX-512) of every type: the outputs must be identical bits. Everything is allocated
 // before the guarded part, which a fault leaves by a jump (no destructors run there).
 bool amx_tiles_check() {
   Kernels hw, emu;

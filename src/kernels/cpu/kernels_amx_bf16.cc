@@ -122,7 +122,7 @@ template <DType T, class Tiles>
 void rows_packed_half_amx(const uint8_t* w, int64_t n_in, int64_t r0, int64_t r1, const void* x, int64_t x_row_bytes,
                           int64_t n_tok, float* y, int64_t ldy) {
   constexpr bool kF16 = T == DType::F16;
-  const int64_t n_amx = n_tok < 2 * kTileTok ? 0 : n_tok / kTileTok * kTileTok;
+  const int64_t n_amx = n_tok < kAmxMinTokens ? 0 : n_tok / kTileTok * kTileTok;
   const auto* xb = static_cast<const uint8_t*>(x);
   if (n_amx > 0) {
     const int64_t nk = (n_in + 31) / 32, n_tiles = (n_amx + kTileTok - 1) / kTileTok, rs = nk * 64;  // split row bytes
@@ -202,7 +202,7 @@ void set_amx_bf16_rows(Kernels& k, bool emulated) {
 }
 
 // The hardware kernels against the emulated ones on 48 rows x 100 columns (a partial last cell) x
-// 37 tokens (two whole tiles and a tile of 5) of both types: every output within 1e-5 of the
+// 37 tokens (two whole tiles and a rest of 5 on AVX-512) of both types: every output within 1e-5 of the
 // sum of its products' magnitudes (the hardware may order the additions inside one instruction
 // otherwise; a wrong layout is off by the order of the values themselves).
 bool amx_bf16_tiles_check() {
